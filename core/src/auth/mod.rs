@@ -1,0 +1,104 @@
+//! Who is calling: bearer-token extraction, JWT verification, the memo of verified tokens, and the
+//! challenge sent back when the answer is "nobody we trust".
+
+mod challenge;
+mod keys;
+mod memo;
+mod verify;
+
+use std::num::NonZeroUsize;
+
+pub use challenge::AuthError;
+pub use jsonwebtoken::Algorithm;
+pub use keys::{KeyError, KeySet};
+pub use memo::{TokenDigest, TokenMemo};
+pub use verify::{Principal, Scopes, Verifier, VerifierConfig, VerifierConfigError, VerifyError};
+
+#[cfg(test)]
+mod attacks;
+
+use crate::time::{NANOS_PER_SEC, Timestamp};
+
+/// The token of an `Authorization: Bearer <token>` header value. The scheme is case-insensitive
+/// (RFC 7235 section 2.1).
+pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
+    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::NotBearer)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(AuthError::NotBearer);
+    }
+    Ok(token)
+}
+
+/// A [`Verifier`] in front of a [`TokenMemo`]: the first request with a token pays for the
+/// signature check, later ones are a hash and a lookup.
+#[derive(Debug)]
+pub struct Authenticator {
+    verifier: Verifier,
+    memo: TokenMemo,
+}
+
+/// How an [`Authenticator::authenticate`] call was answered, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoOutcome {
+    Hit,
+    Miss,
+}
+
+impl Authenticator {
+    pub fn new(verifier: Verifier, memo_capacity: NonZeroUsize) -> Self {
+        Self { verifier, memo: TokenMemo::new(memo_capacity) }
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Swaps in a new key set (after a JWKS refresh) and forgets every memoised token, so tokens of
+    /// a key that was withdrawn stop passing at once.
+    pub fn replace_keys(&mut self, keys: KeySet) -> Result<(), VerifierConfigError> {
+        self.verifier = Verifier::new(self.verifier.config().clone(), keys)?;
+        self.memo.clear();
+        Ok(())
+    }
+
+    pub fn authenticate(
+        &mut self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<(Principal, TokenDigest, MemoOutcome), VerifyError> {
+        let limit = self.verifier.config().max_token_bytes;
+        if token.len() > limit {
+            return Err(VerifyError::TooLarge { size: token.len(), limit });
+        }
+        let digest = TokenDigest::of(token);
+        if let Some(p) = self.memo.get(&digest, now) {
+            return Ok((p.clone(), digest, MemoOutcome::Hit));
+        }
+        let principal = self.verifier.verify(token, now)?;
+        let leeway = self.verifier.config().leeway_secs;
+        let valid_until =
+            Timestamp::from_unix_nanos(principal.expires_at.saturating_add(leeway).saturating_mul(NANOS_PER_SEC));
+        self.memo.insert(digest, principal.clone(), valid_until);
+        Ok((principal, digest, MemoOutcome::Miss))
+    }
+
+    pub fn memo_len(&self) -> usize {
+        self.memo.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_header_forms() {
+        assert_eq!(bearer_token("Bearer abc"), Ok("abc"));
+        assert_eq!(bearer_token("bearer   abc  "), Ok("abc"));
+        assert_eq!(bearer_token("Basic abc"), Err(AuthError::NotBearer));
+        assert_eq!(bearer_token("Bearer"), Err(AuthError::NotBearer));
+        assert_eq!(bearer_token("Bearer "), Err(AuthError::NotBearer));
+        assert_eq!(bearer_token(""), Err(AuthError::NotBearer));
+    }
+}

@@ -1,0 +1,96 @@
+//! Replies the gateway makes itself: errors, challenges, `ping`, metadata, cache hits.
+
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use super::header;
+use crate::auth::AuthError;
+use crate::jsonrpc::{self, ErrorObject, Id, code};
+use crate::ratelimit::RateDecision;
+
+/// A complete HTTP response for the adapter to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The JSON-RPC error code in the body, if the body is a JSON-RPC error.
+    pub fn jsonrpc_error_code(&self) -> Option<i64> {
+        let v: Value = serde_json::from_slice(&self.body).ok()?;
+        v.get("error")?.get("code")?.as_i64()
+    }
+}
+
+pub(crate) fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    // Every value set here is built from checked ASCII; one that is not is dropped, never a panic.
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+pub(crate) fn set_rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
+    set(headers, header::RATELIMIT_LIMIT, &d.limit.to_string());
+    set(headers, header::RATELIMIT_REMAINING, &d.remaining.to_string());
+    set(headers, header::RATELIMIT_RESET, &d.reset_after_secs().to_string());
+}
+
+pub(crate) struct ReplyBuilder<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) metadata_url: &'a str,
+}
+
+impl ReplyBuilder<'_> {
+    pub(crate) fn json_body(&self, status: StatusCode, body: Vec<u8>) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        set(&mut headers, header::REQUEST_ID, self.request_id);
+        Reply { status, headers, body }
+    }
+
+    pub(crate) fn jsonrpc_error(&self, status: StatusCode, id: Option<&Id>, error: &ErrorObject) -> Reply {
+        self.json_body(status, jsonrpc::error_bytes(id, error))
+    }
+
+    pub(crate) fn result(&self, id: &Id, result: &Value) -> Reply {
+        self.json_body(StatusCode::OK, jsonrpc::success_bytes(id, result))
+    }
+
+    pub(crate) fn auth(&self, error: &AuthError, id: Option<&Id>) -> Reply {
+        let mut r = self.jsonrpc_error(error.status(), id, &error.to_error_object());
+        if error.status() != StatusCode::BAD_REQUEST
+            && let Ok(v) = HeaderValue::from_str(&error.challenge(self.metadata_url))
+        {
+            r.headers.insert(WWW_AUTHENTICATE, v);
+        }
+        r
+    }
+
+    pub(crate) fn rate_limited(&self, id: Option<&Id>, decision: &RateDecision) -> Reply {
+        let error = ErrorObject::new(code::RATE_LIMITED, "Rate limit exceeded")
+            .with_data(serde_json::json!({ "retryAfterMs": decision.retry_after_millis() }));
+        let mut r = self.jsonrpc_error(StatusCode::TOO_MANY_REQUESTS, id, &error);
+        r.headers.insert(RETRY_AFTER, HeaderValue::from(decision.retry_after_secs()));
+        set_rate_headers(&mut r.headers, decision);
+        r
+    }
+
+    pub(crate) fn not_found(&self) -> Reply {
+        self.json_body(StatusCode::NOT_FOUND, br#"{"error":"not found"}"#.to_vec())
+    }
+
+    pub(crate) fn method_not_allowed(&self, allow: &'static str) -> Reply {
+        let mut r = self.json_body(StatusCode::METHOD_NOT_ALLOWED, br#"{"error":"method not allowed"}"#.to_vec());
+        r.headers.insert(ALLOW, HeaderValue::from_static(allow));
+        r
+    }
+
+    pub(crate) fn metadata(&self, doc: &Value) -> Reply {
+        let mut r = self.json_body(StatusCode::OK, serde_json::to_vec(doc).unwrap_or_default());
+        r.headers.insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+        r
+    }
+}

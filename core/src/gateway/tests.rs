@@ -1,0 +1,95 @@
+//! Pipeline behaviour the vectors cannot express: the order of calls and what each returns.
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::*;
+use crate::testkit::{self, AUDIENCE, ISSUER, RESOURCE};
+
+const NOW_MS: u64 = 1_767_225_600_000;
+
+fn gateway() -> Gateway {
+    let keys = KeySet::from_jwks(&testkit::jwks().unwrap()).unwrap();
+    Gateway::new(GatewayConfig::new(ISSUER, AUDIENCE, RESOURCE), keys).unwrap()
+}
+
+fn headers(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(http::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h
+}
+
+fn ctx() -> RequestContext {
+    RequestContext { now: Timestamp::from_unix_millis(NOW_MS), entropy: [9; 24] }
+}
+
+#[test]
+fn configuration_errors_are_reported() {
+    let keys = KeySet::from_jwks(&testkit::jwks().unwrap()).unwrap();
+    let mut config = GatewayConfig::new(ISSUER, AUDIENCE, RESOURCE);
+    config.memo_capacity = 0;
+    assert!(matches!(Gateway::new(config, keys.clone()), Err(GatewayError::MemoCapacity)));
+    let mut config = GatewayConfig::new(ISSUER, AUDIENCE, RESOURCE);
+    config.tiers.default_tier = "nope".into();
+    assert!(matches!(Gateway::new(config, keys), Err(GatewayError::Tiers(_))));
+}
+
+#[test]
+fn a_search_walks_the_whole_pipeline() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    let body = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hybrid_search","arguments":{"query":"q"}}}"#;
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body };
+    let Begin::Proceed(mut p) = gw.begin(&req, ctx()) else { panic!("refused") };
+    assert_eq!(p.method(), Some("tools/call"));
+    assert_eq!(p.tool(), Some("hybrid_search"));
+    let check = p.rate_limit().unwrap();
+    let mut tenant = TenantState::default();
+    assert!(p.admit(tenant.admit(ctx().now, &check.quota)).is_none());
+    assert!(p.local_reply().is_none());
+    let key = p.cache_key(tenant.generation).unwrap();
+    let fwd = p.forward(&h);
+    assert_eq!(fwd.path_and_query, "/mcp");
+    assert_eq!(fwd.headers.get("traceparent").unwrap().to_str().unwrap().len(), 55);
+    let mut origin_headers = HeaderMap::new();
+    origin_headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    assert!(p.wants_body(StatusCode::OK, &origin_headers));
+    let origin_body = br#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#;
+    let out = p.on_origin_response(StatusCode::OK, Some(origin_body), ctx().now);
+    assert!(!out.bump_generation);
+    let store = out.store.unwrap();
+    assert_eq!((store.key, store.ttl_ms), (key, 30_000));
+    assert_eq!(out.headers.get(header::CACHE).unwrap(), "miss");
+}
+
+#[test]
+fn the_memo_is_used_across_requests() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "")).unwrap();
+    assert_eq!(gw.authenticate(&token, ctx().now).unwrap().2, MemoOutcome::Miss);
+    let h = headers(&token);
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body };
+    assert!(matches!(gw.begin(&req, ctx()), Begin::Proceed(_)));
+    assert_eq!(gw.authenticate(&token, ctx().now).unwrap().2, MemoOutcome::Hit);
+}
+
+#[test]
+fn duplicate_authorization_headers_are_refused() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "")).unwrap();
+    let mut h = headers(&token);
+    h.append(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer other"));
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: b"{}" };
+    let Begin::Respond(r) = gw.begin(&req, ctx()) else { panic!("accepted") };
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn header_values_decode() {
+    assert_eq!(decode_header_value(b"tools/call").as_deref(), Some("tools/call"));
+    assert_eq!(decode_header_value(b"=?base64?w6k=?=").as_deref(), Some("\u{e9}"));
+    assert_eq!(decode_header_value(b"=?base64?!!?="), None);
+    assert_eq!(decode_header_value(b"tab\there"), None);
+}

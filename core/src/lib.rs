@@ -1,0 +1,31 @@
+//! The sans-IO core of agentplane.
+//!
+//! Everything here is a pure function of its inputs: bytes, headers, the current time and caller
+//! entropy go in; decisions come out. No sockets, no clock, no randomness, no globals. That is what
+//! lets one crate run unchanged in a Cloudflare Worker (`wasm32-unknown-unknown`), a Spin component
+//! (`wasm32-wasip2`) and the native origin.
+//!
+//! - [`jsonrpc`]: one JSON-RPC 2.0 message in, under size and depth limits; errors out.
+//! - [`catalogue`]: every MCP and A2A method and its route.
+//! - [`auth`]: JWT verification, the verified-token memo, `WWW-Authenticate` challenges.
+//! - [`ratelimit`]: GCRA over caller-held state.
+//! - [`cache`]: what may be cached, for how long, under which tenant-scoped key.
+//! - [`trace`]: request ids and W3C `traceparent`.
+//! - [`gateway`]: the pipeline tying these together.
+
+pub mod auth;
+pub mod cache;
+pub mod catalogue;
+pub mod gateway;
+pub mod jsonrpc;
+pub mod ratelimit;
+#[cfg(feature = "test-vectors")]
+pub mod testkit;
+pub mod time;
+pub mod trace;
+
+#[cfg(test)]
+mod testing;
+
+pub use gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, TenantState};
+pub use time::Timestamp;
