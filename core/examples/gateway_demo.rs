@@ -1,0 +1,153 @@
+//! A walk through the gateway pipeline with scripted requests, simulated time and an in-memory
+//! "origin": what `scripts/run` shows until the origin server lands.
+//!
+//! `cargo run -p agentplane-core --features test-vectors --example gateway_demo`
+
+use std::collections::BTreeMap;
+
+use agentplane_core::auth::KeySet;
+use agentplane_core::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, Reply, RequestContext, TenantState};
+use agentplane_core::testkit::{self, AUDIENCE, ISSUER, RESOURCE};
+use agentplane_core::time::Timestamp;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const NOW_MS: u64 = 1_767_225_600_000;
+
+struct Demo {
+    gateway: Gateway,
+    tenants: BTreeMap<Uuid, TenantState>,
+    cache: BTreeMap<String, Vec<u8>>,
+    origin_calls: u32,
+}
+
+impl Demo {
+    /// The drive loop an edge adapter runs, with maps for its stores and a canned origin.
+    fn send(&mut self, now_ms: u64, token: Option<&str>, body: &Value) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("mcp-protocol-version", HeaderValue::from_static("2025-11-25"));
+        if let Some(t) = token
+            && let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}"))
+        {
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+        let body = body.to_string();
+        let req =
+            HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &headers, body: body.as_bytes() };
+        let now = Timestamp::from_unix_millis(now_ms);
+        let ctx = RequestContext { now, entropy: [now_ms.to_le_bytes()[0]; 24] };
+        let mut pending = match self.gateway.begin(&req, ctx) {
+            Begin::Respond(r) => return describe("refused or answered at the edge", &r),
+            Begin::Proceed(p) => p,
+        };
+        if let Some(check) = pending.rate_limit()
+            && let Some(r) = pending.admit(self.tenants.entry(check.tenant).or_default().admit(now, &check.quota))
+        {
+            return describe("rate-limited", &r);
+        }
+        if let Some(r) = pending.local_reply() {
+            return describe("answered at the edge", &r);
+        }
+        let tenant = pending.principal().map(|p| p.tenant).unwrap_or_default();
+        let generation = self.tenants.get(&tenant).map_or(0, |t| t.generation);
+        if let Some(key) = pending.cache_key(generation)
+            && let Some(stored) = self.cache.get(key.as_str())
+            && let Some(r) = pending.reply_from_cache(stored, now)
+        {
+            return describe("served from the edge cache", &r);
+        }
+        let forward = pending.forward(&headers);
+        self.origin_calls += 1;
+        let origin_body = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "ok"}]}});
+        let bytes = origin_body.to_string().into_bytes();
+        let mut origin_headers = HeaderMap::new();
+        origin_headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let buffered = pending.wants_body(StatusCode::OK, &origin_headers).then_some(bytes.as_slice());
+        let outcome = pending.on_origin_response(StatusCode::OK, buffered, now);
+        if let Some(store) = outcome.store {
+            self.cache.insert(store.key.as_str().to_owned(), store.bytes);
+        }
+        if outcome.bump_generation {
+            self.tenants.entry(tenant).or_default().bump_generation();
+        }
+        format!(
+            "forwarded to origin {} (traceparent {}); cache {}{}",
+            forward.path_and_query,
+            pending.traceparent(),
+            outcome.headers.get("x-agentplane-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            if outcome.bump_generation { "; tenant data generation bumped" } else { "" },
+        )
+    }
+}
+
+fn describe(what: &str, r: &Reply) -> String {
+    let code = r.jsonrpc_error_code().map(|c| format!(", JSON-RPC {c}")).unwrap_or_default();
+    let extra = ["www-authenticate", "retry-after", "x-agentplane-cache"]
+        .iter()
+        .filter_map(|h| r.headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| format!("; {h}: {v}")))
+        .collect::<String>();
+    format!("{what}: HTTP {}{code}{extra}", r.status.as_u16())
+}
+
+fn call(id: u32, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let keys = KeySet::from_jwks(&testkit::jwks()?)?;
+    let gateway = Gateway::new(GatewayConfig::new(ISSUER, AUDIENCE, RESOURCE), keys)?;
+    let mut demo = Demo { gateway, tenants: BTreeMap::new(), cache: BTreeMap::new(), origin_calls: 0 };
+    let secs = NOW_MS / 1000;
+    let reader = testkit::mint("rsa-1", &testkit::claims(secs, "search:read"))?;
+    let writer = testkit::mint("ed-1", &testkit::claims(secs, "search:read docs:write"))?;
+    let mut expired_claims = testkit::claims(secs, "search:read");
+    expired_claims["exp"] = json!(secs - 120);
+    let expired = testkit::mint("ec-1", &expired_claims)?;
+    let mut other_claims = testkit::claims(secs, "search:read");
+    other_claims["tenant_id"] = json!(testkit::TENANT_B);
+    let other_tenant = testkit::mint("rsa-1", &other_claims)?;
+    let search = call(1, "tools/call", json!({"name": "hybrid_search", "arguments": {"query": "fever"}}));
+
+    let script: Vec<(&str, u64, Option<&str>, Value)> = vec![
+        ("tools/list without a token", 0, None, call(1, "tools/list", json!({}))),
+        ("tools/list with an expired token", 0, Some(&expired), call(1, "tools/list", json!({}))),
+        ("a JSON string instead of a JSON-RPC object", 0, Some(&reader), json!("{not json")),
+        ("ping", 0, Some(&reader), call(1, "ping", json!({}))),
+        ("hybrid_search", 1, Some(&reader), search.clone()),
+        ("the same hybrid_search again", 2, Some(&reader), search.clone()),
+        (
+            "upsert_document with a read-only token",
+            3,
+            Some(&reader),
+            call(2, "tools/call", json!({"name": "upsert_document", "arguments": {}})),
+        ),
+        (
+            "upsert_document with docs:write",
+            4,
+            Some(&writer),
+            call(2, "tools/call", json!({"name": "upsert_document", "arguments": {"title": "t", "content": "c"}})),
+        ),
+        ("hybrid_search after the write", 5, Some(&reader), search.clone()),
+        ("a method nobody serves", 6, Some(&reader), call(3, "tools/explode", json!({}))),
+    ];
+    println!("agentplane core: the gateway pipeline on scripted requests (simulated clock, in-memory origin)\n");
+    for (i, (label, dt, token, body)) in script.into_iter().enumerate() {
+        println!("{:>2}. {label}\n    -> {}", i + 1, demo.send(NOW_MS + dt, token, &body));
+    }
+    println!("\nA burst of 12 `prompts/get` calls from a second, free-tier tenant (10 a minute, burst 10):");
+    let mut outcomes = Vec::new();
+    for i in 0..12 {
+        outcomes.push(demo.send(
+            NOW_MS + 1_000 + i,
+            Some(&other_tenant),
+            &call(9, "prompts/get", json!({"name": "p"})),
+        ));
+    }
+    for (i, o) in outcomes.iter().enumerate().skip(8) {
+        println!("    call {:>2}: {o}", i + 1);
+    }
+    println!("\nThe origin was called {} times.", demo.origin_calls);
+    Ok(())
+}
