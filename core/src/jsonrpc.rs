@@ -509,6 +509,16 @@ mod tests {
         }
     }
 
+    /// Found by the fuzzer: without serde_json's `float_roundtrip`, this integer literal too large
+    /// for u64 read back from its re-serialised form as a different float.
+    #[test]
+    fn floats_survive_a_round_trip() {
+        let big = "6".repeat(96) + "4";
+        let m = parse_str(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{{"x":{big},"y":-3.602}}}}"#))
+            .unwrap();
+        assert_eq!(parse(&m.to_vec(), &Limits::default()).unwrap(), m);
+    }
+
     #[test]
     fn ids_keep_their_exact_number_form() {
         let m = parse_str(r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"ping"}"#).unwrap();
