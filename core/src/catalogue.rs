@@ -27,6 +27,10 @@ pub enum Protocol {
 /// MCP protocol revisions served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum McpRevision {
+    /// Accepted for older clients; routed like 2025-06-18 (it defines no method the later
+    /// session-era revisions lack).
+    #[serde(rename = "2025-03-26")]
+    V2025_03_26,
     #[serde(rename = "2025-06-18")]
     V2025_06_18,
     #[serde(rename = "2025-11-25")]
@@ -36,7 +40,7 @@ pub enum McpRevision {
 }
 
 impl McpRevision {
-    pub const ALL: [McpRevision; 3] = [Self::V2025_06_18, Self::V2025_11_25, Self::V2026_07_28];
+    pub const ALL: [McpRevision; 4] = [Self::V2025_03_26, Self::V2025_06_18, Self::V2025_11_25, Self::V2026_07_28];
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
@@ -44,6 +48,7 @@ impl McpRevision {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::V2025_03_26 => "2025-03-26",
             Self::V2025_06_18 => "2025-06-18",
             Self::V2025_11_25 => "2025-11-25",
             Self::V2026_07_28 => "2026-07-28",
@@ -57,7 +62,7 @@ impl McpRevision {
 
     fn bit(self) -> u8 {
         match self {
-            Self::V2025_06_18 => R0618,
+            Self::V2025_03_26 | Self::V2025_06_18 => R0618,
             Self::V2025_11_25 => R1125,
             Self::V2026_07_28 => R0728,
         }

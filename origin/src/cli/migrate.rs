@@ -1,0 +1,12 @@
+//! `agentplane migrate`: apply the migrations and exit.
+
+use crate::config::Config;
+use crate::runtime::DatabaseHandle;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let handle = DatabaseHandle::open(&config).await?;
+    let applied = handle.db.readiness().await?;
+    println!("migrations applied: {applied}");
+    handle.close().await;
+    Ok(())
+}

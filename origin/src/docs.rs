@@ -1,0 +1,185 @@
+//! Documents: read, list, write and delete, always inside a tenant transaction. A document of
+//! another tenant is invisible here, so it is simply "not found".
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::search::DIMENSIONS;
+
+/// The model name stored with caller-supplied vectors, so they are told apart from vectors a
+/// configured provider made.
+pub const CALLER_MODEL: &str = "caller-supplied";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Document {
+    pub id: Uuid,
+    pub title: String,
+    pub content: String,
+    pub metadata: Value,
+    pub has_embedding: bool,
+    pub embedding_model: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub id: Uuid,
+    pub title: String,
+    pub metadata: Value,
+    pub has_embedding: bool,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upsert {
+    pub id: Option<Uuid>,
+    pub title: String,
+    pub content: String,
+    pub metadata: Map<String, Value>,
+    /// A vector and the model that made it.
+    pub embedding: Option<(Vec<f32>, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Written {
+    Created,
+    Updated,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// The id belongs to no document this tenant can see.
+    #[error("document not found")]
+    NotFound,
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+type Row = (Uuid, String, String, Value, Option<String>, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+
+const COLUMNS: &str = "id, title, content, metadata, embedding_model, created_at, updated_at";
+
+fn from_row((id, title, content, metadata, embedding_model, created_at, updated_at): Row) -> Document {
+    Document {
+        id,
+        title,
+        content,
+        metadata,
+        has_embedding: embedding_model.is_some(),
+        embedding_model,
+        created_at,
+        updated_at,
+    }
+}
+
+pub fn content_hash(title: &str, content: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(title.as_bytes());
+    h.update([0]);
+    h.update(content.as_bytes());
+    h.finalize().to_vec()
+}
+
+pub async fn get(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> Result<Document, DocError> {
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM documents WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(from_row).ok_or(DocError::NotFound)
+}
+
+/// One page in id order after `after`; the next page's cursor is the last id when the page is full.
+pub async fn list(
+    tx: &mut Transaction<'static, Postgres>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<(Vec<Summary>, Option<Uuid>), DocError> {
+    let rows: Vec<(Uuid, String, Value, bool, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT id, title, metadata, embedding IS NOT NULL, updated_at FROM documents \
+         WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&mut **tx)
+    .await?;
+    let more = rows.len() > limit as usize;
+    let page: Vec<Summary> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|(id, title, metadata, has_embedding, updated_at)| Summary {
+            id,
+            title,
+            metadata,
+            has_embedding,
+            updated_at,
+        })
+        .collect();
+    let next = if more { page.last().map(|s| s.id) } else { None };
+    Ok((page, next))
+}
+
+pub async fn count(tx: &mut Transaction<'static, Postgres>) -> Result<i64, DocError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM documents").fetch_one(&mut **tx).await?)
+}
+
+/// Creates or replaces a document. With an id that another tenant's document holds, the insert
+/// conflicts with a row this tenant cannot see, and the answer is "not found".
+pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Result<(Document, Written), DocError> {
+    debug_assert!(doc.embedding.as_ref().is_none_or(|(v, _)| v.len() == DIMENSIONS));
+    sqlx::query("INSERT INTO tenants (id) VALUES (app_current_tenant()) ON CONFLICT (id) DO NOTHING")
+        .execute(&mut **tx)
+        .await?;
+    let hash = content_hash(&doc.title, &doc.content);
+    let metadata = Value::Object(doc.metadata.clone());
+    let (vector, model) = match &doc.embedding {
+        Some((v, m)) => (Some(pgvector::Vector::from(v.clone())), Some(m.as_str())),
+        None => (None, None),
+    };
+    if let Some(id) = doc.id {
+        let updated: Option<Row> = sqlx::query_as(&format!(
+            "UPDATE documents SET title = $2, content = $3, metadata = $4, content_hash = $5, \
+             embedding = CASE WHEN $6::vector IS NOT NULL THEN $6::vector \
+                              WHEN content_hash = $5 THEN embedding END, \
+             embedding_model = CASE WHEN $6::vector IS NOT NULL THEN $7 \
+                                    WHEN content_hash = $5 THEN embedding_model END, \
+             updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(&doc.title)
+        .bind(&doc.content)
+        .bind(&metadata)
+        .bind(&hash)
+        .bind(&vector)
+        .bind(model)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = updated {
+            return Ok((from_row(row), Written::Updated));
+        }
+    }
+    let inserted: Option<Row> = sqlx::query_as(&format!(
+        "INSERT INTO documents (id, title, content, metadata, content_hash, embedding, embedding_model) \
+         VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(doc.id)
+    .bind(&doc.title)
+    .bind(&doc.content)
+    .bind(&metadata)
+    .bind(&hash)
+    .bind(&vector)
+    .bind(model)
+    .fetch_optional(&mut **tx)
+    .await?;
+    inserted.map(|row| (from_row(row), Written::Created)).ok_or(DocError::NotFound)
+}
+
+pub async fn delete(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> Result<(), DocError> {
+    let n = sqlx::query("DELETE FROM documents WHERE id = $1").bind(id).execute(&mut **tx).await?.rows_affected();
+    if n == 0 { Err(DocError::NotFound) } else { Ok(()) }
+}

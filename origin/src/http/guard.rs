@@ -1,0 +1,133 @@
+//! The origin's front gate: every request passes through the same core pipeline the edge runs
+//! (token, JSON-RPC envelope, protocol version, route, scope), plus an origin-local rate limit.
+//! Defence in depth: the origin trusts nothing the edge decided.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use agentplane_core::auth::Principal;
+use agentplane_core::gateway::{Begin, Gateway, HttpRequest, Reply, RequestContext, TenantState};
+use agentplane_core::jsonrpc::{self, ErrorObject, code};
+use agentplane_core::time::Timestamp;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::AppState;
+
+/// The gateway and the per-tenant limiter records of this process.
+#[derive(Debug)]
+pub struct Gate {
+    gateway: Mutex<Gateway>,
+    tenants: Mutex<HashMap<Uuid, TenantState>>,
+    max_body: usize,
+    /// Conformance mode only: the principal of requests that carry no `Authorization` header
+    /// (the official suite sends none). `None` everywhere else.
+    anonymous: Option<Principal>,
+}
+
+/// The request id the gate assigned, for handlers and logs.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl Gate {
+    pub fn new(gateway: Gateway, anonymous: Option<Principal>) -> Self {
+        let max_body = gateway.config().limits.max_body_bytes;
+        Self { gateway: Mutex::new(gateway), tenants: Mutex::new(HashMap::new()), max_body, anonymous }
+    }
+}
+
+pub fn now() -> Timestamp {
+    // A clock before 1970 is a broken host; treating it as the epoch fails every token check.
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    Timestamp::from_unix_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+pub fn to_response(reply: Reply) -> Response {
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = reply.headers;
+    response
+}
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let gate = &state.gate;
+    if let Some(anonymous) = &gate.anonymous
+        && !request.headers().contains_key(http::header::AUTHORIZATION)
+    {
+        let mut request = request;
+        request.extensions_mut().insert(anonymous.clone());
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, gate.max_body + 1).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = ErrorObject::new(
+                code::INVALID_REQUEST,
+                format!("Invalid Request: body exceeds {} bytes", gate.max_body),
+            );
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                jsonrpc::error_bytes(None, &e),
+            )
+                .into_response();
+        }
+    };
+    let mut entropy = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut entropy);
+    let now = now();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let http_request = HttpRequest { method: &parts.method, path_and_query, headers: &parts.headers, body: &bytes };
+    let begin = {
+        let mut gateway = gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
+        gateway.begin(&http_request, RequestContext { now, entropy })
+    };
+    let mut pending = match begin {
+        Begin::Respond(reply) => return to_response(reply),
+        Begin::Proceed(p) => p,
+    };
+    if let Some(check) = pending.rate_limit() {
+        let decision = {
+            let mut tenants = gate.tenants.lock().unwrap_or_else(|e| e.into_inner());
+            tenants.entry(check.tenant).or_default().admit(now, &check.quota)
+        };
+        if let Some(reply) = pending.admit(decision) {
+            return to_response(reply);
+        }
+    }
+    let request_id = pending.request_id().to_owned();
+    let principal = pending.principal().cloned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        tenant = principal.as_ref().map(|p| p.tenant.to_string()).unwrap_or_default(),
+        subject = principal.as_ref().map(|p| p.subject.as_str()).unwrap_or_default(),
+        method = pending.method().unwrap_or_default(),
+        tool = pending.tool().unwrap_or_default(),
+    );
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    if let Some(p) = principal {
+        request.extensions_mut().insert(p);
+    }
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let started = std::time::Instant::now();
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "served"
+        );
+    });
+    response
+}

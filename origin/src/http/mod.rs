@@ -1,0 +1,76 @@
+//! The HTTP surface: `fn app(state) -> Router`, so tests can drive it without a socket.
+
+pub mod guard;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::db::Database;
+use crate::mcp::McpState;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub gate: Arc<guard::Gate>,
+    pub db: Database,
+    /// The JWKS this server publishes (the dev key's), if any.
+    pub jwks: Option<Arc<Value>>,
+}
+
+pub fn app(
+    state: AppState,
+    mcp: Arc<McpState>,
+    allowed_hosts: &[String],
+    cancel: tokio_util::sync::CancellationToken,
+) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/.well-known/jwks.json", get(jwks))
+        .nest_service("/mcp", crate::mcp::service(mcp, allowed_hosts, cancel))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers and every migration has been applied. Names the lexical
+/// backend in use.
+async fn ready(State(state): State<AppState>) -> Response {
+    let expected = crate::db::MIGRATOR.iter().count();
+    match state.db.readiness().await {
+        Ok(applied) if applied >= expected => Json(json!({
+            "status": "ready",
+            "database": "ok",
+            "migrations": { "applied": applied, "expected": expected },
+            "lexical_backend": state.db.lexical().name(),
+        }))
+        .into_response(),
+        Ok(applied) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "migrating", "migrations": { "applied": applied, "expected": expected } })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "unreachable" })))
+                .into_response()
+        }
+    }
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    match &state.jwks {
+        Some(doc) => {
+            ([(http::header::CACHE_CONTROL, "public, max-age=300")], Json(doc.as_ref().clone())).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Json(json!({ "error": "this server publishes no keys" }))).into_response(),
+    }
+}

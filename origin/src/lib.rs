@@ -1,0 +1,16 @@
+//! The agentplane origin: MCP over Streamable HTTP at `/mcp`, backed by PostgreSQL with row-level
+//! security, hybrid search, and the CLI around it. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod devkeys;
+pub mod docs;
+pub mod http;
+pub mod keys;
+pub mod mcp;
+pub mod runtime;
+pub mod search;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,55 @@
+//! Assembling the server from configuration: keys, gateway, MCP state, router.
+
+use std::sync::Arc;
+
+use agentplane_core::auth::{Principal, Scopes};
+use agentplane_core::gateway::{Gateway, GatewayConfig};
+use anyhow::Context as _;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::http::{AppState, guard::Gate};
+use crate::keys::Keys;
+use crate::mcp::McpState;
+
+/// The tenant the conformance fixtures act for (no token, by the suite's design).
+pub const CONFORMANCE_TENANT: Uuid = Uuid::from_u128(0x0c0f_0000_0000_4000_8000_0000_0000_0001);
+
+/// The gateway configuration the origin runs its gate with.
+pub fn gateway_config(config: &Config) -> GatewayConfig {
+    let mut g = GatewayConfig::new(&config.issuer, &config.audience, &config.public_url());
+    g.tiers = config.tiers.clone();
+    g.allowed_origins = config.allowed_origins.clone();
+    g
+}
+
+/// Builds the router; `cancel` ends MCP streams on shutdown.
+pub fn router(config: &Config, db: Database, keys: Keys, cancel: CancellationToken) -> anyhow::Result<Router> {
+    let gateway_config = gateway_config(config);
+    let tools = gateway_config.tools.clone();
+    let gateway = Gateway::new(gateway_config, keys.trusted).context("gateway configuration")?;
+    let anonymous = if config.conformance_fixtures {
+        anyhow::ensure!(
+            config.listen.ip().is_loopback(),
+            "conformance fixtures accept unauthenticated requests; they only run on a loopback address"
+        );
+        tracing::warn!("conformance fixtures on: requests without a token act as the conformance tenant");
+        Some(Principal {
+            tenant: CONFORMANCE_TENANT,
+            subject: "conformance-suite".into(),
+            scopes: Scopes::new(["search:read", "docs:write", "tasks:run"]),
+            tier: Some("enterprise".into()),
+            token_id: None,
+            expires_at: u64::MAX,
+        })
+    } else {
+        None
+    };
+    let state =
+        AppState { gate: Arc::new(Gate::new(gateway, anonymous)), db: db.clone(), jwks: keys.published.map(Arc::new) };
+    let mcp = Arc::new(McpState { db, tools, fixtures: config.conformance_fixtures });
+    Ok(crate::http::app(state, mcp, &config.allowed_hosts, cancel))
+}
