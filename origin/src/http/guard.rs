@@ -26,10 +26,26 @@ pub struct Gate {
     gateway: Mutex<Gateway>,
     tenants: Mutex<HashMap<Uuid, TenantState>>,
     max_body: usize,
+    /// MCP session ids (2025 revisions) and the principal that opened each: a session is only
+    /// usable with a token of the same tenant and subject.
+    sessions: Mutex<HashMap<String, SessionOwner>>,
     /// Conformance mode only: the principal of requests that carry no `Authorization` header
     /// (the official suite sends none). `None` everywhere else.
     anonymous: Option<Principal>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionOwner {
+    tenant: Uuid,
+    subject: String,
+    opened: std::time::Instant,
+}
+
+/// Past this many tracked sessions, ones older than a day are forgotten (rmcp closes idle
+/// sessions after minutes, so those are long dead).
+const MAX_SESSIONS: usize = 100_000;
+
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// The request id the gate assigned, for handlers and logs.
 #[derive(Debug, Clone)]
@@ -38,7 +54,42 @@ pub struct RequestId(pub String);
 impl Gate {
     pub fn new(gateway: Gateway, anonymous: Option<Principal>) -> Self {
         let max_body = gateway.config().limits.max_body_bytes;
-        Self { gateway: Mutex::new(gateway), tenants: Mutex::new(HashMap::new()), max_body, anonymous }
+        Self {
+            gateway: Mutex::new(gateway),
+            tenants: Mutex::new(HashMap::new()),
+            max_body,
+            sessions: Mutex::new(HashMap::new()),
+            anonymous,
+        }
+    }
+}
+
+impl Gate {
+    fn session_belongs_to(&self, id: &str, p: &Principal) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.get(id).is_none_or(|o| o.tenant == p.tenant && o.subject == p.subject)
+    }
+
+    /// Records the owner of a session the MCP service just opened, and forgets closed ones.
+    fn track_session(&self, sent: Option<&str>, closing: bool, response: &http::HeaderMap, p: Option<&Principal>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(id), true) = (sent, closing) {
+            sessions.remove(id);
+            return;
+        }
+        let Some(p) = p else { return };
+        let Some(opened) = response.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else { return };
+        if sent == Some(opened) {
+            return;
+        }
+        if sessions.len() >= MAX_SESSIONS {
+            let day = std::time::Duration::from_secs(24 * 3600);
+            sessions.retain(|_, o| o.opened.elapsed() < day);
+        }
+        sessions.insert(
+            opened.to_owned(),
+            SessionOwner { tenant: p.tenant, subject: p.subject.clone(), opened: std::time::Instant::now() },
+        );
     }
 }
 
@@ -104,6 +155,20 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
     let request_id = pending.request_id().to_owned();
     let principal = pending.principal().cloned();
+    let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let (Some(id), Some(p)) = (&session, &principal)
+        && !gate.session_belongs_to(id, p)
+    {
+        // Indistinguishable from an unknown session: another tenant's session id reveals nothing.
+        let e = ErrorObject::new(code::INVALID_REQUEST, "Session not found");
+        return (
+            StatusCode::NOT_FOUND,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            jsonrpc::error_bytes(None, &e),
+        )
+            .into_response();
+    }
+    let closing_session = parts.method == http::Method::DELETE;
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -113,6 +178,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         tool = pending.tool().unwrap_or_default(),
     );
     let mut request = Request::from_parts(parts, Body::from(bytes));
+    let principal_for_session = principal.clone();
     if let Some(p) = principal {
         request.extensions_mut().insert(p);
     }
@@ -122,6 +188,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    gate.track_session(session.as_deref(), closing_session, response.headers(), principal_for_session.as_ref());
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

@@ -34,6 +34,8 @@ impl<'a> Args<'a> {
     pub fn string(&self, name: &str, max_chars: usize) -> Result<Option<&'a str>, McpError> {
         match self.get(name) {
             None => Ok(None),
+            // PostgreSQL text cannot hold NUL; refusing it here keeps it a clear argument error.
+            Some(Value::String(s)) if s.contains('\0') => Err(invalid(name, "must not contain NUL characters")),
             Some(Value::String(s)) if s.chars().count() <= max_chars => Ok(Some(s)),
             Some(Value::String(_)) => Err(invalid(name, format!("longer than {max_chars} characters"))),
             Some(_) => Err(invalid(name, "must be a string")),
@@ -91,6 +93,9 @@ impl<'a> Args<'a> {
                 {
                     return Err(invalid(&format!("{name}.{k}"), "must be a string, number or boolean"));
                 }
+                if contains_nul(&Value::Object(m.clone())) {
+                    return Err(invalid(name, "must not contain NUL characters"));
+                }
                 Ok(m.clone())
             }
             Some(_) => Err(invalid(name, "must be an object")),
@@ -113,6 +118,15 @@ impl<'a> Args<'a> {
             .collect::<Option<Vec<f32>>>()
             .map(Some)
             .ok_or_else(|| invalid(name, "must contain only finite numbers"))
+    }
+}
+
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 
