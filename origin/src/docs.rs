@@ -49,6 +49,8 @@ pub struct Upsert {
 pub enum Written {
     Created,
     Updated,
+    /// The same title, content, metadata and embedding were already stored: nothing written.
+    Unchanged,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +149,10 @@ pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Re
                               WHEN content_hash = $5 THEN embedding END, \
              embedding_model = CASE WHEN $6::vector IS NOT NULL THEN $7 \
                                     WHEN content_hash = $5 THEN embedding_model END, \
-             updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+             updated_at = now() \
+             WHERE id = $1 AND (title, content_hash, metadata) IS DISTINCT FROM ($2, $5, $4) \
+                OR id = $1 AND $6::vector IS NOT NULL AND embedding IS DISTINCT FROM $6::vector \
+             RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(&doc.title)
@@ -160,6 +165,13 @@ pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Re
         .await?;
         if let Some(row) = updated {
             return Ok((from_row(row), Written::Updated));
+        }
+        // A no-op rewrite would still create a new row version and a BM25 delete; idempotent
+        // re-loads must not churn the indexes.
+        match get(tx, id).await {
+            Ok(doc) => return Ok((doc, Written::Unchanged)),
+            Err(DocError::NotFound) => {}
+            Err(e) => return Err(e),
         }
     }
     let inserted: Option<Row> = sqlx::query_as(&format!(

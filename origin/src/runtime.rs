@@ -18,18 +18,19 @@ impl DatabaseHandle {
         match &config.database_url {
             Some(url) => {
                 let admin = config.database_admin_url.as_deref().unwrap_or(url);
-                let db = Database::open(url, admin, config.max_db_connections).await?;
+                let db = Database::open(url, admin, config.max_db_connections, config.lexical_backend).await?;
                 Ok(Self { db, embedded: None })
             }
             None => {
                 let server = EmbeddedPostgres::start(&config.pg_install, &config.data_dir).await?;
                 tracing::info!(port = server.port(), "embedded PostgreSQL is up");
                 let opened = async {
-                    db::provision_embedded(&server).await?;
+                    db::provision_embedded(&server, config.lexical_backend).await?;
                     Database::open(
                         &server.app_url(),
                         &server.admin_url(db::embedded::DATABASE),
                         config.max_db_connections,
+                        config.lexical_backend,
                     )
                     .await
                     .context("opening the embedded database")

@@ -165,3 +165,25 @@ fn bad_configuration_exits_2_with_the_variable_named() {
     assert_eq!(code, 2);
     assert!(stderr.contains("AGENTPLANE_LISTEN"), "{stderr}");
 }
+
+#[test]
+fn a_stale_lock_file_is_named_with_what_to_do() {
+    let data = scratch("stale");
+    let port = free_port();
+    // Initialise the data dir once, then stop.
+    let mut first = agentplane(&data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    stop(&mut first);
+    // A lock file naming a live process that is not PostgreSQL (this test itself).
+    let pid = std::process::id();
+    std::fs::write(data.join("pg/data/postmaster.pid"), format!("{pid}\n{}\n0\n1\n", data.display())).unwrap();
+    let (code, _, stderr) = run(agentplane(&data).args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())]));
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("postmaster.pid") && lines[0].contains("delete that file"), "{stderr}");
+}

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Exit codes: 0 success, 1 runtime failure, 2 usage
 //! or configuration error.
 
+mod load;
 mod migrate;
 mod serve;
 mod token;
@@ -34,6 +35,8 @@ enum Command {
     Serve(serve::Args),
     /// Apply database migrations and exit.
     Migrate,
+    /// Load-test hybrid_search over MCP (optionally loading a BEIR corpus first).
+    Load(load::Args),
     /// Development tokens signed with the local dev key.
     #[command(subcommand)]
     Token(token::Command),
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(config, args).await,
             Command::Migrate => migrate::run(config).await,
+            Command::Load(args) => load::run(args).await,
             Command::Token(cmd) => token::run(config, cmd),
         }
     });

@@ -61,6 +61,7 @@ async fn serve(config: &Config, handle: &DatabaseHandle, listener: tokio::net::T
         let n = demo::seed(&db).await.context("seeding the demo corpus")?;
         print_demo_banner(config, addr, n)?;
     }
+    tokio::spawn(crate::db::maintenance::run(db.pool().clone(), db.lexical(), cancel.child_token()));
     let shutdown = cancel.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;

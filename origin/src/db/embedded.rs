@@ -30,6 +30,10 @@ pub enum EmbeddedError {
     Initdb { log: PathBuf, reason: String },
     #[error("PostgreSQL did not start (see {log}): {reason}")]
     Start { log: PathBuf, reason: String },
+    #[error(
+        "{path} names pid {pid}, which is alive but is not a PostgreSQL serving this data: if no PostgreSQL runs on this data dir, delete that file"
+    )]
+    StaleLock { path: PathBuf, pid: i32 },
     #[error("{0}")]
     Io(String),
 }
@@ -85,6 +89,10 @@ impl EmbeddedPostgres {
             tracing::info!(pid, owner_alive, "embedded PostgreSQL already running; attaching");
             if let Some(port) = postmaster_port(&data) {
                 credentials.port = port;
+            }
+            // A live pid in the lock file may be an unrelated process that reused the number.
+            if !tcp_open(credentials.port).await {
+                return Err(EmbeddedError::StaleLock { path: data.join("postmaster.pid"), pid });
             }
             let owned_pid = (!owner_alive).then_some(pid);
             if owned_pid.is_some() {
@@ -185,6 +193,11 @@ impl EmbeddedPostgres {
         }
         let _ = std::fs::remove_file(self.root.join("owner.pid"));
     }
+}
+
+async fn tcp_open(port: u16) -> bool {
+    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+    matches!(tokio::time::timeout(Duration::from_secs(2), connect).await, Ok(Ok(_)))
 }
 
 async fn sqlx_ping(url: &str) -> bool {

@@ -2,6 +2,7 @@
 //! tenant-scoped transaction every request that touches tenant data runs in.
 
 pub mod embedded;
+pub mod maintenance;
 
 use std::time::Duration;
 
@@ -76,13 +77,20 @@ pub struct Database {
 impl Database {
     /// Applies migrations through `admin_url`, then opens the service pool on `app_url` and checks
     /// that its role cannot see past row-level security.
-    pub async fn open(app_url: &str, admin_url: &str, max_connections: u32) -> Result<Self, DbError> {
-        migrate(admin_url).await?;
+    pub async fn open(
+        app_url: &str,
+        admin_url: &str,
+        max_connections: u32,
+        lexical: LexicalChoice,
+    ) -> Result<Self, DbError> {
+        migrate(admin_url, lexical).await?;
         let options: PgConnectOptions = app_url.parse().map_err(DbError::Connect)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.application_name("agentplane"))
+            // Searches are many and short: parallel workers cost more to launch than they save,
+            // and under load they multiply the processes competing for the same cores.
+            .connect_with(options.application_name("agentplane").options([("max_parallel_workers_per_gather", "0")]))
             .await
             .map_err(DbError::Connect)?;
         check_service_role(&pool).await?;
@@ -118,9 +126,23 @@ impl Database {
     }
 }
 
+/// Which lexical backend migrations set up on a fresh database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LexicalChoice {
+    /// pg_search BM25 where the server has it, else `ts_rank_cd`.
+    #[default]
+    Auto,
+    /// Always the built-in `ts_rank_cd` ranking.
+    TsRankCd,
+}
+
 /// Runs the migrations with the admin role.
-pub async fn migrate(admin_url: &str) -> Result<(), DbError> {
+pub async fn migrate(admin_url: &str, lexical: LexicalChoice) -> Result<(), DbError> {
     let mut conn = sqlx::PgConnection::connect(admin_url).await.map_err(DbError::Connect)?;
+    if lexical == LexicalChoice::TsRankCd {
+        sqlx::query("SELECT set_config('agentplane.lexical_backend', 'ts_rank_cd', false)").execute(&mut conn).await?;
+    }
     MIGRATOR.run(&mut conn).await?;
     conn.close().await?;
     Ok(())
@@ -161,7 +183,7 @@ async fn detect_lexical(pool: &PgPool) -> Result<LexicalBackend, sqlx::Error> {
 }
 
 /// Creates the embedded server's database and login role on first start. Idempotent.
-pub async fn provision_embedded(server: &embedded::EmbeddedPostgres) -> Result<(), DbError> {
+pub async fn provision_embedded(server: &embedded::EmbeddedPostgres, lexical: LexicalChoice) -> Result<(), DbError> {
     let mut conn = sqlx::PgConnection::connect(&server.admin_url("postgres")).await.map_err(DbError::Connect)?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(embedded::DATABASE)
@@ -172,7 +194,7 @@ pub async fn provision_embedded(server: &embedded::EmbeddedPostgres) -> Result<(
         sqlx::query(&format!("CREATE DATABASE {}", embedded::DATABASE)).execute(&mut conn).await?;
     }
     conn.close().await?;
-    migrate(&server.admin_url(embedded::DATABASE)).await?;
+    migrate(&server.admin_url(embedded::DATABASE), lexical).await?;
     let mut conn =
         sqlx::PgConnection::connect(&server.admin_url(embedded::DATABASE)).await.map_err(DbError::Connect)?;
     let role_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")

@@ -46,13 +46,20 @@ async fn health() -> Json<Value> {
 async fn ready(State(state): State<AppState>) -> Response {
     let expected = crate::db::MIGRATOR.iter().count();
     match state.db.readiness().await {
-        Ok(applied) if applied >= expected => Json(json!({
-            "status": "ready",
-            "database": "ok",
-            "migrations": { "applied": applied, "expected": expected },
-            "lexical_backend": state.db.lexical().name(),
-        }))
-        .into_response(),
+        Ok(applied) if applied >= expected => {
+            let segments = match state.db.lexical() {
+                crate::db::LexicalBackend::PgSearchBm25 => crate::db::maintenance::segments(state.db.pool()).await.ok(),
+                crate::db::LexicalBackend::TsRankCd => None,
+            };
+            Json(json!({
+                "status": "ready",
+                "database": "ok",
+                "migrations": { "applied": applied, "expected": expected },
+                "lexical_backend": state.db.lexical().name(),
+                "lexical_index_segments": segments,
+            }))
+            .into_response()
+        }
         Ok(applied) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "migrating", "migrations": { "applied": applied, "expected": expected } })),

@@ -159,7 +159,7 @@ pub fn definitions() -> Vec<Tool> {
         .with_title("Upsert document")
         .with_raw_output_schema(object(json!({
             "type": "object",
-            "properties": {"status": {"type": "string", "enum": ["created", "updated"]}, "document": document_schema()},
+            "properties": {"status": {"type": "string", "enum": ["created", "updated", "unchanged"]}, "document": document_schema()},
             "required": ["status", "document"]
         })))
         .with_annotations(ToolAnnotations::new().read_only(false).destructive(true).idempotent(true).open_world(false)),

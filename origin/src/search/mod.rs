@@ -101,24 +101,38 @@ async fn lexical_top(
     n: i64,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
     // `|||` is pg_search's match-disjunction operator: the text is tokenized, not parsed as
-    // query syntax, so operators and quotes in user input are just words.
-    const BM25: &str = "SELECT id, pdb.score(id)::float8 AS score FROM documents \
-         WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 AND metadata @> $3 \
-         ORDER BY score DESC, id LIMIT $4";
+    // query syntax, so operators and quotes in user input are just words. The ORDER BY must be
+    // `pdb.score(id) DESC` itself (no cast, no second key) for pg_search to run a top-N scan
+    // instead of scoring every match (measured: 2 ms against 43 ms on SciFact).
+    const BM25: &str = "SELECT id, pdb.score(id) AS score FROM documents \
+         WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 \
+         ORDER BY pdb.score(id) DESC LIMIT $3";
+    const BM25_FILTERED: &str = "SELECT id, pdb.score(id) AS score FROM documents \
+         WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 AND metadata @> $4 \
+         ORDER BY pdb.score(id) DESC LIMIT $3";
     // The query's lexemes OR-ed together (BM25's semantics), each quoted so nothing in the
     // input is read as tsquery syntax.
     const FULL_TEXT: &str = "WITH q AS (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) AS q \
                          FROM unnest(to_tsvector('english', $1))) \
-         SELECT d.id, ts_rank_cd(d.search_text, q.q)::float8 AS score FROM documents d, q \
-         WHERE d.search_text @@ q.q AND d.tenant_id = $2 AND d.metadata @> $3 \
-         ORDER BY score DESC, d.id LIMIT $4";
-    let sql = match backend {
-        LexicalBackend::PgSearchBm25 => BM25,
-        LexicalBackend::TsRankCd => FULL_TEXT,
+         SELECT d.id, ts_rank_cd(d.search_text, q.q)::float4 AS score FROM documents d, q \
+         WHERE d.search_text @@ q.q AND d.tenant_id = $2 AND ($4::jsonb IS NULL OR d.metadata @> $4) \
+         ORDER BY score DESC LIMIT $3";
+    let filtered = filter.as_object().is_some_and(|m| !m.is_empty());
+    let sql = match (backend, filtered) {
+        (LexicalBackend::PgSearchBm25, false) => BM25,
+        (LexicalBackend::PgSearchBm25, true) => BM25_FILTERED,
+        (LexicalBackend::TsRankCd, _) => FULL_TEXT,
     };
-    let rows: Vec<(Uuid, f64)> =
-        sqlx::query_as(sql).bind(query).bind(tenant.as_uuid()).bind(filter).bind(n).fetch_all(&mut **tx).await?;
-    Ok(rows.into_iter().map(|(id, score)| Candidate { id, score }).collect())
+    let mut q = sqlx::query_as::<_, (Uuid, f32)>(sql).bind(query).bind(tenant.as_uuid()).bind(n);
+    if filtered || backend == LexicalBackend::TsRankCd {
+        q = q.bind(filtered.then_some(filter));
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    let mut candidates: Vec<Candidate> =
+        rows.into_iter().map(|(id, score)| Candidate { id, score: f64::from(score) }).collect();
+    // Equal scores in a stable, deterministic order.
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    Ok(candidates)
 }
 
 async fn vector_top(
@@ -132,14 +146,15 @@ async fn vector_top(
     // metadata filters run, and a small tenant in a large table would get fewer than n hits.
     sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut **tx).await?;
     sqlx::query("SET LOCAL hnsw.ef_search = 200").execute(&mut **tx).await?;
+    let filtered = filter.as_object().is_some_and(|m| !m.is_empty());
     let rows: Vec<(Uuid, f64)> = sqlx::query_as(
         "SELECT id, (1 - (embedding <=> $1))::float8 AS score FROM documents \
-         WHERE embedding IS NOT NULL AND tenant_id = $2 AND metadata @> $3 \
+         WHERE embedding IS NOT NULL AND tenant_id = $2 AND ($3::jsonb IS NULL OR metadata @> $3) \
          ORDER BY embedding <=> $1 LIMIT $4",
     )
     .bind(pgvector::Vector::from(embedding.to_vec()))
     .bind(tenant.as_uuid())
-    .bind(filter)
+    .bind(filtered.then_some(filter))
     .bind(n)
     .fetch_all(&mut **tx)
     .await?;

@@ -74,11 +74,17 @@ pub fn origin() -> &'static Origin {
 
 /// The service role's connection string of the embedded server (for direct SQL checks).
 fn app_url(config: &Config) -> String {
+    pg_url(config, "agentplane", "app_password", "agentplane")
+}
+
+/// A connection string to `database` on the shared embedded server, as the service login
+/// (`admin = false`) or the admin role.
+pub fn pg_url(config: &Config, user: &str, password_field: &str, database: &str) -> String {
     let creds: Value =
         serde_json::from_str(&std::fs::read_to_string(config.data_dir.join("pg/credentials.json")).unwrap()).unwrap();
     let pid = std::fs::read_to_string(config.data_dir.join("pg/data/postmaster.pid")).unwrap();
     let port = pid.lines().nth(3).unwrap().trim();
-    format!("postgres://agentplane:{}@127.0.0.1:{port}/agentplane", creds["app_password"].as_str().unwrap())
+    format!("postgres://{user}:{}@127.0.0.1:{port}/{database}", creds[password_field].as_str().unwrap())
 }
 
 impl Origin {

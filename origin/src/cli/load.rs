@@ -1,0 +1,210 @@
+//! `agentplane load`: a load generator for `hybrid_search` over MCP, and a loader that upserts a
+//! BEIR corpus through the same endpoint. Prints req/s and latency percentiles.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The MCP endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8080/mcp")]
+    url: String,
+    /// Bearer token (needs search:read, and docs:write with --corpus).
+    #[arg(long, env = "AGENTPLANE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// BEIR corpus.jsonl to upsert first (idempotent: ids derive from `_id`).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// BEIR queries.jsonl whose `text` fields are the search queries.
+    #[arg(long)]
+    queries: PathBuf,
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Unmeasured seconds first.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Seconds to wait after loading the corpus (index merges settle) before the load starts.
+    #[arg(long, default_value_t = 0)]
+    settle: u64,
+    /// `limit` of each search.
+    #[arg(long, default_value_t = 10)]
+    limit: u32,
+}
+
+#[derive(Deserialize)]
+struct BeirDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(default)]
+    title: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct BeirQuery {
+    text: String,
+}
+
+/// The document id a BEIR `_id` maps to: stable, so loading twice updates rather than duplicates.
+pub fn document_id(external: &str) -> Uuid {
+    let digest = Sha256::digest(external.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
+struct Endpoint {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Endpoint {
+    async fn call(&self, tool: &str, arguments: Value) -> Result<(), String> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": tool, "arguments": arguments,
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
+        let resp = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "tools/call")
+            .header("Mcp-Name", tool)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()));
+        }
+        if text.contains("\"isError\":true") || !text.contains("\"result\"") {
+            return Err(text.chars().take(200).collect());
+        }
+        Ok(())
+    }
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a JSON object of the expected shape", path.display(), i + 1))
+        })
+        .collect()
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let endpoint = Arc::new(Endpoint { http, url: args.url.clone(), token: args.token.clone() });
+    if let Some(corpus) = &args.corpus {
+        load_corpus(&endpoint, corpus, args.connections).await?;
+        tokio::time::sleep(Duration::from_secs(args.settle)).await;
+    }
+    let queries: Vec<String> = read_jsonl::<BeirQuery>(&args.queries)?.into_iter().map(|q| q.text).collect();
+    anyhow::ensure!(!queries.is_empty(), "{} holds no queries", args.queries.display());
+    let queries = Arc::new(queries);
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(args.warmup);
+    let end = measure_from + Duration::from_secs(args.duration);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..args.connections {
+        let (endpoint, queries, next) = (endpoint.clone(), queries.clone(), next.clone());
+        let limit = args.limit;
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = Vec::new();
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize % queries.len();
+                let sent = Instant::now();
+                let outcome = endpoint.call("hybrid_search", json!({"query": queries[i], "limit": limit})).await;
+                if sent >= measure_from && Instant::now() <= end {
+                    match outcome {
+                        Ok(()) => latencies.push(sent.elapsed().as_micros() as u64),
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    for w in workers {
+        let (l, e) = w.await?;
+        latencies.extend(l);
+        errors.extend(e);
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i] as f64 / 1000.0
+    };
+    let secs = args.duration as f64;
+    println!(
+        "hybrid_search: {} connections, {} s measured after {} s warm-up, {} queries",
+        args.connections,
+        args.duration,
+        args.warmup,
+        queries.len()
+    );
+    println!("requests {}, errors {}, {:.1} req/s", latencies.len(), errors.len(), latencies.len() as f64 / secs);
+    println!("latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}", pct(0.50), pct(0.90), pct(0.99), pct(1.0));
+    if let Some(e) = errors.first() {
+        println!("first error: {e}");
+    }
+    anyhow::ensure!(errors.is_empty(), "{} requests failed", errors.len());
+    Ok(())
+}
+
+async fn load_corpus(endpoint: &Arc<Endpoint>, path: &std::path::Path, connections: usize) -> anyhow::Result<()> {
+    let docs = read_jsonl::<BeirDoc>(path)?;
+    let total = docs.len();
+    let started = Instant::now();
+    let docs = Arc::new(tokio::sync::Mutex::new(docs.into_iter()));
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (endpoint, docs) = (endpoint.clone(), docs.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some(doc) = docs.lock().await.next() else { return Ok::<(), String>(()) };
+                let args = json!({"id": document_id(&doc.id), "title": doc.title, "content": doc.text, "metadata": {"source_id": doc.id}});
+                endpoint.call("upsert_document", args).await?;
+            }
+        }));
+    }
+    for w in workers {
+        w.await?.map_err(|e| anyhow::anyhow!("loading the corpus: {e}"))?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("loaded {total} documents in {secs:.1} s ({:.0} docs/s) through upsert_document", total as f64 / secs);
+    Ok(())
+}
