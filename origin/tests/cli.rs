@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agentplane_origin::mcp::client;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentplane");
@@ -60,22 +61,21 @@ fn wait_ready(port: u16) {
 }
 
 fn mcp(port: u16, token: &str, tool: &str, arguments: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments,
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let text = reqwest::blocking::Client::new()
-        .post(format!("http://127.0.0.1:{port}/mcp"))
-        .bearer_auth(token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", "tools/call")
-        .header("Mcp-Name", tool)
-        .json(&body)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let data = text.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim).unwrap_or(&text);
-    serde_json::from_str(data).unwrap()
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let params = json!({"name": tool, "arguments": arguments});
+        let resp = client::request(&reqwest::Client::new(), &url, token, 1, "tools/call", params).send().await.unwrap();
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        client::response_in(content_type.as_deref(), &resp.text().await.unwrap()).unwrap()
+    })
+}
+
+/// The stderr lines that are not JSON log records; the tests expect exactly one.
+fn message_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    lines[0]
 }
 
 fn stop(child: &mut std::process::Child) {
@@ -138,9 +138,8 @@ fn a_busy_port_is_one_line_that_says_what_to_do() {
     let addr = busy.local_addr().unwrap();
     let (code, _, stderr) = run(agentplane(&data).args(["serve", "--listen", &addr.to_string()]));
     assert_eq!(code, 1);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(lines[0].contains("already in use") && lines[0].contains("--listen"), "{stderr}");
+    let line = message_line(&stderr);
+    assert!(line.contains("already in use") && line.contains("--listen"), "{stderr}");
 }
 
 #[test]
@@ -153,9 +152,8 @@ fn missing_postgres_binaries_say_to_run_setup() {
         &format!("127.0.0.1:{port}"),
     ]));
     assert_eq!(code, 1);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(lines[0].contains("scripts/setup") && lines[0].contains("DATABASE_URL"), "{stderr}");
+    let line = message_line(&stderr);
+    assert!(line.contains("scripts/setup") && line.contains("DATABASE_URL"), "{stderr}");
 }
 
 #[test]
@@ -183,7 +181,6 @@ fn a_stale_lock_file_is_named_with_what_to_do() {
     std::fs::write(data.join("pg/data/postmaster.pid"), format!("{pid}\n{}\n0\n1\n", data.display())).unwrap();
     let (code, _, stderr) = run(agentplane(&data).args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())]));
     assert_eq!(code, 1);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(lines[0].contains("postmaster.pid") && lines[0].contains("delete that file"), "{stderr}");
+    let line = message_line(&stderr);
+    assert!(line.contains("postmaster.pid") && line.contains("delete that file"), "{stderr}");
 }

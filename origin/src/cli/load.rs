@@ -72,18 +72,8 @@ struct Endpoint {
 
 impl Endpoint {
     async fn call(&self, tool: &str, arguments: Value) -> Result<(), String> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-            "name": tool, "arguments": arguments,
-            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
-        let resp = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .header("Accept", "application/json, text/event-stream")
-            .header("MCP-Protocol-Version", "2026-07-28")
-            .header("Mcp-Method", "tools/call")
-            .header("Mcp-Name", tool)
-            .json(&body)
+        let params = json!({"name": tool, "arguments": arguments});
+        let resp = crate::mcp::client::request(&self.http, &self.url, &self.token, 1, "tools/call", params)
             .send()
             .await
             .map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@
 //! database access to its tenant.
 
 mod args;
+pub mod client;
 pub mod fixtures;
 pub mod tools;
 

@@ -155,39 +155,10 @@ pub struct Client {
     pub session: Option<String>,
 }
 
-pub fn meta() -> Value {
-    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}})
-}
-
 impl Client {
     /// A stateless 2026-07-28 request, with the `Mcp-Method`/`Mcp-Name` headers it requires.
-    pub async fn rpc(&self, method: &str, mut params: Value) -> Reply {
-        params["_meta"] = meta();
-        let name = match method {
-            "tools/call" | "prompts/get" => params["name"].as_str().map(str::to_owned),
-            "resources/read" => params["uri"].as_str().map(str::to_owned),
-            _ => None,
-        };
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut req = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .header("Accept", "application/json, text/event-stream")
-            .header("MCP-Protocol-Version", "2026-07-28")
-            .header("Mcp-Method", method)
-            .json(&body);
-        if let Some(n) = name {
-            // Non-ASCII names go in the base64 form the revision defines.
-            let value = if n.is_ascii() && !n.chars().any(char::is_control) {
-                n
-            } else {
-                use base64::Engine as _;
-                format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(n))
-            };
-            req = req.header("Mcp-Name", value);
-        }
-        send(req).await
+    pub async fn rpc(&self, method: &str, params: Value) -> Reply {
+        send(agentplane_origin::mcp::client::request(&self.http, &self.url, &self.token, 1, method, params)).await
     }
 
     pub async fn call(&self, tool: &str, arguments: Value) -> Reply {
@@ -237,18 +208,9 @@ async fn send(req: reqwest::RequestBuilder) -> Reply {
     let resp = req.send().await.expect("request failed");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let sse =
-        headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let text = resp.text().await.unwrap_or_default();
-    let message = if sse {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .find(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
-    } else {
-        serde_json::from_str(&text).ok()
-    };
-    Reply { status, headers, message }
+    Reply { status, headers, message: agentplane_origin::mcp::client::response_in(content_type.as_deref(), &text) }
 }
 
 /// A random embedding of the right size, unit length.
