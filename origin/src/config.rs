@@ -28,6 +28,8 @@ pub struct Config {
     pub audience: String,
     /// A JWKS file path or `https://` URL of the authorization server's keys.
     pub jwks: Option<String>,
+    /// Seconds between re-reads of `jwks` (key rotation).
+    pub jwks_refresh_secs: u64,
     /// Trust the development key under the data dir. Defaults to true when `jwks` is unset.
     pub trust_dev_key: Option<bool>,
     /// Browser origins allowed to call (others get 403).
@@ -55,6 +57,7 @@ impl Default for Config {
             issuer: "agentplane-dev".into(),
             audience: "agentplane".into(),
             jwks: None,
+            jwks_refresh_secs: 300,
             trust_dev_key: None,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),

@@ -48,3 +48,27 @@ pub async fn load(config: &Config) -> anyhow::Result<Keys> {
     );
     Ok(Keys { trusted, published })
 }
+
+/// Re-reads the key sources every `jwks_refresh_secs`, so an issuer's key rotation reaches this
+/// server without a restart, and installs the result; a failed read keeps the keys in force and
+/// is retried next time.
+pub async fn refresh(
+    config: Config,
+    gate: std::sync::Arc<crate::http::guard::Gate>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let every = std::time::Duration::from_secs(config.jwks_refresh_secs.max(1));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match load(&config).await {
+            Ok(keys) => match gate.replace_keys(keys.trusted) {
+                Ok(()) => tracing::debug!("token keys refreshed"),
+                Err(e) => tracing::warn!(error = %e, "refreshed keys rejected; keeping the old ones"),
+            },
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "reading token keys failed; keeping the old ones"),
+        }
+    }
+}

@@ -48,8 +48,11 @@ pub fn router(config: &Config, db: Database, keys: Keys, cancel: CancellationTok
     } else {
         None
     };
-    let state =
-        AppState { gate: Arc::new(Gate::new(gateway, anonymous)), db: db.clone(), jwks: keys.published.map(Arc::new) };
+    let gate = Arc::new(Gate::new(gateway, anonymous));
+    if config.jwks.is_some() {
+        tokio::spawn(crate::keys::refresh(config.clone(), gate.clone(), cancel.child_token()));
+    }
+    let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new) };
     let mcp = Arc::new(McpState { db, tools, fixtures: config.conformance_fixtures });
     Ok(crate::http::app(state, mcp, &config.allowed_hosts, cancel))
 }

@@ -357,6 +357,33 @@ async fn ten_clients_fifty_mixed_calls_no_error_no_cross_talk() {
 }
 
 #[tokio::test]
+async fn upserts_report_created_updated_and_unchanged() {
+    let o = origin();
+    let c = o.client(Uuid::new_v4(), ALL_SCOPES);
+    let first = c.call("upsert_document", json!({"title": "t", "content": "c", "metadata": {"k": 1}})).await;
+    assert_eq!(first.structured()["status"], "created");
+    let id = first.structured()["document"]["id"].clone();
+    let same = c.call("upsert_document", json!({"id": id, "title": "t", "content": "c", "metadata": {"k": 1}})).await;
+    assert_eq!(same.structured()["status"], "unchanged", "a no-op write writes nothing");
+    assert_eq!(same.structured()["document"]["updated_at"], first.structured()["document"]["updated_at"]);
+    let changed =
+        c.call("upsert_document", json!({"id": id, "title": "t2", "content": "c", "metadata": {"k": 1}})).await;
+    assert_eq!(changed.structured()["status"], "updated");
+    let embedded = c
+        .call(
+            "upsert_document",
+            json!({"id": id, "title": "t2", "content": "c", "metadata": {"k": 1}, "embedding": embedding(9)}),
+        )
+        .await;
+    assert_eq!(embedded.structured()["status"], "updated");
+    assert_eq!(embedded.structured()["document"]["has_embedding"], true);
+    let new_id = Uuid::new_v4();
+    let chosen = c.call("upsert_document", json!({"id": new_id, "title": "x", "content": "y"})).await;
+    assert_eq!(chosen.structured()["status"], "created");
+    assert_eq!(chosen.structured()["document"]["id"], json!(new_id));
+}
+
+#[tokio::test]
 async fn listing_pages_with_opaque_cursors() {
     let o = origin();
     let c = o.client(Uuid::new_v4(), ALL_SCOPES);

@@ -65,6 +65,14 @@ impl Gate {
 }
 
 impl Gate {
+    /// Installs a refreshed key set (memoised tokens are forgotten).
+    pub fn replace_keys(
+        &self,
+        keys: agentplane_core::auth::KeySet,
+    ) -> Result<(), agentplane_core::gateway::GatewayError> {
+        self.gateway.lock().unwrap_or_else(|e| e.into_inner()).replace_keys(keys)
+    }
+
     fn session_belongs_to(&self, id: &str, p: &Principal) -> bool {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.get(id).is_none_or(|o| o.tenant == p.tenant && o.subject == p.subject)
