@@ -37,6 +37,10 @@ pub struct Config {
     /// Host names the MCP endpoint answers to (DNS-rebinding protection); localhost always.
     pub allowed_hosts: Vec<String>,
     pub tiers: Tiers,
+    /// `local` (all-MiniLM-L6-v2 in process, the default) or `none` (lexical search only).
+    pub embedding: EmbeddingProvider,
+    /// Where `scripts/setup` put the local model.
+    pub model_dir: PathBuf,
     /// Expose the MCP conformance suite's fixture tools, prompts and resources.
     pub conformance_fixtures: bool,
     /// Seed a small demo corpus for the demo tenant at start.
@@ -62,10 +66,19 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             tiers: Tiers::default(),
+            embedding: EmbeddingProvider::Local,
+            model_dir: PathBuf::from(".tools/models/all-MiniLM-L6-v2"),
             conformance_fixtures: false,
             seed_demo: false,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingProvider {
+    Local,
+    None,
 }
 
 impl Config {
@@ -115,6 +128,16 @@ impl Config {
                 "ts_rank_cd" => crate::db::LexicalChoice::TsRankCd,
                 other => anyhow::bail!("AGENTPLANE_LEXICAL_BACKEND={other:?}: expected auto or ts_rank_cd"),
             };
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING") {
+            self.embedding = match v.as_str() {
+                "local" => EmbeddingProvider::Local,
+                "none" => EmbeddingProvider::None,
+                other => anyhow::bail!("AGENTPLANE_EMBEDDING={other:?}: expected local or none"),
+            };
+        }
+        if let Some(v) = var("AGENTPLANE_MODEL_DIR") {
+            self.model_dir = v.into();
         }
         if let Some(v) = var("AGENTPLANE_ISSUER") {
             self.issuer = v;

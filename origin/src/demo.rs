@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::db::{Database, TenantId};
 use crate::docs::{self, Upsert};
+use crate::embed::Embedder;
 
 pub const DEMO_TENANT: Uuid = Uuid::from_u128(0xd3d0_0000_0000_4000_8000_0000_0000_0001);
 
@@ -73,7 +74,12 @@ const DOCS: &[(&str, &str, &str)] = &[
 ];
 
 /// Upserts the demo documents for [`DEMO_TENANT`].
-pub async fn seed(db: &Database) -> anyhow::Result<usize> {
+pub async fn seed(db: &Database, embedder: Option<&Embedder>) -> anyhow::Result<usize> {
+    let mut vectors = Vec::new();
+    if let Some(e) = embedder {
+        let texts = DOCS.iter().map(|(t, _, c)| crate::embed::document_text(t, c)).collect();
+        vectors = e.embed(texts).await?.0;
+    }
     let mut tx = db.tenant_tx(TenantId::trusted(DEMO_TENANT)).await?;
     for (i, (title, topic, content)) in DOCS.iter().enumerate() {
         let mut metadata = Map::new();
@@ -84,7 +90,7 @@ pub async fn seed(db: &Database) -> anyhow::Result<usize> {
             title: (*title).to_owned(),
             content: (*content).to_owned(),
             metadata,
-            embedding: None,
+            embedding: vectors.get(i).cloned().zip(embedder.map(|e| e.model().to_owned())),
         };
         docs::upsert(&mut tx, &doc).await?;
     }

@@ -133,9 +133,7 @@ pub async fn count(tx: &mut Transaction<'static, Postgres>) -> Result<i64, DocEr
 /// conflicts with a row this tenant cannot see, and the answer is "not found".
 pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Result<(Document, Written), DocError> {
     debug_assert!(doc.embedding.as_ref().is_none_or(|(v, _)| v.len() == DIMENSIONS));
-    sqlx::query("INSERT INTO tenants (id) VALUES (app_current_tenant()) ON CONFLICT (id) DO NOTHING")
-        .execute(&mut **tx)
-        .await?;
+    crate::db::ensure_tenant(tx).await?;
     let hash = content_hash(&doc.title, &doc.content);
     let metadata = Value::Object(doc.metadata.clone());
     let (vector, model) = match &doc.embedding {

@@ -9,8 +9,9 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::Config;
+use crate::config::{Config, EmbeddingProvider};
 use crate::db::Database;
+use crate::embed::{Embedder, LocalModel};
 use crate::http::{AppState, guard::Gate};
 use crate::keys::Keys;
 use crate::mcp::McpState;
@@ -26,8 +27,34 @@ pub fn gateway_config(config: &Config) -> GatewayConfig {
     g
 }
 
+/// The configured embedding provider, loaded and checked against the database's vector column.
+pub async fn embedder(config: &Config, db: &Database) -> anyhow::Result<Option<Embedder>> {
+    let embedder = match config.embedding {
+        EmbeddingProvider::None => return Ok(None),
+        EmbeddingProvider::Local => {
+            let dir = config.model_dir.clone();
+            let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir)).await??;
+            Embedder::Local(model)
+        }
+    };
+    let column = db.embedding_dimensions().await?;
+    anyhow::ensure!(
+        column == embedder.dimensions(),
+        "embedding model {} makes {} dimensions but documents.embedding holds {column}: choose a {column}-dimension model",
+        embedder.model(),
+        embedder.dimensions()
+    );
+    Ok(Some(embedder))
+}
+
 /// Builds the router; `cancel` ends MCP streams on shutdown.
-pub fn router(config: &Config, db: Database, keys: Keys, cancel: CancellationToken) -> anyhow::Result<Router> {
+pub fn router(
+    config: &Config,
+    db: Database,
+    keys: Keys,
+    embedder: Option<Embedder>,
+    cancel: CancellationToken,
+) -> anyhow::Result<Router> {
     let gateway_config = gateway_config(config);
     let tools = gateway_config.tools.clone();
     let gateway = Gateway::new(gateway_config, keys.trusted).context("gateway configuration")?;
@@ -53,6 +80,6 @@ pub fn router(config: &Config, db: Database, keys: Keys, cancel: CancellationTok
         tokio::spawn(crate::keys::refresh(config.clone(), gate.clone(), cancel.child_token()));
     }
     let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new) };
-    let mcp = Arc::new(McpState { db, tools, fixtures: config.conformance_fixtures });
+    let mcp = Arc::new(McpState { db, tools, fixtures: config.conformance_fixtures, embedder });
     Ok(crate::http::app(state, mcp, &config.allowed_hosts, cancel))
 }

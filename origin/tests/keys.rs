@@ -52,7 +52,7 @@ async fn an_issuers_key_rotation_reaches_the_origin_without_a_restart() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     let cancel = CancellationToken::new();
-    let app = agentplane_origin::server::router(&config, db, keys, cancel.clone()).unwrap();
+    let app = agentplane_origin::server::router(&config, db, keys, None, cancel.clone()).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let tenant = Uuid::new_v4();

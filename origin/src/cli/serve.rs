@@ -54,11 +54,12 @@ async fn serve(config: &Config, handle: &DatabaseHandle, listener: tokio::net::T
     let db = handle.db.clone();
     let keys = keys::load(config).await?;
     let cancel = CancellationToken::new();
-    let app = server::router(config, db.clone(), keys, cancel.child_token())?;
+    let embedder = server::embedder(config, &db).await?;
+    let app = server::router(config, db.clone(), keys, embedder.clone(), cancel.child_token())?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, lexical_backend = db.lexical().name(), embedded_pg_port = handle.embedded_port(), "listening");
     if config.seed_demo {
-        let n = demo::seed(&db).await.context("seeding the demo corpus")?;
+        let n = demo::seed(&db, embedder.as_ref()).await.context("seeding the demo corpus")?;
         print_demo_banner(config, addr, n)?;
     }
     tokio::spawn(crate::db::maintenance::run(db.pool().clone(), db.lexical(), cancel.child_token()));

@@ -118,6 +118,16 @@ impl Database {
         Ok(tx)
     }
 
+    /// The dimension of `documents.embedding` (its type modifier).
+    pub async fn embedding_dimensions(&self) -> Result<usize, sqlx::Error> {
+        let typmod: i32 = sqlx::query_scalar(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'documents'::regclass AND attname = 'embedding'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(usize::try_from(typmod).unwrap_or(0))
+    }
+
     /// Whether the database answers and every migration is applied.
     pub async fn readiness(&self) -> Result<usize, sqlx::Error> {
         let applied: i64 =
@@ -135,6 +145,14 @@ pub enum LexicalChoice {
     Auto,
     /// Always the built-in `ts_rank_cd` ranking.
     TsRankCd,
+}
+
+/// Creates the transaction tenant's row on its first write (tenant-owned rows reference it).
+pub async fn ensure_tenant(tx: &mut Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO tenants (id) VALUES (app_current_tenant()) ON CONFLICT (id) DO NOTHING")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Runs the migrations with the admin role.

@@ -35,6 +35,8 @@ pub struct McpState {
     pub db: Database,
     pub tools: ToolPolicies,
     pub fixtures: bool,
+    /// Makes query and document vectors; `None` means lexical search only.
+    pub embedder: Option<crate::embed::Embedder>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +139,7 @@ impl ServerHandler for Server {
             if !may_call(&self.state.tools, &principal, name) {
                 return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
             }
-            if let Some(result) = tools::call(&self.state.db, &principal, name, &args).await? {
+            if let Some(result) = tools::call(&self.state, &principal, name, &args).await? {
                 return Ok(result.into());
             }
         }

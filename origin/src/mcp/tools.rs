@@ -208,19 +208,21 @@ fn decode_cursor(cursor: &str) -> Result<Uuid, McpError> {
 
 /// Runs one of [`NAMES`]. `Ok(None)` means the name is not one of ours.
 pub async fn call(
-    db: &Database,
+    state: &super::McpState,
     principal: &Principal,
     name: &str,
     args: &JsonObject,
 ) -> Result<Option<CallToolResult>, McpError> {
+    let db = &state.db;
     let tenant = TenantId::of(principal);
+    let subject = principal.subject.as_str();
     let result = match name {
         HYBRID_SEARCH => {
             let a = Args::new(
                 args,
                 &["query", "limit", "bm25_weight", "vector_weight", "rrf_k", "filter", "include_content", "embedding"],
             )?;
-            let params = SearchParams {
+            let mut params = SearchParams {
                 query: a.required_string("query", 2000)?.to_owned(),
                 limit: a.integer("limit", 1, 50, 10)?,
                 bm25_weight: a.non_negative("bm25_weight", 1.0)?,
@@ -233,7 +235,20 @@ pub async fn call(
             if params.query.trim().is_empty() {
                 return Err(invalid("query", "must not be empty"));
             }
+            // Embedded before the transaction opens: inference must not hold a connection.
+            let mut usage = None;
+            if params.embedding.is_none()
+                && params.vector_weight > 0.0
+                && let Some(e) = &state.embedder
+                && let Some((v, u)) = e.embed_one(params.query.clone()).await
+            {
+                params.embedding = Some(v);
+                usage = Some(u);
+            }
             run(db, tenant, |mut tx| async move {
+                if let Some(u) = &usage {
+                    crate::usage::record_embedding(&mut tx, subject, u).await?;
+                }
                 let r = search::hybrid_search(&mut tx, db.lexical(), tenant, &params).await?;
                 tx.commit().await?;
                 let lines: Vec<String> = r
@@ -271,7 +286,7 @@ pub async fn call(
         }
         UPSERT_DOCUMENT => {
             let a = Args::new(args, &["id", "title", "content", "metadata", "embedding"])?;
-            let doc = docs::Upsert {
+            let mut doc = docs::Upsert {
                 id: a.uuid("id")?,
                 title: a.required_string("title", 1000)?.to_owned(),
                 content: a.required_string("content", 1_000_000)?.to_owned(),
@@ -281,7 +296,18 @@ pub async fn call(
             if doc.content.is_empty() {
                 return Err(invalid("content", "must not be empty"));
             }
+            let mut usage = None;
+            if doc.embedding.is_none()
+                && let Some(e) = &state.embedder
+                && let Some((v, u)) = e.embed_one(crate::embed::document_text(&doc.title, &doc.content)).await
+            {
+                doc.embedding = Some((v, u.model.to_owned()));
+                usage = Some(u);
+            }
             run(db, tenant, |mut tx| async move {
+                if let Some(u) = &usage {
+                    crate::usage::record_embedding(&mut tx, subject, u).await?;
+                }
                 let (document, written) = docs::upsert(&mut tx, &doc).await?;
                 tx.commit().await?;
                 let text = format!("{} document {}", serde_json::to_value(written).unwrap_or_default(), document.id);

