@@ -71,11 +71,16 @@ fn mcp(port: u16, token: &str, tool: &str, arguments: Value) -> Value {
     })
 }
 
-/// The stderr lines that are not JSON log records; the tests expect exactly one.
-fn message_line(stderr: &str) -> &str {
+/// Runs a command that must fail with exit code 1 and exactly one stderr line (besides JSON log
+/// records) containing every one of `words`.
+fn fails_with_one_line(cmd: &mut Command, words: &[&str]) {
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 1, "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
     assert_eq!(lines.len(), 1, "{stderr}");
-    lines[0]
+    for w in words {
+        assert!(lines[0].contains(w), "{w:?} missing from {stderr}");
+    }
 }
 
 fn stop(child: &mut std::process::Child) {
@@ -136,24 +141,20 @@ fn a_busy_port_is_one_line_that_says_what_to_do() {
     let data = scratch("busy");
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap();
-    let (code, _, stderr) = run(agentplane(&data).args(["serve", "--listen", &addr.to_string()]));
-    assert_eq!(code, 1);
-    let line = message_line(&stderr);
-    assert!(line.contains("already in use") && line.contains("--listen"), "{stderr}");
+    fails_with_one_line(
+        agentplane(&data).args(["serve", "--listen", &addr.to_string()]),
+        &["already in use", "--listen"],
+    );
 }
 
 #[test]
 fn missing_postgres_binaries_say_to_run_setup() {
     let data = scratch("missing");
     let port = free_port();
-    let (code, _, stderr) = run(agentplane(&data).env("AGENTPLANE_PG_INSTALL", "/nonexistent/pg").args([
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-    ]));
-    assert_eq!(code, 1);
-    let line = message_line(&stderr);
-    assert!(line.contains("scripts/setup") && line.contains("DATABASE_URL"), "{stderr}");
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = agentplane(&data);
+    cmd.env("AGENTPLANE_PG_INSTALL", "/nonexistent/pg").args(["serve", "--listen", &listen]);
+    fails_with_one_line(&mut cmd, &["scripts/setup", "DATABASE_URL"]);
 }
 
 #[test]
@@ -179,8 +180,9 @@ fn a_stale_lock_file_is_named_with_what_to_do() {
     // A lock file naming a live process that is not PostgreSQL (this test itself).
     let pid = std::process::id();
     std::fs::write(data.join("pg/data/postmaster.pid"), format!("{pid}\n{}\n0\n1\n", data.display())).unwrap();
-    let (code, _, stderr) = run(agentplane(&data).args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())]));
-    assert_eq!(code, 1);
-    let line = message_line(&stderr);
-    assert!(line.contains("postmaster.pid") && line.contains("delete that file"), "{stderr}");
+    let listen = format!("127.0.0.1:{}", free_port());
+    fails_with_one_line(
+        agentplane(&data).args(["serve", "--listen", &listen]),
+        &["postmaster.pid", "delete that file"],
+    );
 }
