@@ -1,6 +1,7 @@
 //! The agentplane origin: MCP over Streamable HTTP at `/mcp`, backed by PostgreSQL with row-level
 //! security, hybrid search, and the CLI around it. See ARCHITECTURE.md for the map.
 
+pub mod beir;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -8,6 +9,7 @@ pub mod demo;
 pub mod devkeys;
 pub mod docs;
 pub mod embed;
+pub mod eval;
 pub mod http;
 pub mod keys;
 pub mod mcp;

@@ -99,3 +99,33 @@ async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
     assert_eq!(calls, 4);
     assert!(tokens.unwrap() > 20);
 }
+
+#[tokio::test]
+async fn eval_loads_once_and_scores_every_mode() {
+    let shared = origin();
+    let mut config = test_config();
+    config.embedding = agentplane_origin::config::EmbeddingProvider::Local;
+    config.model_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(".tools/models/all-MiniLM-L6-v2");
+    let admin = pg_url(&config, "agentplane_admin", "admin_password", "agentplane");
+    let db = agentplane_origin::db::Database::open(&shared.app_url, &admin, 4, Default::default()).await.unwrap();
+    let embedder = agentplane_origin::server::embedder(&config, &db).await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir-mini");
+    let tenant = agentplane_origin::db::TenantId::trusted(Uuid::new_v4());
+    use agentplane_origin::eval;
+    assert_eq!(eval::load(&db, embedder.as_ref(), tenant, &dir, false).await.unwrap(), 8);
+    // A second run finds everything in place and writes nothing.
+    assert_eq!(eval::load(&db, embedder.as_ref(), tenant, &dir, false).await.unwrap(), 8);
+    let mut tx = db.tenant_tx(tenant).await.unwrap();
+    let (docs, embedded): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(embedding) FROM documents").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!((docs, embedded), (8, 8));
+    tx.commit().await.unwrap();
+    let report = eval::evaluate(&db, embedder.as_ref(), tenant, &dir, "test").await.unwrap();
+    assert_eq!(report.queries, 3, "only judged queries count");
+    let hybrid = report.hybrid.unwrap();
+    assert!(hybrid.ndcg_10 > 0.9 && hybrid.recall_100 == 1.0, "{report:?}");
+    assert!(report.vector.unwrap().ndcg_10 > 0.9, "{report:?}");
+    let json: Value = serde_json::to_value(&report).unwrap();
+    assert!(json["bm25"]["ndcg@10"].is_number() && json["hybrid"]["recall@100"].is_number());
+}

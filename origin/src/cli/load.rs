@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
+
+use crate::beir::{Doc, Query, document_id, read_jsonl};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,28 +40,6 @@ pub struct Args {
     limit: u32,
 }
 
-#[derive(Deserialize)]
-struct BeirDoc {
-    #[serde(rename = "_id")]
-    id: String,
-    #[serde(default)]
-    title: String,
-    text: String,
-}
-
-#[derive(Deserialize)]
-struct BeirQuery {
-    text: String,
-}
-
-/// The document id a BEIR `_id` maps to: stable, so loading twice updates rather than duplicates.
-pub fn document_id(external: &str) -> Uuid {
-    let digest = Sha256::digest(external.as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
-}
-
 struct Endpoint {
     http: reqwest::Client,
     url: String,
@@ -89,18 +65,6 @@ impl Endpoint {
     }
 }
 
-fn read_jsonl<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a JSON object of the expected shape", path.display(), i + 1))
-        })
-        .collect()
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections * 2)
@@ -111,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         load_corpus(&endpoint, corpus, args.connections).await?;
         tokio::time::sleep(Duration::from_secs(args.settle)).await;
     }
-    let queries: Vec<String> = read_jsonl::<BeirQuery>(&args.queries)?.into_iter().map(|q| q.text).collect();
+    let queries: Vec<String> = read_jsonl::<Query>(&args.queries)?.into_iter().map(|q| q.text).collect();
     anyhow::ensure!(!queries.is_empty(), "{} holds no queries", args.queries.display());
     let queries = Arc::new(queries);
     let start = Instant::now();
@@ -175,8 +139,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `tenant_id` claim of our own token, read without verifying it: only to give the loaded
+/// documents ids of the tenant's own (the server decides the tenant; a wrong guess only means
+/// fresh ids).
+fn token_tenant(token: &str) -> uuid::Uuid {
+    use base64::Engine as _;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|c| c.get("tenant_id").and_then(Value::as_str).and_then(|t| uuid::Uuid::try_parse(t).ok()))
+        .unwrap_or_default()
+}
+
 async fn load_corpus(endpoint: &Arc<Endpoint>, path: &std::path::Path, connections: usize) -> anyhow::Result<()> {
-    let docs = read_jsonl::<BeirDoc>(path)?;
+    let docs = read_jsonl::<Doc>(path)?;
+    let tenant = token_tenant(&endpoint.token);
     let total = docs.len();
     let started = Instant::now();
     let docs = Arc::new(tokio::sync::Mutex::new(docs.into_iter()));
@@ -186,7 +165,7 @@ async fn load_corpus(endpoint: &Arc<Endpoint>, path: &std::path::Path, connectio
         workers.push(tokio::spawn(async move {
             loop {
                 let Some(doc) = docs.lock().await.next() else { return Ok::<(), String>(()) };
-                let args = json!({"id": document_id(&doc.id), "title": doc.title, "content": doc.text, "metadata": {"source_id": doc.id}});
+                let args = json!({"id": document_id(tenant, &doc.id), "title": doc.title, "content": doc.text, "metadata": {"source_id": doc.id}});
                 endpoint.call("upsert_document", args).await?;
             }
         }));

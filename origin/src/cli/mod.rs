@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Exit codes: 0 success, 1 runtime failure, 2 usage
 //! or configuration error.
 
+mod eval;
 mod load;
 mod migrate;
 mod serve;
@@ -35,6 +36,8 @@ enum Command {
     Serve(serve::Args),
     /// Apply database migrations and exit.
     Migrate,
+    /// Score search quality (nDCG@10, Recall@100) on a BEIR collection.
+    Eval(eval::Args),
     /// Load-test hybrid_search over MCP (optionally loading a BEIR corpus first).
     Load(load::Args),
     /// Development tokens signed with the local dev key.
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(config, args).await,
             Command::Migrate => migrate::run(config).await,
             Command::Load(args) => load::run(args).await,
+            Command::Eval(args) => eval::run(config, args).await,
             Command::Token(cmd) => token::run(config, cmd),
         }
     });

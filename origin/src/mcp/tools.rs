@@ -222,7 +222,7 @@ pub async fn call(
                 args,
                 &["query", "limit", "bm25_weight", "vector_weight", "rrf_k", "filter", "include_content", "embedding"],
             )?;
-            let mut params = SearchParams {
+            let params = SearchParams {
                 query: a.required_string("query", 2000)?.to_owned(),
                 limit: a.integer("limit", 1, 50, 10)?,
                 bm25_weight: a.non_negative("bm25_weight", 1.0)?,
@@ -235,32 +235,22 @@ pub async fn call(
             if params.query.trim().is_empty() {
                 return Err(invalid("query", "must not be empty"));
             }
-            // Embedded before the transaction opens: inference must not hold a connection.
-            let mut usage = None;
-            if params.embedding.is_none()
-                && params.vector_weight > 0.0
-                && let Some(e) = &state.embedder
-                && let Some((v, u)) = e.embed_one(params.query.clone()).await
-            {
-                params.embedding = Some(v);
-                usage = Some(u);
-            }
-            run(db, tenant, |mut tx| async move {
-                if let Some(u) = &usage {
-                    crate::usage::record_embedding(&mut tx, subject, u).await?;
+            match search::search_as(db, state.embedder.as_ref(), tenant, subject, params).await {
+                Err(e) => {
+                    tracing::error!(error = %e, "search failed on the database");
+                    failure("the tool failed on a database error; try again")
                 }
-                let r = search::hybrid_search(&mut tx, db.lexical(), tenant, &params).await?;
-                tx.commit().await?;
-                let lines: Vec<String> = r
-                    .hits
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| format!("{}. {} [{}] score {:.4}", i + 1, h.title, h.id, h.score))
-                    .collect();
-                let text = format!("{} hits ({}):\n{}", r.hits.len(), mode_name(&r), lines.join("\n"));
-                Ok(structured(text, serde_json::to_value(&r).unwrap_or_default()))
-            })
-            .await
+                Ok(r) => {
+                    let lines: Vec<String> = r
+                        .hits
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| format!("{}. {} [{}] score {:.4}", i + 1, h.title, h.id, h.score))
+                        .collect();
+                    let text = format!("{} hits ({}):\n{}", r.hits.len(), mode_name(&r), lines.join("\n"));
+                    structured(text, serde_json::to_value(&r).unwrap_or_default())
+                }
+            }
         }
         GET_DOCUMENT => {
             let a = Args::new(args, &["id"])?;

@@ -63,6 +63,35 @@ pub struct SearchResult {
     pub hits: Vec<Hit>,
 }
 
+/// A search as every caller gets it (the MCP tool, `agentplane eval`): the query is embedded when
+/// no vector was given and the vector side counts, the embedding call is metered, and the search
+/// runs in one transaction of `tenant`. Inference happens before the transaction opens, so it
+/// never holds a connection.
+pub async fn search_as(
+    db: &crate::db::Database,
+    embedder: Option<&crate::embed::Embedder>,
+    tenant: TenantId,
+    subject: &str,
+    mut params: SearchParams,
+) -> Result<SearchResult, sqlx::Error> {
+    let mut usage = None;
+    if params.embedding.is_none()
+        && params.vector_weight > 0.0
+        && let Some(e) = embedder
+        && let Some((v, u)) = e.embed_one(params.query.clone()).await
+    {
+        params.embedding = Some(v);
+        usage = Some(u);
+    }
+    let mut tx = db.tenant_tx(tenant).await?;
+    if let Some(u) = &usage {
+        crate::usage::record_embedding(&mut tx, subject, u).await?;
+    }
+    let result = hybrid_search(&mut tx, db.lexical(), tenant, &params).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
 /// How many candidates each side contributes before fusion.
 fn depth(limit: u32) -> i64 {
     i64::from(limit.saturating_mul(5).clamp(50, 250))

@@ -1,0 +1,60 @@
+//! `agentplane eval`: search quality on a BEIR collection (see `crate::eval`).
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::db::TenantId;
+use crate::runtime::DatabaseHandle;
+use crate::{eval, server};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A BEIR collection directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Which judgements to score: train (tune on these) or test (report these).
+    #[arg(long, default_value = "test")]
+    qrels: String,
+    /// End with one JSON line: {"bm25": {"ndcg@10": x, "recall@100": y}, "vector": ..., "hybrid": ...}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
+    let handle = DatabaseHandle::open(&config).await?;
+    let result = async {
+        let embedder = server::embedder(&config, &handle.db).await?;
+        let tenant = TenantId::trusted(eval::tenant_for(&args.corpus));
+        let documents = eval::load(
+            &handle.db,
+            embedder.as_ref(),
+            tenant,
+            &args.corpus,
+            std::io::stderr().is_terminal() || !args.json,
+        )
+        .await?;
+        let report = eval::evaluate(&handle.db, embedder.as_ref(), tenant, &args.corpus, &args.qrels).await?;
+        println!(
+            "{} ({} split): {} queries, {documents} documents, tenant {}",
+            args.corpus.display(),
+            args.qrels,
+            report.queries,
+            report.tenant
+        );
+        println!("{:<8} {:>8} {:>11}", "mode", "nDCG@10", "Recall@100");
+        for (name, s) in [("bm25", Some(report.bm25)), ("vector", report.vector), ("hybrid", report.hybrid)] {
+            match s {
+                Some(s) => println!("{name:<8} {:>8.4} {:>11.4}", s.ndcg_10, s.recall_100),
+                None => println!("{name:<8} {:>8} {:>11}", "-", "-"),
+            }
+        }
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    handle.close().await;
+    result
+}
