@@ -83,6 +83,17 @@ fn fails_with_one_line(cmd: &mut Command, words: &[&str]) {
     }
 }
 
+/// Starts `agentplane serve` on `port` and waits until it is ready.
+fn serve(data: &Path, port: u16) -> std::process::Child {
+    let child = agentplane(data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    child
+}
+
 fn stop(child: &mut std::process::Child) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -107,12 +118,7 @@ fn serve_stops_cleanly_and_a_second_start_reuses_the_data() {
     let data = scratch("restart");
     let tenant = "5e5e5e5e-0000-4000-8000-000000000001";
     let port = free_port();
-    let mut first = agentplane(&data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(port);
+    let mut first = serve(&data, port);
     let (code, token, _) =
         run(agentplane(&data).args(["token", "mint", "--tenant", tenant, "--scopes", "search:read docs:write"]));
     assert_eq!(code, 0);
@@ -124,12 +130,7 @@ fn serve_stops_cleanly_and_a_second_start_reuses_the_data() {
     assert!(!postmaster_alive(&data), "the embedded PostgreSQL stops with the origin");
 
     let port = free_port();
-    let mut second = agentplane(&data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(port);
+    let mut second = serve(&data, port);
     let got = mcp(port, &token, "get_document", json!({"id": id}));
     assert_eq!(got["result"]["structuredContent"]["content"], "survives a restart");
     stop(&mut second);
@@ -170,12 +171,7 @@ fn a_stale_lock_file_is_named_with_what_to_do() {
     let data = scratch("stale");
     let port = free_port();
     // Initialise the data dir once, then stop.
-    let mut first = agentplane(&data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(port);
+    let mut first = serve(&data, port);
     stop(&mut first);
     // A lock file naming a live process that is not PostgreSQL (this test itself).
     let pid = std::process::id();

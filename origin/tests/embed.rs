@@ -46,8 +46,13 @@ fn local_model_matches_the_reference_vectors() {
     assert!(model.embed_blocking(&[]).unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
+/// The shared origin's database, opened again with the local model switched on.
+async fn with_local_model() -> (
+    &'static support::Origin,
+    agentplane_origin::config::Config,
+    agentplane_origin::db::Database,
+    Option<agentplane_origin::embed::Embedder>,
+) {
     let shared = origin();
     let mut config = test_config();
     config.embedding = agentplane_origin::config::EmbeddingProvider::Local;
@@ -56,6 +61,12 @@ async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
     let admin = pg_url(&config, "agentplane_admin", "admin_password", "agentplane");
     let db = agentplane_origin::db::Database::open(&shared.app_url, &admin, 4, Default::default()).await.unwrap();
     let embedder = agentplane_origin::server::embedder(&config, &db).await.unwrap();
+    (shared, config, db, embedder)
+}
+
+#[tokio::test]
+async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
+    let (shared, config, db, embedder) = with_local_model().await;
     assert!(embedder.is_some());
     let keys = agentplane_origin::keys::load(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,14 +113,7 @@ async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
 
 #[tokio::test]
 async fn eval_loads_once_and_scores_every_mode() {
-    let shared = origin();
-    let mut config = test_config();
-    config.embedding = agentplane_origin::config::EmbeddingProvider::Local;
-    config.model_dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(".tools/models/all-MiniLM-L6-v2");
-    let admin = pg_url(&config, "agentplane_admin", "admin_password", "agentplane");
-    let db = agentplane_origin::db::Database::open(&shared.app_url, &admin, 4, Default::default()).await.unwrap();
-    let embedder = agentplane_origin::server::embedder(&config, &db).await.unwrap();
+    let (_, _, db, embedder) = with_local_model().await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir-mini");
     let tenant = agentplane_origin::db::TenantId::trusted(Uuid::new_v4());
     use agentplane_origin::eval;
