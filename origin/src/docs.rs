@@ -141,7 +141,7 @@ pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Re
         None => (None, None),
     };
     if let Some(id) = doc.id {
-        let updated: Option<Row> = sqlx::query_as(&format!(
+        let sql = format!(
             "UPDATE documents SET title = $2, content = $3, metadata = $4, content_hash = $5, \
              embedding = CASE WHEN $6::vector IS NOT NULL THEN $6::vector \
                               WHEN content_hash = $5 THEN embedding END, \
@@ -151,16 +151,10 @@ pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Re
              WHERE id = $1 AND (title, content_hash, metadata) IS DISTINCT FROM ($2, $5, $4) \
                 OR id = $1 AND $6::vector IS NOT NULL AND embedding IS DISTINCT FROM $6::vector \
              RETURNING {COLUMNS}"
-        ))
-        .bind(id)
-        .bind(&doc.title)
-        .bind(&doc.content)
-        .bind(&metadata)
-        .bind(&hash)
-        .bind(&vector)
-        .bind(model)
-        .fetch_optional(&mut **tx)
-        .await?;
+        );
+        let update = sqlx::query_as(&sql).bind(id);
+        let updated: Option<Row> =
+            bind_fields(update, doc, &metadata, &hash, &vector, model).fetch_optional(&mut **tx).await?;
         if let Some(row) = updated {
             return Ok((from_row(row), Written::Updated));
         }
@@ -172,21 +166,27 @@ pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Re
             Err(e) => return Err(e),
         }
     }
-    let inserted: Option<Row> = sqlx::query_as(&format!(
+    let sql = format!(
         "INSERT INTO documents (id, title, content, metadata, content_hash, embedding, embedding_model) \
          VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
-    ))
-    .bind(doc.id)
-    .bind(&doc.title)
-    .bind(&doc.content)
-    .bind(&metadata)
-    .bind(&hash)
-    .bind(&vector)
-    .bind(model)
-    .fetch_optional(&mut **tx)
-    .await?;
+    );
+    let insert = sqlx::query_as(&sql).bind(doc.id);
+    let inserted: Option<Row> =
+        bind_fields(insert, doc, &metadata, &hash, &vector, model).fetch_optional(&mut **tx).await?;
     inserted.map(|row| (from_row(row), Written::Created)).ok_or(DocError::NotFound)
+}
+
+/// Parameters $2..$7, the same in the update and the insert.
+fn bind_fields<'q>(
+    q: sqlx::query::QueryAs<'q, Postgres, Row, sqlx::postgres::PgArguments>,
+    doc: &'q Upsert,
+    metadata: &'q Value,
+    hash: &'q Vec<u8>,
+    vector: &'q Option<pgvector::Vector>,
+    model: Option<&'q str>,
+) -> sqlx::query::QueryAs<'q, Postgres, Row, sqlx::postgres::PgArguments> {
+    q.bind(&doc.title).bind(&doc.content).bind(metadata).bind(hash).bind(vector).bind(model)
 }
 
 pub async fn delete(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> Result<(), DocError> {

@@ -80,6 +80,6 @@ pub fn router(
         tokio::spawn(crate::keys::refresh(config.clone(), gate.clone(), cancel.child_token()));
     }
     let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new) };
-    let mcp = Arc::new(McpState { db, tools, fixtures: config.conformance_fixtures, embedder });
+    let mcp = Arc::new(McpState::new(db, tools, config.conformance_fixtures, embedder));
     Ok(crate::http::app(state, mcp, &config.allowed_hosts, cancel))
 }

@@ -58,10 +58,6 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-pub fn is_tool(name: &str) -> bool {
-    tools().iter().any(|t| t.name == name)
-}
-
 fn text(s: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(s.into())])
 }

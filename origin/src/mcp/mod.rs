@@ -37,6 +37,19 @@ pub struct McpState {
     pub fixtures: bool,
     /// Makes query and document vectors; `None` means lexical search only.
     pub embedder: Option<crate::embed::Embedder>,
+    /// Every tool this server offers (fixtures included when on), built once: rmcp asks for a
+    /// tool's definition on every 2026-07-28 call, and the schemas are not cheap to build.
+    definitions: Vec<Tool>,
+}
+
+impl McpState {
+    pub fn new(db: Database, tools: ToolPolicies, fixtures: bool, embedder: Option<crate::embed::Embedder>) -> Self {
+        let mut definitions = tools::definitions();
+        if fixtures {
+            definitions.extend(fixtures::tools());
+        }
+        Self { db, tools, fixtures, embedder, definitions }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -111,19 +124,19 @@ impl ServerHandler for Server {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let principal = principal(&ctx)?;
-        let mut list: Vec<Tool> =
-            tools::definitions().into_iter().filter(|t| may_call(&self.state.tools, &principal, &t.name)).collect();
-        if self.state.fixtures {
-            list.extend(fixtures::tools());
-        }
+        // Fixture tools carry no scope, so the filter always keeps them.
+        let list: Vec<Tool> = self
+            .state
+            .definitions
+            .iter()
+            .filter(|t| may_call(&self.state.tools, &principal, &t.name))
+            .cloned()
+            .collect();
         Ok(ListToolsResult::with_all_items(list))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tools::definitions()
-            .into_iter()
-            .chain(if self.state.fixtures { fixtures::tools() } else { Vec::new() })
-            .find(|t| t.name == name)
+        self.state.definitions.iter().find(|t| t.name == name).cloned()
     }
 
     async fn call_tool(
@@ -143,7 +156,7 @@ impl ServerHandler for Server {
                 return Ok(result.into());
             }
         }
-        if self.state.fixtures && fixtures::is_tool(name) {
+        if self.state.fixtures && self.state.definitions.iter().any(|t| t.name == name) {
             return Ok(fixtures::call(name, &args, &ctx).await?.into());
         }
         Err(McpError::invalid_params(format!("unknown tool: {name}"), Some(json!({ "field": "name", "tool": name }))))
