@@ -37,8 +37,14 @@ pub struct Config {
     /// Host names the MCP endpoint answers to (DNS-rebinding protection); localhost always.
     pub allowed_hosts: Vec<String>,
     pub tiers: Tiers,
-    /// `local` (all-MiniLM-L6-v2 in process, the default) or `none` (lexical search only).
+    /// `local` (all-MiniLM-L6-v2 in process, the default), `openai` (an OpenAI-compatible
+    /// `/v1/embeddings` API, configured in `[remote_embedding]`) or `none` (lexical search only).
     pub embedding: EmbeddingProvider,
+    pub remote_embedding: crate::embed::RemoteConfig,
+    /// Embed rows stored without a vector in the background.
+    pub backfill: bool,
+    /// Seconds the back-fill waits when it finds nothing to do or its provider fails.
+    pub backfill_idle_secs: u64,
     /// Where `scripts/setup` put the local model.
     pub model_dir: PathBuf,
     /// Expose the MCP conformance suite's fixture tools, prompts and resources.
@@ -67,6 +73,9 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             tiers: Tiers::default(),
             embedding: EmbeddingProvider::Local,
+            remote_embedding: crate::embed::RemoteConfig::default(),
+            backfill: true,
+            backfill_idle_secs: 5,
             model_dir: PathBuf::from(".tools/models/all-MiniLM-L6-v2"),
             conformance_fixtures: false,
             seed_demo: false,
@@ -78,6 +87,7 @@ impl Default for Config {
 #[serde(rename_all = "snake_case")]
 pub enum EmbeddingProvider {
     Local,
+    Openai,
     None,
 }
 
@@ -132,9 +142,24 @@ impl Config {
         if let Some(v) = var("AGENTPLANE_EMBEDDING") {
             self.embedding = match v.as_str() {
                 "local" => EmbeddingProvider::Local,
+                "openai" => EmbeddingProvider::Openai,
                 "none" => EmbeddingProvider::None,
-                other => anyhow::bail!("AGENTPLANE_EMBEDDING={other:?}: expected local or none"),
+                other => anyhow::bail!("AGENTPLANE_EMBEDDING={other:?}: expected local, openai or none"),
             };
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING_URL") {
+            self.remote_embedding.url = v;
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING_MODEL") {
+            self.remote_embedding.model = v;
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING_DIMENSIONS") {
+            self.remote_embedding.dimensions =
+                v.parse().with_context(|| format!("AGENTPLANE_EMBEDDING_DIMENSIONS={v:?} is not a number"))?;
+        }
+        self.remote_embedding.api_key = var("AGENTPLANE_EMBEDDING_API_KEY").filter(|v| !v.is_empty());
+        if let Some(v) = var("AGENTPLANE_BACKFILL") {
+            self.backfill = flag("AGENTPLANE_BACKFILL", v)?;
         }
         if let Some(v) = var("AGENTPLANE_MODEL_DIR") {
             self.model_dir = v.into();

@@ -78,7 +78,12 @@ pub async fn seed(db: &Database, embedder: Option<&Embedder>) -> anyhow::Result<
     let mut vectors = Vec::new();
     if let Some(e) = embedder {
         let texts = DOCS.iter().map(|(t, _, c)| crate::embed::document_text(t, c)).collect();
-        vectors = e.embed(texts).await?.0;
+        match e.embed(texts).await {
+            Ok((v, _)) => vectors = v,
+            Err(err) => {
+                tracing::warn!(error = %err, "demo corpus stored without vectors; the back-fill embeds it later")
+            }
+        }
     }
     let mut tx = db.tenant_tx(TenantId::trusted(DEMO_TENANT)).await?;
     for (i, (title, topic, content)) in DOCS.iter().enumerate() {

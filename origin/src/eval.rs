@@ -2,23 +2,20 @@
 //! every query of a split through the same search the MCP tool runs, and scores BM25 alone,
 //! vectors alone and the fusion by nDCG@10 and Recall@100.
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use serde_json::{Map, json};
+use serde_json::Map;
 use uuid::Uuid;
 
-use crate::beir::{self, Doc, Query};
+use crate::beir::{self, Query};
 use crate::db::{Database, TenantId};
-use crate::docs::{self, Upsert};
 use crate::embed::Embedder;
+use crate::ingest;
 use crate::search::{self, SearchParams};
 
 const SUBJECT: &str = "agentplane-eval";
-const BATCH: usize = 32;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Scores {
@@ -50,60 +47,26 @@ pub fn tenant_for(dir: &Path) -> Uuid {
     )
 }
 
-/// Loads whatever part of the corpus the tenant lacks, embedding in batches. Returns the corpus size.
+/// Loads the collection's corpus into the tenant through `agentplane ingest`'s path: documents
+/// already there (same id, same content) are skipped. Returns the corpus size.
 pub async fn load(
     db: &Database,
     embedder: Option<&Embedder>,
     tenant: TenantId,
     dir: &Path,
-    progress: bool,
-) -> anyhow::Result<usize> {
-    let corpus: Vec<Doc> = beir::read_jsonl(&dir.join("corpus.jsonl"))?;
-    let mut tx = db.tenant_tx(tenant).await?;
-    let present: HashSet<Uuid> =
-        sqlx::query_scalar("SELECT id FROM documents").fetch_all(&mut *tx).await?.into_iter().collect();
-    tx.commit().await?;
-    let missing: Vec<&Doc> =
-        corpus.iter().filter(|d| !present.contains(&beir::document_id(tenant.as_uuid(), &d.id))).collect();
-    let started = Instant::now();
-    for (n, chunk) in missing.chunks(BATCH).enumerate() {
-        let vectors = match embedder {
-            Some(e) => {
-                let texts = chunk.iter().map(|d| crate::embed::document_text(&d.title, &d.text)).collect();
-                let (v, tokens) = e.embed(texts).await.context("embedding the corpus")?;
-                Some((v, tokens, e))
-            }
-            None => None,
-        };
-        let mut tx = db.tenant_tx(tenant).await?;
-        for (i, d) in chunk.iter().enumerate() {
-            let mut metadata = Map::new();
-            metadata.insert("source_id".into(), json!(d.id));
-            let embedding = vectors.as_ref().and_then(|(v, _, e)| v.get(i).cloned().map(|v| (v, e.model().to_owned())));
-            let doc = Upsert {
-                id: Some(beir::document_id(tenant.as_uuid(), &d.id)),
-                title: d.title.clone(),
-                content: d.text.clone(),
-                metadata,
-                embedding,
-            };
-            docs::upsert(&mut tx, &doc).await.map_err(|e| anyhow::anyhow!("loading {}: {e}", d.id))?;
-        }
-        if let Some((_, tokens, e)) = &vectors {
-            let usage = crate::embed::Usage { provider: e.provider(), model: e.model(), tokens: *tokens };
-            crate::usage::record_embedding(&mut tx, SUBJECT, &usage).await?;
-        }
-        tx.commit().await?;
-        if progress {
-            let done = ((n + 1) * BATCH).min(missing.len());
-            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\rloading {done}/{} documents ({rate:.1} docs/s)", missing.len());
-        }
-    }
-    if progress && !missing.is_empty() {
-        eprintln!();
-    }
-    Ok(corpus.len())
+    observer: &mut dyn ingest::Observer,
+) -> anyhow::Result<ingest::Summary> {
+    let summary = ingest::ingest(
+        db,
+        embedder,
+        tenant,
+        &dir.join("corpus.jsonl"),
+        &ingest::Options::for_embedder(embedder),
+        observer,
+    )
+    .await?;
+    anyhow::ensure!(summary.bad == 0, "{} lines of {}/corpus.jsonl could not be read", summary.bad, dir.display());
+    Ok(summary)
 }
 
 /// Runs every judged query of `split` three ways and scores each.
@@ -140,11 +103,7 @@ pub async fn evaluate(
             let r = search::search_as(db, embedder, tenant, SUBJECT, params)
                 .await
                 .with_context(|| format!("{name} search"))?;
-            let ranked: Vec<String> = r
-                .hits
-                .iter()
-                .filter_map(|h| h.metadata.get("source_id").and_then(|v| v.as_str()).map(str::to_owned))
-                .collect();
+            let ranked: Vec<String> = r.hits.iter().filter_map(|h| h.external_id.clone()).collect();
             let rel = &qrels[&q.id];
             ndcg += beir::ndcg_at(&ranked, rel, 10);
             recall += beir::recall_at(&ranked, rel, 100);

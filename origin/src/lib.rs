@@ -11,6 +11,7 @@ pub mod docs;
 pub mod embed;
 pub mod eval;
 pub mod http;
+pub mod ingest;
 pub mod keys;
 pub mod mcp;
 pub mod runtime;

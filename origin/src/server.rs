@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::config::{Config, EmbeddingProvider};
 use crate::db::Database;
-use crate::embed::{Embedder, LocalModel};
+use crate::embed::{Embedder, LocalModel, RemoteEmbedder};
 use crate::http::{AppState, guard::Gate};
 use crate::keys::Keys;
 use crate::mcp::McpState;
@@ -36,6 +36,7 @@ pub async fn embedder(config: &Config, db: &Database) -> anyhow::Result<Option<E
             let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir)).await??;
             Embedder::Local(model)
         }
+        EmbeddingProvider::Openai => Embedder::Remote(RemoteEmbedder::new(config.remote_embedding.clone())?),
     };
     let column = db.embedding_dimensions().await?;
     anyhow::ensure!(
@@ -79,7 +80,15 @@ pub fn router(
     if config.jwks.is_some() {
         tokio::spawn(crate::keys::refresh(config.clone(), gate.clone(), cancel.child_token()));
     }
-    let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new) };
+    let backfill = Arc::new(crate::embed::backfill::Progress::default());
+    if let Some(e) = &embedder
+        && config.backfill
+    {
+        let idle = std::time::Duration::from_secs(config.backfill_idle_secs.max(1));
+        tokio::spawn(crate::embed::backfill::run(db.clone(), e.clone(), backfill.clone(), idle, cancel.child_token()));
+    }
+    let embedding = embedder.clone().map(|embedder| crate::http::Embedding { embedder, backfill });
+    let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new), embedding };
     let mcp = Arc::new(McpState::new(db, tools, config.conformance_fixtures, embedder));
     Ok(crate::http::app(state, mcp, &config.allowed_hosts, cancel))
 }

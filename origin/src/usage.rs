@@ -16,7 +16,7 @@ pub async fn record_embedding(
     )
     .bind(subject)
     .bind(usage.provider)
-    .bind(usage.model)
+    .bind(&usage.model)
     .bind(i64::try_from(usage.tokens).unwrap_or(i64::MAX))
     .execute(&mut **tx)
     .await?;

@@ -117,9 +117,11 @@ async fn eval_loads_once_and_scores_every_mode() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir-mini");
     let tenant = agentplane_origin::db::TenantId::trusted(Uuid::new_v4());
     use agentplane_origin::eval;
-    assert_eq!(eval::load(&db, embedder.as_ref(), tenant, &dir, false).await.unwrap(), 8);
+    let first = eval::load(&db, embedder.as_ref(), tenant, &dir, &mut ()).await.unwrap();
+    assert_eq!((first.read, first.created), (8, 8));
     // A second run finds everything in place and writes nothing.
-    assert_eq!(eval::load(&db, embedder.as_ref(), tenant, &dir, false).await.unwrap(), 8);
+    let second = eval::load(&db, embedder.as_ref(), tenant, &dir, &mut ()).await.unwrap();
+    assert_eq!((second.read, second.created, second.updated, second.unchanged), (8, 0, 0, 8));
     let mut tx = db.tenant_tx(tenant).await.unwrap();
     let (docs, embedded): (i64, i64) =
         sqlx::query_as("SELECT count(*), count(embedding) FROM documents").fetch_one(&mut *tx).await.unwrap();

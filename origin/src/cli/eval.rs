@@ -1,6 +1,5 @@
 //! `agentplane eval`: search quality on a BEIR collection (see `crate::eval`).
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use crate::config::Config;
@@ -26,14 +25,10 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let result = async {
         let embedder = server::embedder(&config, &handle.db).await?;
         let tenant = TenantId::trusted(eval::tenant_for(&args.corpus));
-        let documents = eval::load(
-            &handle.db,
-            embedder.as_ref(),
-            tenant,
-            &args.corpus,
-            std::io::stderr().is_terminal() || !args.json,
-        )
-        .await?;
+        let mut progress = super::ingest::Progress::new();
+        let loaded = eval::load(&handle.db, embedder.as_ref(), tenant, &args.corpus, &mut progress).await;
+        progress.finish();
+        let documents = loaded?.read;
         let report = eval::evaluate(&handle.db, embedder.as_ref(), tenant, &args.corpus, &args.qrels).await?;
         println!(
             "{} ({} split): {} queries, {documents} documents, tenant {}",

@@ -2,6 +2,7 @@
 //! or configuration error.
 
 mod eval;
+pub mod ingest;
 mod load;
 mod migrate;
 mod serve;
@@ -36,6 +37,8 @@ enum Command {
     Serve(serve::Args),
     /// Apply database migrations and exit.
     Migrate,
+    /// Load documents (BEIR JSONL, Markdown, text) into a tenant, with embeddings.
+    Ingest(ingest::Args),
     /// Score search quality (nDCG@10, Recall@100) on a BEIR collection.
     Eval(eval::Args),
     /// Load-test hybrid_search over MCP (optionally loading a BEIR corpus first).
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
             Command::Migrate => migrate::run(config).await,
             Command::Load(args) => load::run(args).await,
             Command::Eval(args) => eval::run(config, args).await,
+            Command::Ingest(args) => ingest::run(config, args).await,
             Command::Token(cmd) => token::run(config, cmd),
         }
     });

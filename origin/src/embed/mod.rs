@@ -1,9 +1,14 @@
-//! Embedding providers. The default is the local model; every vector is stored with the name of
-//! the model that made it.
+//! Embedding providers: the local model (the default) or an OpenAI-compatible HTTP API. Every
+//! vector is stored with the name of the model that made it; rows whose provider was unavailable
+//! keep a NULL vector until the back-fill embeds them.
 
+pub mod backfill;
+pub mod breaker;
 pub mod local;
+pub mod remote;
 
 pub use local::LocalModel;
+pub use remote::{RemoteConfig, RemoteEmbedder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -11,44 +16,74 @@ pub enum EmbedError {
     Load(String),
     #[error("embedding failed: {0}")]
     Inference(String),
+    /// The provider cannot be reached or its circuit is open; worth trying again later.
+    #[error("embedding provider unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Where vectors come from.
 #[derive(Debug, Clone)]
 pub enum Embedder {
     Local(LocalModel),
+    Remote(RemoteEmbedder),
 }
 
 impl Embedder {
-    pub fn model(&self) -> &'static str {
+    pub fn model(&self) -> &str {
         match self {
             Embedder::Local(_) => local::MODEL,
+            Embedder::Remote(r) => r.model(),
         }
     }
 
     pub fn provider(&self) -> &'static str {
         match self {
             Embedder::Local(_) => "local",
+            Embedder::Remote(_) => "openai-compatible",
         }
     }
 
     pub fn dimensions(&self) -> usize {
         match self {
             Embedder::Local(_) => local::DIMENSIONS,
+            Embedder::Remote(r) => r.dimensions(),
         }
     }
 
-    /// Embeds `texts` off the async threads (inference is CPU-bound); returns the vectors and the
-    /// tokens read.
-    pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, u64), EmbedError> {
+    /// The remote provider's circuit state; the local model has none.
+    pub fn breaker(&self) -> Option<breaker::Status> {
         match self {
+            Embedder::Local(_) => None,
+            Embedder::Remote(r) => Some(r.breaker()),
+        }
+    }
+
+    /// Embeds `texts` in batches; returns one vector per text, in order, and what the call used.
+    /// Local inference runs off the async threads, since it is CPU-bound.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Usage), EmbedError> {
+        let (vectors, tokens) = match self {
             Embedder::Local(m) => {
                 let m = m.clone();
                 tokio::task::spawn_blocking(move || m.embed_counting(&texts))
                     .await
-                    .map_err(|e| EmbedError::Inference(format!("embedding task failed: {e}")))?
+                    .map_err(|e| EmbedError::Inference(format!("embedding task failed: {e}")))??
             }
+            Embedder::Remote(r) => r.embed(&texts).await?,
+        };
+        Ok((vectors, self.usage(tokens)))
+    }
+
+    /// Embeds one text.
+    pub async fn embed_one(&self, text: String) -> Result<(Vec<f32>, Usage), EmbedError> {
+        let (mut v, usage) = self.embed(vec![text]).await?;
+        match (v.pop(), v.is_empty()) {
+            (Some(e), true) => Ok((e, usage)),
+            _ => Err(EmbedError::Inference("expected exactly one vector".into())),
         }
+    }
+
+    fn usage(&self, tokens: u64) -> Usage {
+        Usage { provider: self.provider(), model: self.model().to_owned(), tokens }
     }
 }
 
@@ -61,24 +96,6 @@ pub fn document_text(title: &str, content: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Usage {
     pub provider: &'static str,
-    pub model: &'static str,
+    pub model: String,
     pub tokens: u64,
-}
-
-impl Embedder {
-    /// Embeds one text; `None` (with a warning) when the provider fails, so callers fall back to
-    /// lexical search or store a NULL vector to back-fill later.
-    pub async fn embed_one(&self, text: String) -> Option<(Vec<f32>, Usage)> {
-        match self.embed(vec![text]).await {
-            Ok((mut v, tokens)) if v.len() == 1 => {
-                let usage = Usage { provider: self.provider(), model: self.model(), tokens };
-                v.pop().map(|e| (e, usage))
-            }
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "embedding failed; continuing without a vector");
-                None
-            }
-        }
-    }
 }

@@ -20,6 +20,14 @@ pub struct AppState {
     pub db: Database,
     /// The JWKS this server publishes (the dev key's), if any.
     pub jwks: Option<Arc<Value>>,
+    pub embedding: Option<Embedding>,
+}
+
+/// The embedding provider and its back-fill, as `/ready` reports them.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    pub embedder: crate::embed::Embedder,
+    pub backfill: Arc<crate::embed::backfill::Progress>,
 }
 
 pub fn app(
@@ -51,12 +59,23 @@ async fn ready(State(state): State<AppState>) -> Response {
                 crate::db::LexicalBackend::PgSearchBm25 => crate::db::maintenance::segments(state.db.pool()).await.ok(),
                 crate::db::LexicalBackend::TsRankCd => None,
             };
+            let embedding = match &state.embedding {
+                Some(e) => json!({
+                    "provider": e.embedder.provider(),
+                    "model": e.embedder.model(),
+                    "dimensions": e.embedder.dimensions(),
+                    "circuit": e.embedder.breaker(),
+                    "backfill": e.backfill.report(&state.db).await.ok(),
+                }),
+                None => Value::Null,
+            };
             Json(json!({
                 "status": "ready",
                 "database": "ok",
                 "migrations": { "applied": applied, "expected": expected },
                 "lexical_backend": state.db.lexical().name(),
                 "lexical_index_segments": segments,
+                "embedding": embedding,
             }))
             .into_response()
         }

@@ -58,6 +58,7 @@ pub fn definitions() -> Vec<Tool> {
         "type": "object",
         "properties": {
             "id": {"type": "string", "format": "uuid"},
+            "external_id": {"type": "string", "description": "The id the document was ingested under."},
             "title": {"type": "string"},
             "snippet": {"type": "string"},
             "content": {"type": "string"},
@@ -97,7 +98,8 @@ pub fn definitions() -> Vec<Tool> {
             "properties": {
                 "mode": {"type": "string", "enum": ["hybrid", "bm25_only"]},
                 "lexical_backend": {"type": "string"},
-                "hits": {"type": "array", "items": hit}
+                "hits": {"type": "array", "items": hit},
+                "notice": {"type": "string", "description": "Why the search ran lexically when it should have been hybrid."}
             },
             "required": ["mode", "lexical_backend", "hits"]
         })))
@@ -289,10 +291,15 @@ pub async fn call(
             let mut usage = None;
             if doc.embedding.is_none()
                 && let Some(e) = &state.embedder
-                && let Some((v, u)) = e.embed_one(crate::embed::document_text(&doc.title, &doc.content)).await
             {
-                doc.embedding = Some((v, u.model.to_owned()));
-                usage = Some(u);
+                // Without a vector the write still goes through; the back-fill embeds it later.
+                match e.embed_one(crate::embed::document_text(&doc.title, &doc.content)).await {
+                    Ok((v, u)) => {
+                        doc.embedding = Some((v, u.model.clone()));
+                        usage = Some(u);
+                    }
+                    Err(err) => tracing::warn!(error = %err, "document embedding failed; stored without a vector"),
+                }
             }
             run(db, tenant, |mut tx| async move {
                 if let Some(u) = &usage {

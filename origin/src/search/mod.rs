@@ -43,6 +43,9 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
     pub id: Uuid,
+    /// The id the document was ingested under, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snippet: Option<String>,
@@ -61,6 +64,9 @@ pub struct SearchResult {
     pub mode: Mode,
     pub lexical_backend: &'static str,
     pub hits: Vec<Hit>,
+    /// Why a search that should have been hybrid ran lexically (the embedding provider failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// A search as every caller gets it (the MCP tool, `agentplane eval`): the query is embedded when
@@ -75,20 +81,29 @@ pub async fn search_as(
     mut params: SearchParams,
 ) -> Result<SearchResult, sqlx::Error> {
     let mut usage = None;
+    let mut notice = None;
     if params.embedding.is_none()
         && params.vector_weight > 0.0
         && let Some(e) = embedder
-        && let Some((v, u)) = e.embed_one(params.query.clone()).await
     {
-        params.embedding = Some(v);
-        usage = Some(u);
+        match e.embed_one(params.query.clone()).await {
+            Ok((v, u)) => {
+                params.embedding = Some(v);
+                usage = Some(u);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "query embedding failed; answering with lexical ranking only");
+                notice = Some(format!("lexical ranking only: {err}"));
+            }
+        }
     }
     let mut tx = db.tenant_tx(tenant).await?;
     if let Some(u) = &usage {
         crate::usage::record_embedding(&mut tx, subject, u).await?;
     }
-    let result = hybrid_search(&mut tx, db.lexical(), tenant, &params).await?;
+    let mut result = hybrid_search(&mut tx, db.lexical(), tenant, &params).await?;
     tx.commit().await?;
+    result.notice = notice;
     Ok(result)
 }
 
@@ -118,7 +133,7 @@ pub async fn hybrid_search(
     let weights = Weights { bm25: params.bm25_weight, vector: params.vector_weight, k: f64::from(params.rrf_k) };
     let fused: Vec<Fused> = fusion::fuse(&lexical, &dense, weights).into_iter().take(params.limit as usize).collect();
     let hits = hydrate(tx, &fused, &params.query, params.include_content).await?;
-    Ok(SearchResult { mode, lexical_backend: backend.name(), hits })
+    Ok(SearchResult { mode, lexical_backend: backend.name(), hits, notice: None })
 }
 
 async fn lexical_top(
@@ -200,21 +215,22 @@ async fn hydrate(
     include_content: bool,
 ) -> Result<Vec<Hit>, sqlx::Error> {
     let ids: Vec<Uuid> = fused.iter().map(|f| f.id).collect();
-    let rows: Vec<(Uuid, String, String, Value)> =
-        sqlx::query_as("SELECT id, title, content, metadata FROM documents WHERE id = ANY($1)")
+    let rows: Vec<(Uuid, Option<String>, String, String, Value)> =
+        sqlx::query_as("SELECT id, external_id, title, content, metadata FROM documents WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_all(&mut **tx)
             .await?;
-    let mut by_id: std::collections::HashMap<Uuid, (String, String, Value)> =
-        rows.into_iter().map(|(id, t, c, m)| (id, (t, c, m))).collect();
+    let mut by_id: std::collections::HashMap<Uuid, (Option<String>, String, String, Value)> =
+        rows.into_iter().map(|(id, e, t, c, m)| (id, (e, t, c, m))).collect();
     Ok(fused
         .iter()
         .filter_map(|f| {
-            let (title, content, metadata) = by_id.remove(&f.id)?;
+            let (external_id, title, content, metadata) = by_id.remove(&f.id)?;
             let (snippet, content) =
                 if include_content { (None, Some(content)) } else { (Some(snippet(&content, query, 240)), None) };
             Some(Hit {
                 id: f.id,
+                external_id,
                 title,
                 snippet,
                 content,

@@ -5,6 +5,8 @@
 //! random tenants, so old rows never interfere); `scripts/test` stops the server at the end.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod fake_embeddings;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -37,6 +39,9 @@ pub fn test_config() -> Config {
         allowed_origins: vec!["https://app.example".into()],
         // Most tests are about the data plane, not vectors; tests/embed.rs turns the model on.
         embedding: agentplane_origin::config::EmbeddingProvider::None,
+        // The shared test database holds every earlier run's rows; tests/embed.rs drives the
+        // back-fill itself, for its own tenants.
+        backfill: false,
         // Generous tiers: these tests are about behaviour, not limits.
         tiers: serde_json::from_value(json!({
             "tiers": {"free": {"count": 100000, "period_secs": 60, "burst": 10000}},

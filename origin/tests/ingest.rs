@@ -1,0 +1,193 @@
+//! `agentplane ingest` as a user runs it, against the shared embedded database: bad lines named
+//! and skipped, re-runs that change nothing, and a run killed half-way that resumes without
+//! duplicates or needless re-embedding.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::fake_embeddings::{FakeEmbeddings, Mode};
+use support::{origin, workspace_root};
+use uuid::Uuid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentplane");
+
+fn agentplane() -> Command {
+    let shared = origin();
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(workspace_root())
+        .env("AGENTPLANE_DATA_DIR", &shared.config.data_dir)
+        .env("AGENTPLANE_PG_INSTALL", &shared.config.pg_install)
+        .env("AGENTPLANE_EMBEDDING", "none")
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn ingest(path: &Path, tenant: Uuid) -> Command {
+    let mut cmd = agentplane();
+    cmd.arg("ingest").arg(path).args(["--tenant", &tenant.to_string()]);
+    cmd
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(out.status.success(), "exit {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = workspace_root().join("target/agentplane-test-ingest").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn corpus_line(id: &str, marker: &str, text: &str) -> String {
+    format!("{}\n", json!({"_id": id, "title": format!("{marker} {id}"), "text": text}))
+}
+
+/// (documents, distinct external ids, documents with a vector) of a tenant.
+async fn counts(tenant: Uuid) -> (i64, i64, i64) {
+    let pool = sqlx::PgPool::connect(&origin().app_url).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let row = sqlx::query_as("SELECT count(*), count(DISTINCT external_id), count(embedding) FROM documents")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    pool.close().await;
+    row
+}
+
+#[tokio::test]
+async fn bad_lines_are_named_and_skipped_and_reruns_change_nothing() {
+    let dir = scratch("bad-lines");
+    let marker = format!("ing{}", Uuid::new_v4().simple());
+    let mut corpus = String::new();
+    for i in 0..50 {
+        corpus.push_str(&corpus_line(&format!("d{i}"), &marker, &format!("text {i}")));
+        if i == 1 {
+            corpus.push_str("{\"_id\": \"broken\", \"text\": \n");
+        }
+        if i == 10 {
+            corpus.push_str("{\"title\": \"no id\", \"text\": \"x\"}\n");
+        }
+    }
+    let file = dir.join("corpus.jsonl");
+    std::fs::write(&file, &corpus).unwrap();
+    let tenant = Uuid::new_v4();
+
+    let out = ingest(&file, tenant).output().unwrap();
+    let text = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corpus.jsonl:3: not a BEIR corpus line"), "{err}");
+    assert!(err.contains("corpus.jsonl:13: not a BEIR corpus line: missing field `_id`"), "{err}");
+    assert!(text.contains("ingested 50 documents"), "{text}");
+    assert!(text.contains("50 created, 0 updated, 0 unchanged, 2 bad lines skipped"), "{text}");
+    assert_eq!(counts(tenant).await, (50, 50, 0));
+
+    let text = stdout(&ingest(&file, tenant).output().unwrap());
+    assert!(text.contains("0 created, 0 updated, 50 unchanged"), "{text}");
+
+    // One document edited: one update.
+    std::fs::write(&file, corpus.replace("\"text 7\"", "\"text seven\"")).unwrap();
+    let text = stdout(&ingest(&file, tenant).output().unwrap());
+    assert!(text.contains("0 created, 1 updated, 49 unchanged"), "{text}");
+    assert_eq!(counts(tenant).await, (50, 50, 0));
+}
+
+#[tokio::test]
+async fn markdown_and_text_files_are_ingested_by_path() {
+    let dir = scratch("files");
+    std::fs::create_dir_all(dir.join("guides")).unwrap();
+    std::fs::write(dir.join("guides/setup.md"), "# Setting up\n\nRun the two commands.").unwrap();
+    std::fs::write(dir.join("notes.txt"), "Plain notes.").unwrap();
+    std::fs::write(dir.join("image.png"), [0x89, 0x50]).unwrap();
+    let tenant = Uuid::new_v4();
+    let text = stdout(&ingest(&dir, tenant).output().unwrap());
+    assert!(text.contains("ingested 2 documents") && text.contains("2 created"), "{text}");
+    let pool = sqlx::PgPool::connect(&origin().app_url).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, serde_json::Value)> =
+        sqlx::query_as("SELECT external_id, title, metadata FROM documents ORDER BY external_id")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(rows[0].0, "guides/setup.md");
+    assert_eq!(rows[0].1, "Setting up");
+    assert_eq!(rows[0].2["format"], "markdown");
+    assert_eq!((rows[1].0.as_str(), rows[1].1.as_str()), ("notes.txt", "notes"));
+}
+
+// Multi-threaded: the fake provider must keep answering while the test waits for the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_ingest_resumes_without_duplicates() {
+    let fake = FakeEmbeddings::start().await;
+    // Slow enough that the run is still going when it is killed.
+    fake.shared.latency_ms.store(150, std::sync::atomic::Ordering::Relaxed);
+    fake.set(Mode::Ok);
+    let dir = scratch("interrupted");
+    let marker = format!("int{}", Uuid::new_v4().simple());
+    let corpus: String = (0..120).map(|i| corpus_line(&format!("d{i}"), &marker, &format!("passage {i}"))).collect();
+    let file = dir.join("corpus.jsonl");
+    std::fs::write(&file, corpus).unwrap();
+    let tenant = Uuid::new_v4();
+    let with_fake = |cmd: &mut Command| {
+        cmd.env("AGENTPLANE_EMBEDDING", "openai")
+            .env("AGENTPLANE_EMBEDDING_URL", fake.url())
+            .env("AGENTPLANE_EMBEDDING_MODEL", "fake-minilm")
+            .args(["--batch", "10"]);
+    };
+
+    let mut cmd = ingest(&file, tenant);
+    with_fake(&mut cmd);
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (docs, _, _) = counts(tenant).await;
+        if docs >= 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ingest made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (docs, _, embedded) = counts(tenant).await;
+    assert!(docs < 120, "killed too late to test anything ({docs} rows)");
+    assert_eq!(docs % 10, 0, "only whole batches are committed");
+    assert_eq!(embedded, docs);
+
+    let mut cmd = ingest(&file, tenant);
+    with_fake(&mut cmd);
+    let text = stdout(&cmd.output().unwrap());
+    assert!(text.contains(&format!("{} created, 0 updated, {docs} unchanged", 120 - docs)), "{text}");
+    assert_eq!(counts(tenant).await, (120, 120, 120));
+    // Committed rows were not embedded again; at most the batch in flight at the kill was.
+    let seen = fake.counts(&marker);
+    assert_eq!(seen.len(), 120);
+    let twice = seen.values().filter(|n| **n > 1).count();
+    assert!(twice <= 10, "{twice} documents embedded more than once");
+
+    // A third run has nothing to do and calls no model.
+    let before = fake.requests();
+    let mut cmd = ingest(&file, tenant);
+    with_fake(&mut cmd);
+    let text = stdout(&cmd.output().unwrap());
+    assert!(text.contains("0 created, 0 updated, 120 unchanged"), "{text}");
+    assert_eq!(fake.requests(), before);
+}
