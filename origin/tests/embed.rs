@@ -127,11 +127,15 @@ async fn eval_loads_once_and_scores_every_mode() {
         sqlx::query_as("SELECT count(*), count(embedding) FROM documents").fetch_one(&mut *tx).await.unwrap();
     assert_eq!((docs, embedded), (8, 8));
     tx.commit().await.unwrap();
-    let report = eval::evaluate(&db, embedder.as_ref(), tenant, &dir, "test").await.unwrap();
+    let report = eval::evaluate(&db, embedder.as_ref(), tenant, &dir, "test", true).await.unwrap();
     assert_eq!(report.queries, 3, "only judged queries count");
     let hybrid = report.hybrid.unwrap();
     assert!(hybrid.ndcg_10 > 0.9 && hybrid.recall_100 == 1.0, "{report:?}");
     assert!(report.vector.unwrap().ndcg_10 > 0.9, "{report:?}");
+    assert_eq!(report.grid.len(), 36);
+    // The grid's default setting is the hybrid search itself, fused offline.
+    let default = report.grid.iter().find(|g| g.vector_weight == 1.0 && g.rrf_k == 60).unwrap();
+    assert!((default.scores.ndcg_10 - hybrid.ndcg_10).abs() < 1e-9, "{default:?} vs {hybrid:?}");
     let json: Value = serde_json::to_value(&report).unwrap();
     assert!(json["bm25"]["ndcg@10"].is_number() && json["hybrid"]["recall@100"].is_number());
 }

@@ -81,9 +81,9 @@ pub fn definitions() -> Vec<Tool> {
                 "properties": {
                     "query": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "What to look for, in plain words."},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
-                    "bm25_weight": {"type": "number", "minimum": 0, "default": 1.0},
-                    "vector_weight": {"type": "number", "minimum": 0, "default": 1.0},
-                    "rrf_k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 60},
+                    "bm25_weight": {"type": "number", "minimum": 0, "default": search::DEFAULT_BM25_WEIGHT},
+                    "vector_weight": {"type": "number", "minimum": 0, "default": search::DEFAULT_VECTOR_WEIGHT},
+                    "rrf_k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": search::DEFAULT_RRF_K},
                     "filter": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}, "description": "Metadata key = value pairs every hit must have."},
                     "include_content": {"type": "boolean", "default": false, "description": "Full content instead of a snippet."},
                     "embedding": embedding_schema("The query's embedding, if you have one; without it the search is BM25-only.")
@@ -227,9 +227,9 @@ pub async fn call(
             let params = SearchParams {
                 query: a.required_string("query", 2000)?.to_owned(),
                 limit: a.integer("limit", 1, 50, 10)?,
-                bm25_weight: a.non_negative("bm25_weight", 1.0)?,
-                vector_weight: a.non_negative("vector_weight", 1.0)?,
-                rrf_k: a.integer("rrf_k", 1, 1000, 60)?,
+                bm25_weight: a.non_negative("bm25_weight", search::DEFAULT_BM25_WEIGHT)?,
+                vector_weight: a.non_negative("vector_weight", search::DEFAULT_VECTOR_WEIGHT)?,
+                rrf_k: a.integer("rrf_k", 1, 1000, search::DEFAULT_RRF_K)?,
                 filter: a.object("filter", true)?,
                 include_content: a.boolean("include_content", false)?,
                 embedding: a.embedding("embedding")?,

@@ -18,6 +18,12 @@ use fusion::{Candidate, Fused, Weights};
 /// Embedding dimension of the `documents.embedding` column.
 pub const DIMENSIONS: usize = 384;
 
+/// Fusion defaults for `hybrid_search`, chosen on SciFact's train split with `agentplane eval
+/// --qrels train --tune` (BENCHMARKS.md); the test split only reports.
+pub const DEFAULT_BM25_WEIGHT: f64 = 1.0;
+pub const DEFAULT_VECTOR_WEIGHT: f64 = 1.0;
+pub const DEFAULT_RRF_K: u32 = 60;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchParams {
     pub query: String,
