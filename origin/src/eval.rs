@@ -165,7 +165,8 @@ fn score(ranking: &Ranking, relevant: &BTreeMap<String, u32>) -> (f64, f64) {
 }
 
 fn fusion_grid(bm25: &[Ranking], vector: &[Ranking], relevant: &[&BTreeMap<String, u32>]) -> Vec<GridPoint> {
-    let candidates = |r: &Ranking| -> Vec<Candidate> { r.iter().map(|(id, _, s)| Candidate { id: *id, score: *s }).collect() };
+    let candidates =
+        |r: &Ranking| -> Vec<Candidate> { r.iter().map(|(id, _, s)| Candidate { id: *id, score: *s }).collect() };
     let mut grid = Vec::new();
     for vector_weight in [0.5, 0.75, 1.0, 1.25, 1.5, 2.0] {
         for rrf_k in [5, 10, 20, 40, 60, 100] {

@@ -50,8 +50,11 @@ fn corpus_line(id: &str, marker: &str, text: &str) -> String {
     format!("{}\n", json!({"_id": id, "title": format!("{marker} {id}"), "text": text}))
 }
 
-/// (documents, distinct external ids, documents with a vector) of a tenant.
-async fn counts(tenant: Uuid) -> (i64, i64, i64) {
+/// Rows of `sql` as the service role sees them in `tenant`'s context.
+async fn tenant_rows<T>(tenant: Uuid, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
     let pool = sqlx::PgPool::connect(&origin().app_url).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
     sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
@@ -59,13 +62,15 @@ async fn counts(tenant: Uuid) -> (i64, i64, i64) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let row = sqlx::query_as("SELECT count(*), count(DISTINCT external_id), count(embedding) FROM documents")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let rows = sqlx::query_as(sql).fetch_all(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     pool.close().await;
-    row
+    rows
+}
+
+/// (documents, distinct external ids, documents with a vector) of a tenant.
+async fn counts(tenant: Uuid) -> (i64, i64, i64) {
+    tenant_rows(tenant, "SELECT count(*), count(DISTINCT external_id), count(embedding) FROM documents").await[0]
 }
 
 #[tokio::test]
@@ -115,18 +120,8 @@ async fn markdown_and_text_files_are_ingested_by_path() {
     let tenant = Uuid::new_v4();
     let text = stdout(&ingest(&dir, tenant).output().unwrap());
     assert!(text.contains("ingested 2 documents") && text.contains("2 created"), "{text}");
-    let pool = sqlx::PgPool::connect(&origin().app_url).await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
     let rows: Vec<(String, String, serde_json::Value)> =
-        sqlx::query_as("SELECT external_id, title, metadata FROM documents ORDER BY external_id")
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
+        tenant_rows(tenant, "SELECT external_id, title, metadata FROM documents ORDER BY external_id").await;
     assert_eq!(rows[0].0, "guides/setup.md");
     assert_eq!(rows[0].1, "Setting up");
     assert_eq!(rows[0].2["format"], "markdown");

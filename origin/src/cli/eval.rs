@@ -62,7 +62,10 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
             let mut grid = report.grid.clone();
             grid.sort_by(|a, b| b.scores.ndcg_10.total_cmp(&a.scores.ndcg_10));
             for g in &grid {
-                println!("{:>6.2} {:>5} {:>8.4} {:>11.4}", g.vector_weight, g.rrf_k, g.scores.ndcg_10, g.scores.recall_100);
+                println!(
+                    "{:>6.2} {:>5} {:>8.4} {:>11.4}",
+                    g.vector_weight, g.rrf_k, g.scores.ndcg_10, g.scores.recall_100
+                );
             }
         }
         if args.json {
