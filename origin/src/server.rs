@@ -47,7 +47,8 @@ pub async fn embedder(config: &Config, db: &Database) -> anyhow::Result<Option<E
     Ok(Some(embedder))
 }
 
-/// Builds the router; `cancel` ends MCP streams on shutdown.
+/// Builds the router and starts this process's A2A executor; `cancel` ends MCP and A2A streams
+/// and the executor on shutdown.
 pub fn router(
     config: &Config,
     db: Database,
@@ -80,6 +81,8 @@ pub fn router(
         tokio::spawn(crate::keys::refresh(config.clone(), gate.clone(), cancel.child_token()));
     }
     let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new) };
+    // Every origin process runs A2A executors: tasks survive any one process.
+    let a2a = crate::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
     let mcp = Arc::new(McpState::new(db, tools, config.conformance_fixtures, embedder));
-    Ok(crate::http::app(state, mcp, &config.allowed_hosts, cancel))
+    Ok(crate::http::app(state, mcp, a2a, &config.allowed_hosts, cancel))
 }
