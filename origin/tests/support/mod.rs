@@ -43,6 +43,14 @@ pub fn test_config() -> Config {
             "default_tier": "free"
         }))
         .unwrap(),
+        // The probe workflow for the executor's retry, timeout and cancel paths; short waits.
+        a2a: agentplane_origin::config::A2aConfig {
+            test_workflows: true,
+            poll_ms: 100,
+            backoff_ms: 50,
+            backoff_max_ms: 200,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
