@@ -70,6 +70,10 @@ CREATE TABLE a2a_push_configs (
     url             text NOT NULL,
     token           text,
     authentication  jsonb,
+    -- The A2A version the client spoke when it set the config: notifications use its shapes.
+    protocol_version text NOT NULL DEFAULT '0.3' CHECK (protocol_version IN ('0.3', '1.0')),
+    -- Events up to this sequence number have been delivered to `url`.
+    delivered_seq   bigint NOT NULL DEFAULT 0 CHECK (delivered_seq >= 0),
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (task_id, id)
 );

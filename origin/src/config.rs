@@ -71,6 +71,9 @@ pub struct A2aConfig {
     pub blocking_wait_secs: u64,
     /// Offer the `probe` workflow, whose steps fail and stall on request. Tests only.
     pub test_workflows: bool,
+    /// Let push notifications go to loopback addresses (private, link-local and metadata
+    /// addresses stay refused). Tests only.
+    pub push_allow_loopback: bool,
 }
 
 impl Default for A2aConfig {
@@ -85,6 +88,7 @@ impl Default for A2aConfig {
             backoff_max_ms: 10_000,
             blocking_wait_secs: 60,
             test_workflows: false,
+            push_allow_loopback: false,
         }
     }
 }

@@ -7,6 +7,9 @@ mod support;
 
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use serde_json::{Value, json};
 use support::{ALL_SCOPES, origin};
 use uuid::Uuid;
@@ -163,7 +166,7 @@ async fn the_agent_card_is_public_cached_and_revalidated() {
     let card: Value = resp.json().await.unwrap();
     assert_eq!(card["name"], "agentplane");
     assert_eq!(card["capabilities"]["streaming"], true);
-    assert_eq!(card["capabilities"]["pushNotifications"], false);
+    assert_eq!(card["capabilities"]["pushNotifications"], true);
     assert_eq!(card["url"], format!("http://{}/a2a", o.addr));
     assert_eq!(card["protocolVersion"], "0.3.0");
     let versions: Vec<&str> = card["supportedInterfaces"]
@@ -390,9 +393,10 @@ async fn bad_messages_get_precise_errors() {
     let data_only =
         json!({"kind": "message", "messageId": "m", "role": "user", "parts": [{"kind": "data", "data": {}}]});
     assert_eq!(a.error_code("message/send", json!({"message": data_only})).await, -32005);
-    let push = json!({"message": message_v03("x", json!({})), "configuration": {"pushNotificationConfig": {"url": "https://example.com"}}});
-    assert_eq!(a.error_code("message/send", push).await, -32003);
-    assert_eq!(a.error_code("tasks/pushNotificationConfig/get", json!({"id": "x"})).await, -32003);
+    // A webhook inside the network is refused with the task, before anything runs.
+    let push = json!({"message": message_v03("x", json!({})), "configuration": {"pushNotificationConfig": {"url": "http://10.0.0.1/hook"}}});
+    assert_eq!(a.error_code("message/send", push).await, -32602);
+    assert_eq!(a.error_code("tasks/pushNotificationConfig/get", json!({"id": "x"})).await, -32001);
     assert_eq!(a.error_code("agent/getAuthenticatedExtendedCard", json!({})).await, -32007);
 }
 
@@ -665,4 +669,166 @@ async fn task_tables_are_invisible_without_a_tenant() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
+}
+
+/// What a webhook receiver recorded: headers and raw body of each accepted POST.
+type Received = Arc<Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
+
+/// A webhook receiver on loopback that answers 503 to its first `fail_first` requests and
+/// records the rest.
+struct Hook {
+    url: String,
+    got: Received,
+    refused: Arc<AtomicUsize>,
+}
+
+async fn hook(fail_first: usize) -> Hook {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Received = Arc::default();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (got.clone(), refused.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+            let (g, r) = (g.clone(), r.clone());
+            async move {
+                if r.fetch_add(1, Ordering::SeqCst) < fail_first {
+                    return http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                g.lock().unwrap().push((headers, body.to_vec()));
+                http::StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Hook { url, got, refused }
+}
+
+impl Hook {
+    /// Waits until the receiver holds a notification for which `done` holds; returns them all.
+    async fn wait(&self, done: impl Fn(&[(http::HeaderMap, Vec<u8>)]) -> bool) -> Vec<(http::HeaderMap, Value)> {
+        for _ in 0..200 {
+            let got = self.got.lock().unwrap().clone();
+            if done(&got) {
+                return got.into_iter().map(|(h, b)| (h, serde_json::from_slice(&b).unwrap())).collect();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("webhook never got what it waited for: {:?}", self.got.lock().unwrap().len());
+    }
+}
+
+fn event_seq(h: &http::HeaderMap) -> i64 {
+    h["x-a2a-event-id"].to_str().unwrap().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn push_configs_are_kept_per_task_in_both_versions() {
+    let tenant = Uuid::new_v4();
+    let a = client(tenant, None);
+    let task = a.result("message/send", json!({"message": message_v03("hooks", json!({"skill": "probe"}))})).await;
+    let id = task["id"].as_str().unwrap();
+    let cfg = json!({"id": "c1", "url": "http://127.0.0.1:9/hook", "token": "tok",
+                     "authentication": {"schemes": ["Bearer"], "credentials": "s3cret"}});
+    let set = a.result("tasks/pushNotificationConfig/set", json!({"taskId": id, "pushNotificationConfig": cfg})).await;
+    assert_eq!(set, json!({"taskId": id, "pushNotificationConfig": cfg}));
+    let got = a.result("tasks/pushNotificationConfig/get", json!({"id": id, "pushNotificationConfigId": "c1"})).await;
+    assert_eq!(got, set);
+
+    // The same config through 1.0's flat shape, and a second one.
+    let v1 = client(tenant, Some("1.0"));
+    let flat = v1.result("GetTaskPushNotificationConfig", json!({"taskId": id, "id": "c1"})).await;
+    assert_eq!(
+        flat,
+        json!({"id": "c1", "taskId": id, "url": "http://127.0.0.1:9/hook", "token": "tok",
+                            "authentication": {"scheme": "Bearer", "credentials": "s3cret"}})
+    );
+    let created =
+        v1.result("CreateTaskPushNotificationConfig", json!({"taskId": id, "url": "http://localhost:9/other"})).await;
+    let second = created["id"].as_str().unwrap().to_owned();
+    let listed = v1.result("ListTaskPushNotificationConfigs", json!({"taskId": id})).await;
+    assert_eq!(listed["configs"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["nextPageToken"], "");
+    assert_eq!(a.result("tasks/pushNotificationConfig/list", json!({"id": id})).await.as_array().unwrap().len(), 2);
+
+    assert_eq!(v1.result("DeleteTaskPushNotificationConfig", json!({"taskId": id, "id": second})).await, json!({}));
+    assert_eq!(
+        a.result("tasks/pushNotificationConfig/delete", json!({"id": id, "pushNotificationConfigId": "c1"})).await,
+        Value::Null
+    );
+    assert_eq!(a.result("tasks/pushNotificationConfig/list", json!({"id": id})).await, json!([]));
+    assert_eq!(
+        a.error_code("tasks/pushNotificationConfig/delete", json!({"id": id, "pushNotificationConfigId": "c1"})).await,
+        -32602
+    );
+
+    // Destinations inside the network are refused, also after DNS; another tenant sees no task.
+    for url in [
+        "http://10.0.0.7/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fd00:ec2::254]/",
+        "ftp://example.com/",
+    ] {
+        let r = v1.rpc("CreateTaskPushNotificationConfig", json!({"taskId": id, "url": url})).await;
+        assert_eq!(r["error"]["code"], -32602, "{url}: {r}");
+    }
+    let other = client(Uuid::new_v4(), None);
+    let r = other
+        .rpc(
+            "tasks/pushNotificationConfig/set",
+            json!({"taskId": id, "pushNotificationConfig": {"url": "http://127.0.0.1:9/"}}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32001);
+    assert_eq!(other.error_code("tasks/pushNotificationConfig/list", json!({"id": id})).await, -32001);
+}
+
+#[tokio::test]
+async fn webhooks_get_every_event_in_order_signed_and_retried() {
+    let receiver = hook(2).await;
+    let a = client(Uuid::new_v4(), None);
+    let send = json!({
+        "message": message_v03("notify me", json!({"skill": "probe"})),
+        "configuration": {"blocking": true, "pushNotificationConfig": {"url": receiver.url, "token": "tok-123",
+            "authentication": {"schemes": ["Bearer"], "credentials": "hook-secret"}}}
+    });
+    let task = a.result("message/send", send).await;
+    assert_eq!(task["status"]["state"], "completed");
+    let got = receiver.wait(|g| g.len() >= 6).await;
+    // The first two POSTs were answered 503 and sent again: each event arrived exactly once.
+    assert!(receiver.refused.load(Ordering::SeqCst) >= 8);
+    assert_eq!(got.iter().map(|(h, _)| event_seq(h)).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    let states: Vec<&str> = got.iter().map(|(_, b)| b["status"]["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["submitted", "working", "working", "working", "working", "completed"]);
+    assert!(got.iter().all(|(_, b)| b["kind"] == "task" && b["id"] == task["id"]));
+    let raw = receiver.got.lock().unwrap().clone();
+    for (h, body) in &raw {
+        assert_eq!(h["x-a2a-notification-token"], "tok-123");
+        assert_eq!(h["authorization"], "Bearer hook-secret");
+        let sig = h["x-a2a-signature"].to_str().unwrap();
+        let t: u64 = sig.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap();
+        assert_eq!(sig, agentplane_origin::a2a::push::signature("tok-123", t, body), "the signature covers the body");
+        assert_ne!(sig, agentplane_origin::a2a::push::signature("other-token", t, body));
+    }
+
+    // 1.0: a config set on a running task hears what happens from then on, as StreamResponses.
+    let receiver = hook(0).await;
+    let v1 = client(Uuid::new_v4(), Some("1.0"));
+    let r = v1
+        .result(
+            "SendMessage",
+            json!({"message": message_v10("later", json!({"skill": "probe", "sleep_ms": 300})), "configuration": {"returnImmediately": true}}),
+        )
+        .await;
+    let id = r["task"]["id"].as_str().unwrap();
+    v1.result("CreateTaskPushNotificationConfig", json!({"taskId": id, "url": receiver.url})).await;
+    let got =
+        receiver.wait(|g| g.iter().any(|(_, b)| String::from_utf8_lossy(b).contains("TASK_STATE_COMPLETED"))).await;
+    let seqs: Vec<i64> = got.iter().map(|(h, _)| event_seq(h)).collect();
+    assert_eq!(*seqs.last().unwrap(), 6);
+    assert_eq!(seqs, (seqs[0]..=6).collect::<Vec<_>>(), "in order, without gaps or repeats");
+    assert!(got.iter().all(|(h, _)| h.get("x-a2a-signature").is_none()), "no token, nothing to sign with");
+    let last = &got.last().unwrap().1;
+    assert_eq!(last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED");
 }

@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::push::Pusher;
 use super::store::{self, StoreError};
 use super::stream::Hub;
 use super::wire::{Message, TaskState};
@@ -43,13 +44,20 @@ pub struct Settings {
 pub fn spawn(
     ctx: Arc<RunContext>,
     hub: Arc<Hub>,
+    pusher: Arc<Pusher>,
     settings: Settings,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(claim_loop(ctx, hub, settings, shutdown))
+    tokio::spawn(claim_loop(ctx, hub, pusher, settings, shutdown))
 }
 
-async fn claim_loop(ctx: Arc<RunContext>, hub: Arc<Hub>, settings: Settings, shutdown: CancellationToken) {
+async fn claim_loop(
+    ctx: Arc<RunContext>,
+    hub: Arc<Hub>,
+    pusher: Arc<Pusher>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
     let owner = Uuid::new_v4();
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut wake = hub.subscribe();
@@ -64,6 +72,7 @@ async fn claim_loop(ctx: Arc<RunContext>, hub: Arc<Hub>, settings: Settings, shu
                         let Ok(permit) = slots.clone().acquire_owned().await else { return };
                         let run = TaskRun {
                             ctx: ctx.clone(),
+                            pusher: pusher.clone(),
                             settings: settings.clone(),
                             owner,
                             task,
@@ -108,6 +117,7 @@ pub fn backoff(settings: &Settings, attempt: u32) -> Duration {
 /// One claimed task in this process.
 struct TaskRun {
     ctx: Arc<RunContext>,
+    pusher: Arc<Pusher>,
     settings: Settings,
     owner: Uuid,
     task: Uuid,
@@ -152,6 +162,13 @@ impl TaskRun {
         Ok(self.ctx.db.tenant_tx(self.tenant).await?)
     }
 
+    /// Commits a transaction that logged events, then has them pushed to the task's webhooks.
+    async fn commit(&self, tx: store::Tx) -> Result<(), StoreError> {
+        tx.commit().await?;
+        self.pusher.notify(self.tenant, self.task);
+        Ok(())
+    }
+
     fn agent_message(&self, row: &store::TaskRow, suffix: &str, text: String) -> Message {
         let mut m = Message::agent(format!("{}-{suffix}", self.task), text);
         m.task_id = Some(self.task.to_string());
@@ -166,7 +183,7 @@ impl TaskRun {
             return Ok(Ended::LostLease);
         }
         store::set_state(&mut tx, self.task, state, msg.as_ref()).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Ended::Finished(state))
     }
 
@@ -189,19 +206,19 @@ impl TaskRun {
         }
         if row.cancel_requested {
             store::set_state(&mut tx, self.task, TaskState::Canceled, None).await?;
-            tx.commit().await?;
+            self.commit(tx).await?;
             return Ok(Ended::Finished(TaskState::Canceled));
         }
         let Some(wf) = workflow::find(&row.workflow, self.ctx.test_workflows) else {
             let msg = self.agent_message(&row, "failed", format!("unknown workflow {:?}", row.workflow));
             store::set_state(&mut tx, self.task, TaskState::Failed, Some(&msg)).await?;
-            tx.commit().await?;
+            self.commit(tx).await?;
             return Ok(Ended::Finished(TaskState::Failed));
         };
         if row.state == TaskState::Submitted {
             store::set_state(&mut tx, self.task, TaskState::Working, None).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         if row.claims > 1 {
             tracing::info!(task = %self.task, step = row.step, claims = row.claims, "resuming A2A task at its checkpoint");
         }
@@ -223,7 +240,7 @@ impl TaskRun {
                 let Some(now) = store::hold(&mut tx, self.task, self.owner).await? else { return Ok(Ended::LostLease) };
                 if now.cancel_requested {
                     store::set_state(&mut tx, self.task, TaskState::Canceled, None).await?;
-                    tx.commit().await?;
+                    self.commit(tx).await?;
                     return Ok(Ended::Finished(TaskState::Canceled));
                 }
                 let attempt = store::begin_attempt(&mut tx, self.task).await?;
@@ -273,7 +290,7 @@ impl TaskRun {
             if now.cancel_requested {
                 // Cancel is final: this step's results are dropped with it.
                 store::set_state(&mut tx, self.task, TaskState::Canceled, None).await?;
-                tx.commit().await?;
+                self.commit(tx).await?;
                 return Ok(Ended::Finished(TaskState::Canceled));
             }
             let next = i32::try_from(index + 1).unwrap_or(i32::MAX);
@@ -285,7 +302,7 @@ impl TaskRun {
                 let msg = output.answer.map(|text| self.agent_message(&row, "answer", text));
                 store::set_state(&mut tx, self.task, TaskState::Completed, msg.as_ref()).await?;
             }
-            tx.commit().await?;
+            self.commit(tx).await?;
         }
         Ok(Ended::Finished(TaskState::Completed))
     }

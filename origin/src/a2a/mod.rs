@@ -9,6 +9,8 @@
 pub mod answer;
 pub mod card;
 pub mod executor;
+pub mod push;
+pub mod ssrf;
 pub mod store;
 pub mod stream;
 pub mod wire;
@@ -31,6 +33,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::db::{Database, TenantId};
 use crate::embed::Embedder;
+use push::Pusher;
 use store::{StoreError, TaskRow};
 use stream::{Hub, Start, StreamRequest};
 use wire::{Role, TaskState};
@@ -41,6 +44,7 @@ use workflow::RunContext;
 pub struct A2a {
     db: Database,
     hub: Arc<Hub>,
+    pusher: Arc<Pusher>,
     ctx: Arc<RunContext>,
     card: card::Card,
     blocking_wait: Duration,
@@ -55,6 +59,7 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Starts the event listener and, unless `workers` is 0, this process's executor.
 pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown: CancellationToken) -> Arc<A2a> {
     let hub = Hub::start(db.pool().clone(), shutdown.clone());
+    let pusher = Pusher::new(db.clone(), config.a2a.push_allow_loopback);
     let ctx = Arc::new(RunContext { db: db.clone(), embedder, test_workflows: config.a2a.test_workflows });
     let c = &config.a2a;
     if c.workers > 0 {
@@ -67,10 +72,11 @@ pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown
             backoff: Duration::from_millis(c.backoff_ms),
             backoff_max: Duration::from_millis(c.backoff_max_ms.max(c.backoff_ms)),
         };
-        executor::spawn(ctx.clone(), hub.clone(), settings, shutdown.clone());
+        executor::spawn(ctx.clone(), hub.clone(), pusher.clone(), settings, shutdown.clone());
     }
-    let card = card::Card::new(&card::document(&config.public_url(), true, false));
-    Arc::new(A2a { db, hub, ctx, card, blocking_wait: Duration::from_secs(config.a2a.blocking_wait_secs), shutdown })
+    let card = card::Card::new(&card::document(&config.public_url(), true, true));
+    let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
+    Arc::new(A2a { db, hub, pusher, ctx, card, blocking_wait, shutdown })
 }
 
 /// `GET /.well-known/agent-card.json`.
@@ -87,6 +93,8 @@ pub enum A2aError {
     TaskNotCancelable(&'static str),
     #[error("Push notifications are not supported by this agent")]
     PushNotificationNotSupported,
+    #[error("Push notification config not found")]
+    PushConfigNotFound,
     #[error("{0}")]
     UnsupportedOperation(String),
     #[error("{0}")]
@@ -111,6 +119,8 @@ impl A2aError {
             A2aError::TaskNotFound => -32001,
             A2aError::TaskNotCancelable(_) => -32002,
             A2aError::PushNotificationNotSupported => -32003,
+            // A2A has no code of its own for this; the config is a parameter that names nothing.
+            A2aError::PushConfigNotFound => code::INVALID_PARAMS,
             A2aError::UnsupportedOperation(_) => -32004,
             A2aError::ContentTypeNotSupported(_) => -32005,
             A2aError::ExtendedCardNotConfigured => -32007,
@@ -128,7 +138,7 @@ impl A2aError {
             A2aError::UnsupportedOperation(_) => "UNSUPPORTED_OPERATION",
             A2aError::ContentTypeNotSupported(_) => "CONTENT_TYPE_NOT_SUPPORTED",
             A2aError::ExtendedCardNotConfigured => "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
-            A2aError::InvalidParams(_) | A2aError::Internal(_) => return None,
+            A2aError::InvalidParams(_) | A2aError::PushConfigNotFound | A2aError::Internal(_) => return None,
         })
     }
 
@@ -154,7 +164,10 @@ enum Op {
     List,
     Cancel,
     Subscribe,
-    PushConfig,
+    PushSet,
+    PushGet,
+    PushList,
+    PushDelete,
     ExtendedCard,
 }
 
@@ -166,20 +179,14 @@ fn op(version: A2aVersion, method: &str) -> Option<Op> {
         (A2aVersion::V1_0, "ListTasks") => Op::List,
         (A2aVersion::V0_3, "tasks/cancel") | (A2aVersion::V1_0, "CancelTask") => Op::Cancel,
         (A2aVersion::V0_3, "tasks/resubscribe") | (A2aVersion::V1_0, "SubscribeToTask") => Op::Subscribe,
-        (
-            A2aVersion::V0_3,
-            "tasks/pushNotificationConfig/set"
-            | "tasks/pushNotificationConfig/get"
-            | "tasks/pushNotificationConfig/list"
-            | "tasks/pushNotificationConfig/delete",
-        )
-        | (
-            A2aVersion::V1_0,
-            "CreateTaskPushNotificationConfig"
-            | "GetTaskPushNotificationConfig"
-            | "ListTaskPushNotificationConfigs"
-            | "DeleteTaskPushNotificationConfig",
-        ) => Op::PushConfig,
+        (A2aVersion::V0_3, "tasks/pushNotificationConfig/set")
+        | (A2aVersion::V1_0, "CreateTaskPushNotificationConfig") => Op::PushSet,
+        (A2aVersion::V0_3, "tasks/pushNotificationConfig/get")
+        | (A2aVersion::V1_0, "GetTaskPushNotificationConfig") => Op::PushGet,
+        (A2aVersion::V0_3, "tasks/pushNotificationConfig/list")
+        | (A2aVersion::V1_0, "ListTaskPushNotificationConfigs") => Op::PushList,
+        (A2aVersion::V0_3, "tasks/pushNotificationConfig/delete")
+        | (A2aVersion::V1_0, "DeleteTaskPushNotificationConfig") => Op::PushDelete,
         (A2aVersion::V0_3, "agent/getAuthenticatedExtendedCard") | (A2aVersion::V1_0, "GetExtendedAgentCard") => {
             Op::ExtendedCard
         }
@@ -256,7 +263,10 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Response {
         Op::List => call.list(&params).await,
         Op::Cancel => call.cancel(&params).await,
         Op::Subscribe => call.subscribe(&params).await,
-        Op::PushConfig => Err(A2aError::PushNotificationNotSupported),
+        Op::PushSet => call.push_set(&params).await,
+        Op::PushGet => call.push_get(&params).await,
+        Op::PushList => call.push_list(&params).await,
+        Op::PushDelete => call.push_delete(&params).await,
         Op::ExtendedCard => Err(A2aError::ExtendedCardNotConfigured),
     };
     match outcome {
@@ -396,8 +406,11 @@ impl Call<'_> {
                 configuration.and_then(|c| c.get("taskPushNotificationConfig")),
             ),
         };
-        if push.is_some_and(|p| !p.is_null()) {
-            return Err(A2aError::PushNotificationNotSupported);
+        let push = push.filter(|p| !p.is_null());
+        // The task id is not known yet; it is filled in below.
+        let push = push.map(|p| push::config_from(self.version, p, Uuid::nil()).map_err(invalid)).transpose()?;
+        if let Some(p) = &push {
+            self.check_webhook(&p.url).await?;
         }
         let history_length = match configuration {
             Some(c) => opt_usize(c, "historyLength")?,
@@ -410,7 +423,14 @@ impl Call<'_> {
             store::NewTask { context_id: &context_id, subject: &self.subject, workflow: &skill, input: &message },
         )
         .await?;
+        if let Some(mut p) = push {
+            // From the first event on: the client asked for it with the task itself.
+            p.task_id = row.id;
+            p.delivered_seq = 0;
+            store::put_push_config(&mut tx, &p).await?;
+        }
         tx.commit().await?;
+        self.a2a.pusher.notify(self.tenant, row.id);
         if streaming {
             return Ok(self.stream(row, Vec::new(), Start::After(0)));
         }
@@ -502,10 +522,98 @@ impl Call<'_> {
             return Err(A2aError::TaskNotCancelable(state.as_str()));
         }
         tx.commit().await?;
+        self.a2a.pusher.notify(self.tenant, id);
         // A running task stops at its next step boundary; give it a moment to get there.
         stream::wait_settled(&self.a2a.db, &self.a2a.hub, self.tenant, &row, CANCEL_WAIT).await?;
         let (row, artifacts) = self.load(id).await?;
         Ok(Outcome::Result(stream::task_value(self.version, &row, &artifacts, None)))
+    }
+
+    /// Refuses a webhook that points inside the network now, rather than at delivery time only.
+    async fn check_webhook(&self, url: &str) -> Result<(), A2aError> {
+        ssrf::vet(url, self.a2a.pusher.allow_loopback())
+            .await
+            .map(|_| ())
+            .map_err(|e| invalid(format!("push notification url refused: {e}")))
+    }
+
+    /// The task named by a push-config call: `taskId` (1.0, and 0.3's set), or `id` (0.3's
+    /// get, list and delete).
+    fn push_task(&self, params: &Value, set: bool) -> Result<Uuid, A2aError> {
+        let key = match (self.version, set) {
+            (A2aVersion::V0_3, false) => "id",
+            _ => "taskId",
+        };
+        let id = params.get(key).and_then(Value::as_str).ok_or_else(|| invalid(format!("{key} is required")))?;
+        Uuid::parse_str(id).map_err(|_| A2aError::TaskNotFound)
+    }
+
+    /// The config id of a get or delete: 0.3 `pushNotificationConfigId`, 1.0 `id`.
+    fn push_config_id<'p>(&self, params: &'p Value) -> Option<&'p str> {
+        let key = match self.version {
+            A2aVersion::V0_3 => "pushNotificationConfigId",
+            A2aVersion::V1_0 => "id",
+        };
+        params.get(key).and_then(Value::as_str)
+    }
+
+    async fn push_set(&self, params: &Value) -> Result<Outcome, A2aError> {
+        let task = self.push_task(params, true)?;
+        let mut config = push::parse_config(self.version, params, task).map_err(invalid)?;
+        self.check_webhook(&config.url).await?;
+        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        let row = store::get_task(&mut tx, task).await?.ok_or(A2aError::TaskNotFound)?;
+        config.delivered_seq = row.last_seq;
+        let stored = store::put_push_config(&mut tx, &config).await?;
+        tx.commit().await?;
+        Ok(Outcome::Result(push::config_value(self.version, &stored)))
+    }
+
+    async fn push_configs(&self, task: Uuid) -> Result<Vec<store::PushConfig>, A2aError> {
+        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        store::get_task(&mut tx, task).await?.ok_or(A2aError::TaskNotFound)?;
+        let configs = store::push_configs(&mut tx, task).await?;
+        tx.commit().await?;
+        Ok(configs)
+    }
+
+    async fn push_get(&self, params: &Value) -> Result<Outcome, A2aError> {
+        let task = self.push_task(params, false)?;
+        let wanted = self.push_config_id(params);
+        let configs = self.push_configs(task).await?;
+        // 0.3 lets the config id be left out when the task has one config.
+        let found = match wanted {
+            Some(id) => configs.iter().find(|c| c.id == id),
+            None if self.version == A2aVersion::V0_3 => configs.first(),
+            None => return Err(invalid("id is required")),
+        };
+        let config = found.ok_or(A2aError::PushConfigNotFound)?;
+        Ok(Outcome::Result(push::config_value(self.version, config)))
+    }
+
+    async fn push_list(&self, params: &Value) -> Result<Outcome, A2aError> {
+        let task = self.push_task(params, false)?;
+        let configs: Vec<Value> =
+            self.push_configs(task).await?.iter().map(|c| push::config_value(self.version, c)).collect();
+        Ok(Outcome::Result(match self.version {
+            A2aVersion::V0_3 => Value::Array(configs),
+            A2aVersion::V1_0 => json!({ "configs": configs, "nextPageToken": "" }),
+        }))
+    }
+
+    async fn push_delete(&self, params: &Value) -> Result<Outcome, A2aError> {
+        let task = self.push_task(params, false)?;
+        let id = self.push_config_id(params).ok_or_else(|| invalid("the config id is required"))?;
+        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        store::get_task(&mut tx, task).await?.ok_or(A2aError::TaskNotFound)?;
+        if !store::delete_push_config(&mut tx, task, id).await? {
+            return Err(A2aError::PushConfigNotFound);
+        }
+        tx.commit().await?;
+        Ok(Outcome::Result(match self.version {
+            A2aVersion::V0_3 => Value::Null,
+            A2aVersion::V1_0 => json!({}),
+        }))
     }
 
     async fn subscribe(&self, params: &Value) -> Result<Outcome, A2aError> {
@@ -537,7 +645,8 @@ mod tests {
         assert_eq!(op(A2aVersion::V1_0, "SendMessage"), Some(Op::Send));
         assert_eq!(op(A2aVersion::V1_0, "message/send"), None);
         assert_eq!(op(A2aVersion::V0_3, "ListTasks"), None);
-        assert_eq!(op(A2aVersion::V1_0, "ListTaskPushNotificationConfigs"), Some(Op::PushConfig));
+        assert_eq!(op(A2aVersion::V1_0, "ListTaskPushNotificationConfigs"), Some(Op::PushList));
+        assert_eq!(op(A2aVersion::V0_3, "tasks/pushNotificationConfig/set"), Some(Op::PushSet));
     }
 
     #[test]

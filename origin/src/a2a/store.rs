@@ -406,3 +406,91 @@ pub async fn release(tx: &mut Tx, task: Uuid) -> Result<(), StoreError> {
         .await?;
     Ok(())
 }
+
+/// A webhook a client registered for a task, version-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushConfig {
+    pub id: String,
+    pub task_id: Uuid,
+    pub url: String,
+    pub token: Option<String>,
+    /// `{"scheme": .., "credentials": ..}`, sent as `Authorization: <scheme> <credentials>`.
+    pub authentication: Option<Value>,
+    /// "0.3" or "1.0": the shapes notifications are sent in.
+    pub protocol_version: String,
+    pub delivered_seq: i64,
+}
+
+type PushRow = (String, Uuid, String, Option<String>, Option<Value>, String, i64);
+
+fn push_config((id, task_id, url, token, authentication, protocol_version, delivered_seq): PushRow) -> PushConfig {
+    PushConfig { id, task_id, url, token, authentication, protocol_version, delivered_seq }
+}
+
+const PUSH_COLUMNS: &str = "id, task_id, url, token, authentication, protocol_version, delivered_seq";
+
+/// Creates or replaces a task's webhook. A new one starts after the task's current last event:
+/// it hears of what happens from now on.
+pub async fn put_push_config(tx: &mut Tx, c: &PushConfig) -> Result<PushConfig, StoreError> {
+    let row: PushRow = sqlx::query_as(&format!(
+        "INSERT INTO a2a_push_configs (task_id, id, url, token, authentication, protocol_version, delivered_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (task_id, id) DO UPDATE SET url = EXCLUDED.url, token = EXCLUDED.token, \
+             authentication = EXCLUDED.authentication, protocol_version = EXCLUDED.protocol_version \
+         RETURNING {PUSH_COLUMNS}"
+    ))
+    .bind(c.task_id)
+    .bind(&c.id)
+    .bind(&c.url)
+    .bind(&c.token)
+    .bind(&c.authentication)
+    .bind(&c.protocol_version)
+    .bind(c.delivered_seq)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(push_config(row))
+}
+
+pub async fn push_configs(tx: &mut Tx, task: Uuid) -> Result<Vec<PushConfig>, StoreError> {
+    let rows: Vec<PushRow> = sqlx::query_as(&format!(
+        "SELECT {PUSH_COLUMNS} FROM a2a_push_configs WHERE task_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(task)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(push_config).collect())
+}
+
+pub async fn delete_push_config(tx: &mut Tx, task: Uuid, id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM a2a_push_configs WHERE task_id = $1 AND id = $2")
+        .bind(task)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// The task's webhooks with undelivered events, locked; ones another process is delivering to
+/// right now are skipped.
+pub async fn pending_push_configs(tx: &mut Tx, task: Uuid) -> Result<Vec<PushConfig>, StoreError> {
+    let rows: Vec<PushRow> = sqlx::query_as(&format!(
+        "SELECT {PUSH_COLUMNS} FROM a2a_push_configs p \
+         WHERE p.task_id = $1 AND p.delivered_seq < (SELECT last_seq FROM a2a_tasks t WHERE t.id = p.task_id) \
+         ORDER BY p.created_at, p.id FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(task)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(push_config).collect())
+}
+
+pub async fn mark_delivered(tx: &mut Tx, task: Uuid, id: &str, seq: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE a2a_push_configs SET delivered_seq = $3 WHERE task_id = $1 AND id = $2 AND delivered_seq < $3")
+        .bind(task)
+        .bind(id)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

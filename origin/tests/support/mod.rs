@@ -43,9 +43,11 @@ pub fn test_config() -> Config {
             "default_tier": "free"
         }))
         .unwrap(),
-        // The probe workflow for the executor's retry, timeout and cancel paths; short waits.
+        // The probe workflow for the executor's retry, timeout and cancel paths; webhooks on
+        // loopback for the push tests; short waits.
         a2a: agentplane_origin::config::A2aConfig {
             test_workflows: true,
+            push_allow_loopback: true,
             poll_ms: 100,
             backoff_ms: 50,
             backoff_max_ms: 200,
