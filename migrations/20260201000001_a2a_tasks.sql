@@ -9,8 +9,10 @@ CREATE TABLE a2a_tasks (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id         uuid NOT NULL DEFAULT app_current_tenant() REFERENCES tenants (id) ON DELETE CASCADE,
     context_id        text NOT NULL,
-    -- The token subject that submitted the task; usage is metered to it.
+    -- The token subject that submitted the task and its tier: usage is metered to the subject,
+    -- and budgets are checked for both.
     subject           text NOT NULL,
+    tier              text NOT NULL DEFAULT '',
     workflow          text NOT NULL,
     -- The client's message, in the version-neutral form of origin/src/a2a/wire.rs.
     input             jsonb NOT NULL,

@@ -47,6 +47,10 @@ pub struct Config {
     pub seed_demo: bool,
     /// A2A task execution.
     pub a2a: A2aConfig,
+    /// The chat model workflows answer with; none configured means extractive answers.
+    pub chat: crate::chat::ChatConfig,
+    /// Daily spending limits per tenant tier and per user.
+    pub budgets: crate::budget::BudgetConfig,
 }
 
 /// `[a2a]`: how this process runs A2A tasks.
@@ -117,6 +121,8 @@ impl Default for Config {
             conformance_fixtures: false,
             seed_demo: false,
             a2a: A2aConfig::default(),
+            chat: crate::chat::ChatConfig::default(),
+            budgets: crate::budget::BudgetConfig::default(),
         }
     }
 }
@@ -203,6 +209,15 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_ALLOWED_HOSTS") {
             self.allowed_hosts = list(v);
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_URL") {
+            self.chat.url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_MODEL") {
+            self.chat.model = v;
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_API_KEY").filter(|v| !v.is_empty()) {
+            self.chat.api_key = Some(v);
         }
         if let Some(v) = var("AGENTPLANE_A2A_WORKERS") {
             self.a2a.workers = v.parse().with_context(|| format!("AGENTPLANE_A2A_WORKERS={v:?}: expected a count"))?;

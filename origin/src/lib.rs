@@ -3,6 +3,8 @@
 
 pub mod a2a;
 pub mod beir;
+pub mod budget;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod db;

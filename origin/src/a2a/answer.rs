@@ -117,6 +117,22 @@ pub fn extract(question: &str, sources: &[Source], max: usize) -> Answer {
     Answer { text, quotes }
 }
 
+/// The quotes in a model's answer: each `"sentence" [doc:<id>]` (straight or curly quotes).
+pub fn quotes_in(text: &str) -> Vec<Quote> {
+    let mut out = Vec::new();
+    for (at, m) in text.match_indices("[doc:") {
+        let rest = &text[at + m.len()..];
+        let Some(end) = rest.find(']') else { continue };
+        let Ok(doc) = Uuid::parse_str(&rest[..end]) else { continue };
+        let before = text[..at].trim_end();
+        let Some(inside) = before.strip_suffix('"').or_else(|| before.strip_suffix('\u{201d}')) else { continue };
+        let Some(open) = inside.rfind(['"', '\u{201c}']) else { continue };
+        let skip = inside[open..].chars().next().map_or(1, char::len_utf8);
+        out.push(Quote { doc, sentence: inside[open + skip..].to_owned() });
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CitationError {
     #[error("the answer cites {0}, which was not retrieved")]
@@ -206,6 +222,22 @@ mod tests {
         assert_eq!(verify(&misquote, &docs), Err(CitationError::Misquoted(Uuid::from_u128(1))));
         let junk = Answer { text: "[doc:nope]".into(), quotes: vec![] };
         assert!(matches!(verify(&junk, &docs), Err(CitationError::Malformed(_))));
+    }
+
+    #[test]
+    fn quotes_are_read_back_from_a_model_answer() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let text = format!(
+            "Because \"zebras confuse flies.\" [doc:{a}] and \u{201c}stripes cool\u{201d} [doc:{b}]. See [doc:{a}]."
+        );
+        let quotes = quotes_in(&text);
+        assert_eq!(
+            quotes,
+            [
+                Quote { doc: a, sentence: "zebras confuse flies.".into() },
+                Quote { doc: b, sentence: "stripes cool".into() }
+            ]
+        );
     }
 
     #[test]

@@ -255,6 +255,7 @@ impl TaskRun {
                     ctx: self.ctx.clone(),
                     tenant: self.tenant,
                     subject: row.subject.clone(),
+                    tier: row.tier.clone(),
                     task_id: self.task,
                     query: query.clone(),
                     input: row.input.clone(),

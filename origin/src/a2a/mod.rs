@@ -47,6 +47,8 @@ pub struct A2a {
     pusher: Arc<Pusher>,
     ctx: Arc<RunContext>,
     card: card::Card,
+    /// To name the tier a token's budget is counted in.
+    tiers: agentplane_core::ratelimit::Tiers,
     blocking_wait: Duration,
     shutdown: CancellationToken,
 }
@@ -60,7 +62,17 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown: CancellationToken) -> Arc<A2a> {
     let hub = Hub::start(db.pool().clone(), shutdown.clone());
     let pusher = Pusher::new(db.clone(), config.a2a.push_allow_loopback);
-    let ctx = Arc::new(RunContext { db: db.clone(), embedder, test_workflows: config.a2a.test_workflows });
+    let chat = crate::chat::ChatClient::new(&config.chat).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "chat model client cannot be built; answering extractively");
+        None
+    });
+    let ctx = Arc::new(RunContext {
+        db: db.clone(),
+        embedder,
+        chat,
+        budgets: config.budgets.clone(),
+        test_workflows: config.a2a.test_workflows,
+    });
     let c = &config.a2a;
     if c.workers > 0 {
         let settings = executor::Settings {
@@ -76,7 +88,8 @@ pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown
     }
     let card = card::Card::new(&card::document(&config.public_url(), true, true));
     let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
-    Arc::new(A2a { db, hub, pusher, ctx, card, blocking_wait, shutdown })
+    let tiers = config.tiers.clone();
+    Arc::new(A2a { db, hub, pusher, ctx, card, tiers, blocking_wait, shutdown })
 }
 
 /// `GET /.well-known/agent-card.json`.
@@ -252,6 +265,12 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Response {
         version,
         tenant: TenantId::of(&principal),
         subject: principal.subject.clone(),
+        // Unknown or absent tiers count as the default tier, as for rate limits.
+        tier: principal
+            .tier
+            .clone()
+            .filter(|t| a2a.tiers.tiers.contains_key(t))
+            .unwrap_or_else(|| a2a.tiers.default_tier.clone()),
         id: request.id.clone(),
         last_event_id,
     };
@@ -292,6 +311,7 @@ struct Call<'a> {
     version: A2aVersion,
     tenant: TenantId,
     subject: String,
+    tier: String,
     id: Id,
     last_event_id: Option<i64>,
 }
@@ -420,9 +440,26 @@ impl Call<'_> {
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
         let row = store::create_task(
             &mut tx,
-            store::NewTask { context_id: &context_id, subject: &self.subject, workflow: &skill, input: &message },
+            store::NewTask {
+                context_id: &context_id,
+                subject: &self.subject,
+                tier: &self.tier,
+                workflow: &skill,
+                input: &message,
+            },
         )
         .await?;
+        // Over budget: the task is rejected (terminal) before any work, and says why.
+        let row = match self.a2a.ctx.budgets.check(&mut tx, &self.tier, &self.subject).await? {
+            Ok(()) => row,
+            Err(exceeded) => {
+                let mut why = wire::Message::agent(format!("{}-rejected", row.id), exceeded.to_string());
+                why.task_id = Some(row.id.to_string());
+                why.context_id = Some(row.context_id.clone());
+                store::set_state(&mut tx, row.id, TaskState::Rejected, Some(&why)).await?;
+                store::get_task(&mut tx, row.id).await?.ok_or(A2aError::TaskNotFound)?
+            }
+        };
         if let Some(mut p) = push {
             // From the first event on: the client asked for it with the task itself.
             p.task_id = row.id;
@@ -622,7 +659,8 @@ impl Call<'_> {
         let start = match self.last_event_id {
             // A reconnect: everything after the last event the client saw, even if the task
             // has ended since.
-            Some(seq) => Start::After(seq.max(0)),
+            // An id past the log's end (not one we sent) counts as "seen everything".
+            Some(seq) => Start::After(seq.clamp(0, row.last_seq)),
             None if row.state.is_terminal() => {
                 return Err(A2aError::UnsupportedOperation(format!(
                     "the task is already {}; there is nothing to subscribe to",

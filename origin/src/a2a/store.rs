@@ -32,6 +32,7 @@ pub struct TaskRow {
     pub tenant_id: Uuid,
     pub context_id: String,
     pub subject: String,
+    pub tier: String,
     pub workflow: String,
     pub input: Message,
     pub state: TaskState,
@@ -47,7 +48,7 @@ pub struct TaskRow {
     pub created_at: DateTime<Utc>,
 }
 
-const TASK_COLUMNS: &str = "id, tenant_id, context_id, subject, workflow, input, state, status_message, status_at, \
+const TASK_COLUMNS: &str = "id, tenant_id, context_id, subject, tier, workflow, input, state, status_message, status_at, \
      step, checkpoint, attempt, claims, lease_owner, cancel_requested, last_seq, created_at";
 
 fn task_row(row: &sqlx::postgres::PgRow) -> Result<TaskRow, StoreError> {
@@ -59,6 +60,7 @@ fn task_row(row: &sqlx::postgres::PgRow) -> Result<TaskRow, StoreError> {
         tenant_id: row.try_get("tenant_id")?,
         context_id: row.try_get("context_id")?,
         subject: row.try_get("subject")?,
+        tier: row.try_get("tier")?,
         workflow: row.try_get("workflow")?,
         input: serde_json::from_value(input).map_err(|e| StoreError::Corrupt(format!("input: {e}")))?,
         state: TaskState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("state {state:?}")))?,
@@ -87,6 +89,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, StoreError> {
 pub struct NewTask<'a> {
     pub context_id: &'a str,
     pub subject: &'a str,
+    pub tier: &'a str,
     pub workflow: &'a str,
     pub input: &'a Message,
 }
@@ -98,14 +101,17 @@ pub async fn create_task(tx: &mut Tx, new: NewTask<'_>) -> Result<TaskRow, Store
     let mut input = new.input.clone();
     input.task_id = Some(id.to_string());
     input.context_id = Some(new.context_id.to_owned());
-    sqlx::query("INSERT INTO a2a_tasks (id, context_id, subject, workflow, input) VALUES ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(new.context_id)
-        .bind(new.subject)
-        .bind(new.workflow)
-        .bind(to_json(&input)?)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO a2a_tasks (id, context_id, subject, tier, workflow, input) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(new.context_id)
+    .bind(new.subject)
+    .bind(new.tier)
+    .bind(new.workflow)
+    .bind(to_json(&input)?)
+    .execute(&mut **tx)
+    .await?;
     append_event(tx, id, EventKind::Task, json!({ "state": TaskState::Submitted })).await?;
     get_task(tx, id).await?.ok_or_else(|| StoreError::Corrupt("task vanished after insert".into()))
 }

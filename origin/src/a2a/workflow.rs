@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 use super::answer::{self, Source};
 use super::wire::{Artifact, Message, Part};
+use crate::budget::BudgetConfig;
+use crate::chat::ChatClient;
 use crate::db::{Database, TenantId};
 use crate::embed::Embedder;
 use crate::search::{self, SearchParams};
@@ -25,6 +27,9 @@ use crate::search::{self, SearchParams};
 pub struct RunContext {
     pub db: Database,
     pub embedder: Option<Embedder>,
+    /// The chat model answers are written with; `None`: extractive answers.
+    pub chat: Option<ChatClient>,
+    pub budgets: BudgetConfig,
     /// Offer the `probe` workflow (tests only).
     pub test_workflows: bool,
 }
@@ -35,6 +40,7 @@ pub struct StepInput {
     pub ctx: Arc<RunContext>,
     pub tenant: TenantId,
     pub subject: String,
+    pub tier: String,
     pub task_id: Uuid,
     pub query: String,
     pub input: Message,
@@ -193,16 +199,72 @@ async fn rag_rank(i: StepInput) -> Result<StepOutput, StepError> {
     Ok(StepOutput { value: json!({ "sources": to_value(&ranked)? }), ..StepOutput::default() })
 }
 
+const ANSWER_SYSTEM: &str = "You answer questions only from the sources given. Quote every sentence you rely on \
+     verbatim in double quotes, each followed by its source's citation exactly as written, e.g. \
+     \"The sky is blue.\" [doc:<id>]. If the sources do not answer the question, say so and cite nothing.";
+
+fn answer_prompt(question: &str, sources: &[Source]) -> String {
+    let mut prompt = format!("Question: {}\n\nSources:\n", question.trim());
+    for s in sources {
+        prompt.push_str(&format!("\n[doc:{}] {}\n{}\n", s.id, s.title, s.content));
+    }
+    prompt
+}
+
+/// The model's answer when a chat model is configured, answers, and the budget allows the call;
+/// the extractive answer always, as the fallback. Every call is written to the usage ledger.
 async fn rag_answer(i: StepInput) -> Result<StepOutput, StepError> {
     let sources: Vec<Source> = earlier(&i, "rank", "sources")?;
-    let a = answer::extract(&i.query, &sources, 3);
-    Ok(StepOutput { value: json!({ "answer": to_value(&a)? }), ..StepOutput::default() })
+    let extractive = answer::extract(&i.query, &sources, 3);
+    let mut value = json!({ "answer": to_value(&extractive)?, "answerer": "extractive" });
+    let Some(chat) = i.ctx.chat.as_ref().filter(|_| !sources.is_empty()) else {
+        return Ok(StepOutput { value, ..StepOutput::default() });
+    };
+    let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
+    let allowed = i.ctx.budgets.check(&mut tx, &i.tier, &i.subject).await?;
+    tx.commit().await?;
+    if let Err(exceeded) = allowed {
+        value["why"] = json!(exceeded.to_string());
+        return Ok(StepOutput { value, ..StepOutput::default() });
+    }
+    match chat.complete(ANSWER_SYSTEM, &answer_prompt(&i.query, &sources)).await {
+        Ok(completion) => {
+            let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
+            crate::usage::record_chat(&mut tx, &i.subject, chat.model(), &completion).await?;
+            tx.commit().await?;
+            let quotes = answer::quotes_in(&completion.text);
+            let model_answer = answer::Answer { text: completion.text, quotes };
+            value = json!({
+                "answer": to_value(&model_answer)?,
+                "answerer": "model",
+                "model": chat.model(),
+                "fallback": to_value(&extractive)?,
+            });
+        }
+        Err(e) => {
+            tracing::warn!(task = %i.task_id, error = %e, "chat model unavailable; answering extractively");
+            value["why"] = json!(e.to_string());
+        }
+    }
+    Ok(StepOutput { value, ..StepOutput::default() })
 }
 
 async fn rag_verify(i: StepInput) -> Result<StepOutput, StepError> {
     let sources: Vec<Source> = earlier(&i, "rank", "sources")?;
-    let a: answer::Answer = earlier(&i, "answer", "answer")?;
-    let cited = answer::verify(&a, &sources).map_err(|e| StepError::Permanent(e.to_string()))?;
+    let mut a: answer::Answer = earlier(&i, "answer", "answer")?;
+    let mut answerer: String = earlier(&i, "answer", "answerer")?;
+    let mut note: Option<String> = earlier(&i, "answer", "why")?;
+    let cited = match answer::verify(&a, &sources) {
+        Ok(cited) => cited,
+        // A model answer that cites or quotes what was not retrieved is replaced, not shown.
+        Err(e) if answerer == "model" => {
+            a = earlier(&i, "answer", "fallback")?;
+            answerer = "extractive".into();
+            note = Some(format!("the model's answer failed verification: {e}"));
+            answer::verify(&a, &sources).map_err(|e| StepError::Permanent(e.to_string()))?
+        }
+        Err(e) => return Err(StepError::Permanent(e.to_string())),
+    };
     let citations: Vec<Value> = cited
         .iter()
         .filter_map(|id| sources.iter().find(|s| s.id == *id))
@@ -211,8 +273,11 @@ async fn rag_verify(i: StepInput) -> Result<StepOutput, StepError> {
     let artifact = Artifact {
         artifact_id: "answer".into(),
         name: "answer".into(),
-        description: Some("An extractive answer: quoted sentences with their documents.".into()),
-        parts: vec![Part::text(a.text.clone()), Part::data(json!({ "citations": citations }))],
+        description: Some("The answer: quoted sentences with the documents they come from.".into()),
+        parts: vec![
+            Part::text(a.text.clone()),
+            Part::data(json!({ "citations": citations, "answerer": answerer, "note": note })),
+        ],
     };
     Ok(StepOutput { value: json!({ "cited": cited }), artifacts: vec![artifact], answer: Some(a.text) })
 }
