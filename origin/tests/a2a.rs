@@ -553,6 +553,7 @@ async fn a_dropped_stream_resumes_after_last_event_id_without_gaps_or_repeats() 
     let replay = a.stream("tasks/resubscribe", json!({"id": task_id}), Some(1)).await;
     assert_eq!(seqs(&replay), [2, 3, 4, 5, 6]);
     assert!(a.stream("tasks/resubscribe", json!({"id": task_id}), Some(6)).await.is_empty());
+    assert!(a.stream("tasks/resubscribe", json!({"id": task_id}), Some(999)).await.is_empty(), "ends, not hangs");
     // Without Last-Event-ID, subscribing to a finished task is unsupported.
     assert_eq!(a.error_code("tasks/resubscribe", json!({"id": task_id})).await, -32004);
 }
