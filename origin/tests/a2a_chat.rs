@@ -59,8 +59,8 @@ fn fake_model() -> SocketAddr {
 }
 
 /// An origin whose chat model is the fake, at 0.5 and 1.0 currency units per million input and
-/// output tokens (one call: 1000 + 100 tokens = 600 micros), and a free-tier budget of 1000
-/// micros a day.
+/// output tokens (one call: 1000 + 100 tokens = 600 micros), a free-tier budget of 1000 micros a
+/// day per tenant and 500 per user.
 fn origin() -> &'static Origin {
     static ORIGIN: OnceLock<Origin> = OnceLock::new();
     ORIGIN.get_or_init(|| {
@@ -75,11 +75,16 @@ fn origin() -> &'static Origin {
             ..Default::default()
         };
         config.budgets.tiers.insert("free".into(), 1000);
+        config.budgets.per_user_micros = 500;
         support::start(config)
     })
 }
 
 async fn send(tenant: Uuid, text: &str) -> Value {
+    send_as(tenant, "tester", text).await
+}
+
+async fn send_as(tenant: Uuid, user: &str, text: &str) -> Value {
     let o = origin();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {
         "message": {"kind": "message", "messageId": Uuid::new_v4().to_string(), "role": "user",
@@ -87,7 +92,7 @@ async fn send(tenant: Uuid, text: &str) -> Value {
         "configuration": {"blocking": true}}});
     let r: Value = reqwest::Client::new()
         .post(format!("http://{}/a2a", o.addr))
-        .bearer_auth(o.token(tenant, ALL_SCOPES))
+        .bearer_auth(o.token_with(tenant, user, ALL_SCOPES, 3600))
         .json(&body)
         .send()
         .await
@@ -169,24 +174,30 @@ async fn a_failing_model_leaves_the_extractive_answer() {
 }
 
 #[tokio::test]
-async fn a_spent_budget_rejects_new_tasks() {
+async fn spent_budgets_reject_new_tasks_per_user_and_per_tenant() {
     let tenant = Uuid::new_v4();
     let w = word("pulsar");
     upsert(tenant, "Pulsars", &format!("A {w} pulsar spins fast. It beams radio waves.")).await;
-    // 600 micros each: the second starts with 600 spent (under 1000), the third with 1200.
-    for _ in 0..2 {
-        let task = send(tenant, &format!("How fast does a {w} pulsar spin?")).await;
+    let ask = format!("How fast does a {w} pulsar spin?");
+    let answered_by_model = |task: &Value| {
         assert_eq!(task["status"]["state"], "completed", "{task}");
         assert_eq!(task["artifacts"][0]["parts"][1]["data"]["answerer"], "model");
-    }
-    let rejected = send(tenant, &format!("What does a {w} pulsar beam?")).await;
-    assert_eq!(rejected["status"]["state"], "rejected", "{rejected}");
-    let why = rejected["status"]["message"]["parts"][0]["text"].as_str().unwrap();
-    assert!(why.contains("budget"), "{why}");
-    assert!(rejected.get("artifacts").is_none());
+    };
+    let rejected_for = |task: &Value, why: &str| {
+        assert_eq!(task["status"]["state"], "rejected", "{task}");
+        let text = task["status"]["message"]["parts"][0]["text"].as_str().unwrap();
+        assert!(text.contains(why), "{text}");
+        assert!(task.get("artifacts").is_none());
+    };
+    // Each call costs 600: alice's first spends her 500, the tenant has 400 of 1000 left.
+    answered_by_model(&send_as(tenant, "alice", &ask).await);
+    rejected_for(&send_as(tenant, "alice", &ask).await, "user's daily budget");
+    // bob still may: the tenant is at 600 of 1000 when he starts; then it is at 1200.
+    answered_by_model(&send_as(tenant, "bob", &ask).await);
+    rejected_for(&send_as(tenant, "carol", &ask).await, "tenant's daily budget");
     assert_eq!(chat_usage(tenant).await, [(1000, 100, 600), (1000, 100, 600)]);
     // Another tenant's budget is its own.
     let other = Uuid::new_v4();
     upsert(other, "Pulsars", &format!("A {w} pulsar spins fast.")).await;
-    assert_eq!(send(other, &format!("How fast does a {w} pulsar spin?")).await["status"]["state"], "completed");
+    answered_by_model(&send_as(other, "alice", &ask).await);
 }
