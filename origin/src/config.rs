@@ -73,6 +73,11 @@ pub struct A2aConfig {
     pub backoff_max_ms: u64,
     /// How long a blocking send waits for its task to settle before answering with the task as is.
     pub blocking_wait_secs: u64,
+    /// How often streams read the event log when no notification came (what a lost NOTIFY can
+    /// delay an event by).
+    pub stream_poll_ms: u64,
+    /// Heartbeat comments on idle SSE streams, for proxies that close quiet connections.
+    pub heartbeat_ms: u64,
     /// Offer the `probe` workflow, whose steps fail and stall on request. Tests only.
     pub test_workflows: bool,
     /// Let push notifications go to loopback addresses (private, link-local and metadata
@@ -91,6 +96,8 @@ impl Default for A2aConfig {
             backoff_ms: 250,
             backoff_max_ms: 10_000,
             blocking_wait_secs: 60,
+            stream_poll_ms: 1000,
+            heartbeat_ms: 15_000,
             test_workflows: false,
             push_allow_loopback: false,
         }

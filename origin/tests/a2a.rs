@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value, json};
 use support::{ALL_SCOPES, origin};
@@ -832,4 +832,52 @@ async fn webhooks_get_every_event_in_order_signed_and_retried() {
     assert!(got.iter().all(|(h, _)| h.get("x-a2a-signature").is_none()), "no token, nothing to sign with");
     let last = &got.last().unwrap().1;
     assert_eq!(last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED");
+}
+
+/// A second origin on the same database, as another replica would be: it runs no executor,
+/// reads event logs only when NOTIFY says so (its fallback poll is longer than any test waits),
+/// and sends heartbeats every 200 ms.
+fn replica() -> &'static support::Origin {
+    static REPLICA: OnceLock<support::Origin> = OnceLock::new();
+    REPLICA.get_or_init(|| {
+        let mut config = support::test_config();
+        config.a2a.workers = 0;
+        config.a2a.stream_poll_ms = 120_000;
+        config.a2a.heartbeat_ms = 200;
+        support::start(config)
+    })
+}
+
+#[tokio::test]
+async fn a_stream_on_another_replica_follows_live_through_notify_with_heartbeats() {
+    let tenant = Uuid::new_v4();
+    let a = client(tenant, Some("1.0"));
+    let r = a
+        .result(
+            "SendMessage",
+            json!({"message": message_v10("fan out", json!({"skill": "probe", "sleep_ms": 600})), "configuration": {"returnImmediately": true}}),
+        )
+        .await;
+    let id = r["task"]["id"].as_str().unwrap().to_owned();
+    let b = replica();
+    let started = std::time::Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/a2a", b.addr))
+        .bearer_auth(b.token(tenant, ALL_SCOPES))
+        .header("A2A-Version", "1.0")
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "SubscribeToTask", "params": {"id": id}}))
+        .send()
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(Duration::from_secs(20), resp.text()).await.expect("stream ended").unwrap();
+    // The executor is on the first origin; only its NOTIFYs can have woken this one in time.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let frames = parse_frames(&text);
+    let last = frames.last().unwrap();
+    assert_eq!(last.message["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{text}");
+    assert_eq!(last.id, 6);
+    let after_snapshot: Vec<i64> = frames[1..].iter().map(|f| f.id).collect();
+    assert_eq!(after_snapshot, ((frames[0].id + 1)..=6).collect::<Vec<_>>());
+    // Steps take 600 ms; heartbeats (SSE comments) filled the quiet stretches.
+    assert!(text.lines().any(|l| l.starts_with(':')), "{text}");
 }

@@ -58,7 +58,11 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Starts the event listener and, unless `workers` is 0, this process's executor.
 pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown: CancellationToken) -> Arc<A2a> {
-    let hub = Hub::start(db.pool().clone(), shutdown.clone());
+    let timing = stream::Timing {
+        fallback_poll: Duration::from_millis(config.a2a.stream_poll_ms.max(10)),
+        heartbeat: Duration::from_millis(config.a2a.heartbeat_ms.max(10)),
+    };
+    let hub = Hub::start(db.pool().clone(), timing, shutdown.clone());
     let pusher = Pusher::new(db.clone(), config.a2a.push_allow_loopback);
     let chat = crate::chat::ChatClient::new(&config.chat).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "chat model client cannot be built; answering extractively");

@@ -15,7 +15,6 @@ use agentplane_core::catalogue::A2aVersion;
 use agentplane_core::jsonrpc::Id;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::SinkExt as _;
 use serde_json::{Value, json};
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
@@ -26,10 +25,16 @@ use super::store::{self, Event, EventKind, StoreError, TaskRow};
 use super::wire::{self, Message, TaskState, TaskView};
 use crate::db::{Database, TenantId};
 
-/// How long a follower trusts notifications before it reads the log anyway.
-const FALLBACK_POLL: Duration = Duration::from_secs(1);
-/// Comment lines on idle streams, so proxies keep them open.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How the process follows event logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a follower trusts notifications before it reads the log anyway (what a missed
+    /// notification can cost).
+    pub fallback_poll: Duration,
+    /// Comment lines on idle streams this often, so proxies keep them open.
+    pub heartbeat: Duration,
+}
+
 /// Events read from the log at a time.
 const BATCH: i64 = 256;
 
@@ -37,13 +42,14 @@ const BATCH: i64 = 256;
 #[derive(Debug)]
 pub struct Hub {
     tx: broadcast::Sender<(Uuid, i64)>,
+    timing: Timing,
 }
 
 impl Hub {
-    pub fn start(pool: sqlx::PgPool, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn start(pool: sqlx::PgPool, timing: Timing, shutdown: CancellationToken) -> Arc<Self> {
         let (tx, _) = broadcast::channel(4096);
         tokio::spawn(listen(pool, tx.clone(), shutdown));
-        Arc::new(Self { tx })
+        Arc::new(Self { tx, timing })
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<(Uuid, i64)> {
@@ -83,7 +89,8 @@ async fn listen(pool: sqlx::PgPool, tx: broadcast::Sender<(Uuid, i64)>, shutdown
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(FALLBACK_POLL) => {}
+            // Then connect again.
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }
@@ -96,6 +103,7 @@ pub struct Follower {
     task: Uuid,
     after: i64,
     rx: broadcast::Receiver<(Uuid, i64)>,
+    fallback_poll: Duration,
 }
 
 impl Follower {
@@ -103,7 +111,7 @@ impl Follower {
     pub fn new(db: Database, hub: &Hub, tenant: TenantId, task: Uuid, after: i64) -> Self {
         // Subscribed before the first read: an event committed in between is either read or
         // announced, never neither.
-        Self { db, tenant, task, after, rx: hub.subscribe() }
+        Self { db, tenant, task, after, rx: hub.subscribe(), fallback_poll: hub.timing.fallback_poll }
     }
 
     /// The next events, oldest first, waiting up to `wait` for at least one; empty if none came.
@@ -121,7 +129,7 @@ impl Follower {
             if now >= deadline {
                 return Ok(Vec::new());
             }
-            let _ = tokio::time::timeout(FALLBACK_POLL.min(deadline - now), self.notified()).await;
+            let _ = tokio::time::timeout(self.fallback_poll.min(deadline - now), self.notified()).await;
         }
     }
 
@@ -230,7 +238,9 @@ fn frame(rpc_id: &Id, seq: i64, result: Value) -> SseEvent {
 /// The SSE response: events are sent only after they were read from the log, and the stream
 /// ends after the event that settles the task.
 pub fn sse(req: StreamRequest) -> Response {
-    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<SseEvent, Infallible>>(16);
+    let heartbeat = req.hub.timing.heartbeat;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(16);
+    let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
     tokio::spawn(async move {
         let row = req.task;
         let after = match req.start {
@@ -251,7 +261,11 @@ pub fn sse(req: StreamRequest) -> Response {
         loop {
             let batch = tokio::select! {
                 () = req.shutdown.cancelled() => return,
-                r = follower.next(HEARTBEAT) => r,
+                // The client went away: stop following.
+                () = tx.closed() => return,
+                // Long: the follower itself re-reads the log on notifications and every
+                // fallback poll; this only bounds one call.
+                r = follower.next(Duration::from_secs(3600)) => r,
             };
             let events = match batch {
                 Ok(events) => events,
@@ -274,7 +288,7 @@ pub fn sse(req: StreamRequest) -> Response {
             }
         }
     });
-    Sse::new(rx).keep_alive(KeepAlive::new().interval(HEARTBEAT)).into_response()
+    Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat)).into_response()
 }
 
 /// Waits until the task settles (terminal or waiting for input) or `wait` passes; returns its
