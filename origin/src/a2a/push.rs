@@ -133,11 +133,12 @@ impl Pusher {
 
     async fn deliver(&self, tenant: TenantId, task: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db.tenant_tx(tenant).await?;
-        let Some(row) = store::get_task(&mut tx, task).await? else { return Ok(()) };
+        // Most tasks have no webhook: one query, and done.
         let configs = store::pending_push_configs(&mut tx, task).await?;
         if configs.is_empty() {
             return Ok(());
         }
+        let Some(row) = store::get_task(&mut tx, task).await? else { return Ok(()) };
         let artifacts = store::artifacts(&mut tx, task).await?;
         for config in configs {
             let version = if config.protocol_version == "1.0" { A2aVersion::V1_0 } else { A2aVersion::V0_3 };
