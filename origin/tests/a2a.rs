@@ -242,6 +242,25 @@ async fn message_send_v03_answers_from_the_tenants_documents_with_citations() {
 }
 
 #[tokio::test]
+async fn answers_match_words_across_plural_and_verb_endings() {
+    let tenant = Uuid::new_v4();
+    let w = word("policy");
+    let ids = upsert(
+        tenant,
+        &[("Isolation", &format!("Under {w}, one tenant never sees another tenant's documents. Keys rotate."))],
+    )
+    .await;
+    let task = client(tenant, None)
+        .result(
+            "message/send",
+            json!({"message": message_v03(&format!("How are tenants kept apart by {w}?"), json!({})), "configuration": {"blocking": true}}),
+        )
+        .await;
+    let answer = text_of(&task["artifacts"][0]["parts"]);
+    assert_eq!(answer, format!("\"Under {w}, one tenant never sees another tenant's documents.\" [doc:{}]", ids[0]));
+}
+
+#[tokio::test]
 async fn send_message_v10_waits_by_default_and_speaks_protojson() {
     let tenant = Uuid::new_v4();
     let w = word("quartzite");

@@ -39,12 +39,35 @@ const STOP_WORDS: &[&str] = &[
     "you", "your", "our", "out", "tell",
 ];
 
-/// The question's content words: lower case, three characters or more, no stop words.
+/// A crude English stem (plural and verb endings), applied alike to questions and sentences so
+/// "tenants" meets "tenant" and "glows" meets "glow". Not a linguist's stemmer; it only has to
+/// be consistent.
+pub fn stem(word: &str) -> String {
+    let w = word.to_lowercase();
+    let n = w.chars().count();
+    // Every suffix below is ASCII, so cutting its length off the end stays on a char boundary.
+    let cut = |k: usize| w[..w.len() - k].to_owned();
+    if n > 4 && w.ends_with("ies") {
+        format!("{}y", cut(3))
+    } else if n > 5 && w.ends_with("ing") {
+        cut(3)
+    } else if n > 4 && ["ed", "ches", "shes", "sses", "xes", "zes"].iter().any(|s| w.ends_with(s)) {
+        // "ranked" -> "rank", "indexes" -> "index".
+        cut(2)
+    } else if n > 3 && w.ends_with('s') && !["ss", "us", "is"].iter().any(|s| w.ends_with(s)) {
+        cut(1)
+    } else {
+        w
+    }
+}
+
+/// The question's content words, stemmed: three characters or more, no stop words.
 pub fn terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     text.split(|c: char| !c.is_alphanumeric())
         .map(str::to_lowercase)
         .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
+        .map(|w| stem(&w))
         .filter(|w| seen.insert(w.clone()))
         .collect()
 }
@@ -68,9 +91,9 @@ pub fn sentences(text: &str) -> Vec<&str> {
     out
 }
 
-/// How many of `terms` occur as words in `sentence`.
+/// How many of `terms` occur as (stemmed) words in `sentence`.
 fn overlap(sentence: &str, terms: &HashSet<&str>) -> usize {
-    let words: HashSet<String> = sentence.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).collect();
+    let words: HashSet<String> = sentence.split(|c: char| !c.is_alphanumeric()).map(stem).collect();
     terms.iter().filter(|t| words.contains(**t)).count()
 }
 
@@ -183,6 +206,19 @@ mod tests {
 
     fn source(n: u128, content: &str) -> Source {
         Source { id: Uuid::from_u128(n), title: format!("doc {n}"), content: content.into() }
+    }
+
+    #[test]
+    fn plural_and_verb_endings_meet_their_stems() {
+        for (a, b) in
+            [("tenants", "tenant"), ("glows", "glow"), ("queries", "query"), ("indexes", "index"), ("ranked", "rank")]
+        {
+            assert_eq!(stem(a), stem(b), "{a} / {b}");
+        }
+        assert_eq!(stem("class"), "class");
+        assert_eq!(stem("status"), "status");
+        assert_eq!(stem("is"), "is");
+        assert_eq!(terms("How are Tenants kept apart?"), ["tenant", "kept", "apart"]);
     }
 
     #[test]
