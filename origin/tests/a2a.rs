@@ -900,3 +900,84 @@ async fn a_stream_on_another_replica_follows_live_through_notify_with_heartbeats
     // Steps take 600 ms; heartbeats (SSE comments) filled the quiet stretches.
     assert!(text.lines().any(|l| l.starts_with(':')), "{text}");
 }
+
+/// Managed PostgreSQL gives migrations an owner role that is not a superuser, so FORCE'd row
+/// security binds it too: the claim function must still see every tenant's runnable tasks, and
+/// the service role still none.
+#[tokio::test]
+async fn claims_work_when_the_migrating_role_is_no_superuser() {
+    use sqlx::Connection as _;
+    let o = origin();
+    let superuser = support::pg_url(&o.config, "agentplane_admin", "admin_password", "postgres");
+    let mut conn = sqlx::PgConnection::connect(&superuser).await.unwrap();
+    let owner_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'agentplane_owner_test')")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    if !owner_exists {
+        sqlx::query("CREATE ROLE agentplane_owner_test LOGIN PASSWORD 'owner-test' NOSUPERUSER NOBYPASSRLS")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let db_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'agentplane_nosuper')")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    if !db_exists {
+        sqlx::query("CREATE DATABASE agentplane_nosuper OWNER agentplane_owner_test").execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    // As a provider does: extensions come preinstalled; the owner cannot create them.
+    let mut conn = sqlx::PgConnection::connect(&support::pg_url(
+        &o.config,
+        "agentplane_admin",
+        "admin_password",
+        "agentplane_nosuper",
+    ))
+    .await
+    .unwrap();
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS vector").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let mut owner_url =
+        reqwest::Url::parse(&support::pg_url(&o.config, "agentplane_admin", "admin_password", "agentplane_nosuper"))
+            .unwrap();
+    owner_url.set_username("agentplane_owner_test").unwrap();
+    owner_url.set_password(Some("owner-test")).unwrap();
+    let db = agentplane_origin::db::Database::open(
+        &support::pg_url(&o.config, "agentplane", "app_password", "agentplane_nosuper"),
+        owner_url.as_str(),
+        4,
+        agentplane_origin::db::LexicalChoice::TsRankCd,
+    )
+    .await
+    .expect("migrations run as a role that is no superuser");
+
+    let tenant = agentplane_origin::db::TenantId::trusted(Uuid::new_v4());
+    let input = agentplane_origin::a2a::wire::Message::agent("m".into(), "hello");
+    let mut tx = db.tenant_tx(tenant).await.unwrap();
+    let task = agentplane_origin::a2a::store::create_task(
+        &mut tx,
+        agentplane_origin::a2a::store::NewTask {
+            context_id: "c",
+            subject: "s",
+            tier: "free",
+            workflow: "rag_answer",
+            input: &input,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // No executor runs on this database, so the task is there to be claimed, by this call only.
+    let owner = Uuid::new_v4();
+    let claimed = agentplane_origin::a2a::store::claim(db.pool(), owner, Duration::from_secs(30), 100).await.unwrap();
+    assert!(claimed.contains(&(task.id, tenant.as_uuid())), "{claimed:?}");
+    let again =
+        agentplane_origin::a2a::store::claim(db.pool(), Uuid::new_v4(), Duration::from_secs(30), 100).await.unwrap();
+    assert!(!again.iter().any(|(id, _)| *id == task.id), "a leased task is not claimed twice");
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM a2a_tasks").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(visible, 0, "the service role still sees nothing without a tenant");
+}
