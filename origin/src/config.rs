@@ -51,6 +51,63 @@ pub struct Config {
     pub conformance_fixtures: bool,
     /// Seed a small demo corpus for the demo tenant at start.
     pub seed_demo: bool,
+    /// A2A task execution.
+    pub a2a: A2aConfig,
+    /// The chat model workflows answer with; none configured means extractive answers.
+    pub chat: crate::chat::ChatConfig,
+    /// Daily spending limits per tenant tier and per user.
+    pub budgets: crate::budget::BudgetConfig,
+}
+
+/// `[a2a]`: how this process runs A2A tasks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct A2aConfig {
+    /// Tasks this process runs at once; 0 runs no executor here (the process still serves A2A).
+    pub workers: usize,
+    /// Seconds a claim lasts unrenewed: how long a dead process's tasks wait before another
+    /// process resumes them.
+    pub lease_secs: u64,
+    /// How often idle executors look for work between new-task notifications.
+    pub poll_ms: u64,
+    /// The time limit of one attempt of one step.
+    pub step_timeout_secs: u64,
+    /// Attempts per step, the first included.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `backoff_max_ms`, with jitter.
+    pub backoff_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long a blocking send waits for its task to settle before answering with the task as is.
+    pub blocking_wait_secs: u64,
+    /// How often streams read the event log when no notification came (what a lost NOTIFY can
+    /// delay an event by).
+    pub stream_poll_ms: u64,
+    /// Heartbeat comments on idle SSE streams, for proxies that close quiet connections.
+    pub heartbeat_ms: u64,
+    /// Offer the `probe` workflow, whose steps fail and stall on request. Tests only.
+    pub test_workflows: bool,
+    /// Let push notifications go to loopback addresses (private, link-local and metadata
+    /// addresses stay refused). Tests only.
+    pub push_allow_loopback: bool,
+}
+
+impl Default for A2aConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease_secs: 30,
+            poll_ms: 500,
+            step_timeout_secs: 60,
+            max_attempts: 3,
+            backoff_ms: 250,
+            backoff_max_ms: 10_000,
+            blocking_wait_secs: 60,
+            stream_poll_ms: 1000,
+            heartbeat_ms: 15_000,
+            test_workflows: false,
+            push_allow_loopback: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -79,6 +136,9 @@ impl Default for Config {
             model_dir: PathBuf::from(".tools/models/all-MiniLM-L6-v2"),
             conformance_fixtures: false,
             seed_demo: false,
+            a2a: A2aConfig::default(),
+            chat: crate::chat::ChatConfig::default(),
+            budgets: crate::budget::BudgetConfig::default(),
         }
     }
 }
@@ -181,6 +241,25 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_ALLOWED_HOSTS") {
             self.allowed_hosts = list(v);
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_URL") {
+            self.chat.url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_MODEL") {
+            self.chat.model = v;
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_API_KEY").filter(|v| !v.is_empty()) {
+            self.chat.api_key = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_WORKERS") {
+            self.a2a.workers = v.parse().with_context(|| format!("AGENTPLANE_A2A_WORKERS={v:?}: expected a count"))?;
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_LEASE_SECS") {
+            self.a2a.lease_secs =
+                v.parse().with_context(|| format!("AGENTPLANE_A2A_LEASE_SECS={v:?}: expected seconds"))?;
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_TEST_WORKFLOWS") {
+            self.a2a.test_workflows = flag("AGENTPLANE_A2A_TEST_WORKFLOWS", v)?;
         }
         if let Some(v) = var("AGENTPLANE_CONFORMANCE_FIXTURES") {
             self.conformance_fixtures = flag("AGENTPLANE_CONFORMANCE_FIXTURES", v)?;

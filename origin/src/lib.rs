@@ -1,7 +1,11 @@
-//! The agentplane origin: MCP over Streamable HTTP at `/mcp`, backed by PostgreSQL with row-level
+//! The agentplane origin: MCP over Streamable HTTP at `/mcp`, A2A at `/a2a`, backed by PostgreSQL with row-level
 //! security, hybrid search, and the CLI around it. See ARCHITECTURE.md for the map.
 
+pub mod a2a;
 pub mod beir;
+pub mod breaker;
+pub mod budget;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod db;

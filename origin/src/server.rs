@@ -48,7 +48,8 @@ pub async fn embedder(config: &Config, db: &Database) -> anyhow::Result<Option<E
     Ok(Some(embedder))
 }
 
-/// Builds the router; `cancel` ends MCP streams on shutdown.
+/// Builds the router and starts this process's A2A executor; `cancel` ends MCP and A2A streams
+/// and the executor on shutdown.
 pub fn router(
     config: &Config,
     db: Database,
@@ -89,6 +90,8 @@ pub fn router(
     }
     let embedding = embedder.clone().map(|embedder| crate::http::Embedding { embedder, backfill });
     let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new), embedding };
+    // Every origin process runs A2A executors: tasks survive any one process.
+    let a2a = crate::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
     let mcp = Arc::new(McpState::new(db, tools, config.conformance_fixtures, embedder));
-    Ok(crate::http::app(state, mcp, &config.allowed_hosts, cancel))
+    Ok(crate::http::app(state, mcp, a2a, &config.allowed_hosts, cancel))
 }

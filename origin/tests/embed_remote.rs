@@ -6,10 +6,10 @@ mod support;
 
 use std::time::Duration;
 
+use agentplane_origin::breaker::Status;
 use agentplane_origin::config::EmbeddingProvider;
 use agentplane_origin::db::{Database, TenantId};
 use agentplane_origin::embed::backfill::{self, Progress};
-use agentplane_origin::embed::breaker::Status;
 use agentplane_origin::embed::{Embedder, RemoteEmbedder};
 use serde_json::{Value, json};
 use support::fake_embeddings::{FakeEmbeddings, Mode, vector};
@@ -149,7 +149,14 @@ async fn two_backfill_workers_embed_each_row_once() {
 
     let fake = FakeEmbeddings::start().await;
     fake.shared.latency_ms.store(20, std::sync::atomic::Ordering::Relaxed);
-    let embedder = Embedder::Remote(RemoteEmbedder::new(fake.config()).unwrap());
+    // 20 currency units per million tokens: 20 micros a token.
+    let embedder = Embedder::Remote(
+        RemoteEmbedder::new(agentplane_origin::embed::RemoteConfig {
+            price_micros_per_mtok: 20_000_000,
+            ..fake.config()
+        })
+        .unwrap(),
+    );
     let (p1, p2) = (Progress::default(), Progress::default());
     let (a, b) = tokio::join!(
         backfill::drain_tenant(&db, &embedder, tenant, 16, &p1),
@@ -169,14 +176,16 @@ async fn two_backfill_workers_embed_each_row_once() {
             .await
             .unwrap();
     assert_eq!((docs, embedded, models), (200, 200, 1));
-    let (calls, tokens): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), sum(input_tokens)::bigint FROM usage_ledger WHERE subject = 'agentplane-backfill' AND model = 'fake-minilm'",
+    let (calls, tokens, cost): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), sum(input_tokens)::bigint, sum(cost_micros)::bigint FROM usage_ledger \
+         WHERE subject = 'agentplane-backfill' AND model = 'fake-minilm'",
     )
     .fetch_one(&mut *tx)
     .await
     .unwrap();
     assert_eq!(calls, 13, "one ledger row per batch of 16");
     assert_eq!(tokens, 200 * 6, "the provider's token counts, summed");
+    assert_eq!(cost, 200 * 6 * 20, "priced per token as configured");
     tx.commit().await.unwrap();
     assert!(!backfill::backlog(&db).await.unwrap().iter().any(|(t, _)| *t == tenant.as_uuid()));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -3,7 +3,6 @@
 //! keep a NULL vector until the back-fill embeds them.
 
 pub mod backfill;
-pub mod breaker;
 pub mod local;
 pub mod remote;
 
@@ -51,7 +50,7 @@ impl Embedder {
     }
 
     /// The remote provider's circuit state; the local model has none.
-    pub fn breaker(&self) -> Option<breaker::Status> {
+    pub fn breaker(&self) -> Option<crate::breaker::Status> {
         match self {
             Embedder::Local(_) => None,
             Embedder::Remote(r) => Some(r.breaker()),
@@ -83,7 +82,12 @@ impl Embedder {
     }
 
     fn usage(&self, tokens: u64) -> Usage {
-        Usage { provider: self.provider(), model: self.model().to_owned(), tokens }
+        let cost_micros = match self {
+            // In process: no price per call.
+            Embedder::Local(_) => 0,
+            Embedder::Remote(r) => r.cost_micros(tokens),
+        };
+        Usage { provider: self.provider(), model: self.model().to_owned(), tokens, cost_micros }
     }
 }
 
@@ -98,4 +102,6 @@ pub struct Usage {
     pub provider: &'static str,
     pub model: String,
     pub tokens: u64,
+    /// Millionths of a currency unit, from the configured price.
+    pub cost_micros: u64,
 }

