@@ -25,6 +25,17 @@ pub enum Exceeded {
     User { limit: u64 },
 }
 
+impl Exceeded {
+    /// The error's `data`: which limit, and when it renews.
+    pub fn data(&self) -> serde_json::Value {
+        let (scope, limit) = match self {
+            Exceeded::Tenant { limit, .. } => ("tenant", limit),
+            Exceeded::User { limit } => ("user", limit),
+        };
+        serde_json::json!({ "scope": scope, "limit_micros": limit, "period": "UTC day" })
+    }
+}
+
 impl BudgetConfig {
     /// Whether the transaction's tenant, and `subject` within it, may spend more today.
     pub async fn check(

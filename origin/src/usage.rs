@@ -48,3 +48,32 @@ pub async fn record_embedding(
     .await?;
     Ok(())
 }
+
+/// One row of the spend report: a UTC day, a model, and what its calls used and cost.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Spend {
+    pub day: String,
+    pub kind: String,
+    pub provider: String,
+    pub model: String,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// The transaction's tenant's spend over the last `days` UTC days (today included), newest first,
+/// by day, kind and model.
+pub async fn spend_by_day(tx: &mut Transaction<'static, Postgres>, days: i64) -> Result<Vec<Spend>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, kind, provider, model, \
+                count(*) AS calls, sum(input_tokens)::bigint AS input_tokens, \
+                sum(output_tokens)::bigint AS output_tokens, sum(cost_micros)::bigint AS cost_micros \
+         FROM usage_ledger \
+         WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $1::int - 1) \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1 DESC, 2, 4, 3",
+    )
+    .bind(days)
+    .fetch_all(&mut **tx)
+    .await
+}

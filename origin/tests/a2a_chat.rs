@@ -85,6 +85,11 @@ async fn send(tenant: Uuid, text: &str) -> Value {
 }
 
 async fn send_as(tenant: Uuid, user: &str, text: &str) -> Value {
+    send_raw(tenant, user, text).await["result"].clone()
+}
+
+/// The whole JSON-RPC response (result or error).
+async fn send_raw(tenant: Uuid, user: &str, text: &str) -> Value {
     let o = origin();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {
         "message": {"kind": "message", "messageId": Uuid::new_v4().to_string(), "role": "user",
@@ -100,7 +105,7 @@ async fn send_as(tenant: Uuid, user: &str, text: &str) -> Value {
         .json()
         .await
         .unwrap();
-    r["result"].clone()
+    r
 }
 
 async fn upsert(tenant: Uuid, title: &str, content: &str) -> String {
@@ -179,25 +184,35 @@ async fn spent_budgets_reject_new_tasks_per_user_and_per_tenant() {
     let w = word("pulsar");
     upsert(tenant, "Pulsars", &format!("A {w} pulsar spins fast. It beams radio waves.")).await;
     let ask = format!("How fast does a {w} pulsar spin?");
-    let answered_by_model = |task: &Value| {
-        assert_eq!(task["status"]["state"], "completed", "{task}");
+    let answered_by_model = |r: &Value| {
+        let task = &r["result"];
+        assert_eq!(task["status"]["state"], "completed", "{r}");
         assert_eq!(task["artifacts"][0]["parts"][1]["data"]["answerer"], "model");
     };
-    let rejected_for = |task: &Value, why: &str| {
-        assert_eq!(task["status"]["state"], "rejected", "{task}");
-        let text = task["status"]["message"]["parts"][0]["text"].as_str().unwrap();
-        assert!(text.contains(why), "{text}");
-        assert!(task.get("artifacts").is_none());
+    // Refused before any work: a documented JSON-RPC error, and no task.
+    let refused_for = |r: &Value, scope: &str, why: &str| {
+        assert!(r.get("result").is_none(), "{r}");
+        assert_eq!(r["error"]["code"], -32013, "{r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains(why), "{r}");
+        assert_eq!(r["error"]["data"]["scope"], scope, "{r}");
     };
     // Each call costs 600: alice's first spends her 500, the tenant has 400 of 1000 left.
-    answered_by_model(&send_as(tenant, "alice", &ask).await);
-    rejected_for(&send_as(tenant, "alice", &ask).await, "user's daily budget");
+    answered_by_model(&send_raw(tenant, "alice", &ask).await);
+    refused_for(&send_raw(tenant, "alice", &ask).await, "user", "user's daily budget");
     // bob still may: the tenant is at 600 of 1000 when he starts; then it is at 1200.
-    answered_by_model(&send_as(tenant, "bob", &ask).await);
-    rejected_for(&send_as(tenant, "carol", &ask).await, "tenant's daily budget");
+    answered_by_model(&send_raw(tenant, "bob", &ask).await);
+    refused_for(&send_raw(tenant, "carol", &ask).await, "tenant", "tenant's daily budget");
     assert_eq!(chat_usage(tenant).await, [(1000, 100, 600), (1000, 100, 600)]);
+    // The `usage` tool reports the same spend, by day and model.
+    let r = origin().client(tenant, "search:read").call("usage", json!({"days": 1})).await;
+    let report = r.structured();
+    let chat: Vec<&Value> = report["days"].as_array().unwrap().iter().filter(|d| d["kind"] == "chat").collect();
+    assert_eq!(chat.len(), 1, "{report}");
+    assert_eq!((chat[0]["calls"].as_i64(), chat[0]["cost_micros"].as_i64()), (Some(2), Some(1200)), "{report}");
+    assert_eq!(chat[0]["input_tokens"], 2000);
+    assert!(report["total_cost_micros"].as_i64().unwrap() >= 1200);
     // Another tenant's budget is its own.
     let other = Uuid::new_v4();
     upsert(other, "Pulsars", &format!("A {w} pulsar spins fast.")).await;
-    answered_by_model(&send_as(other, "alice", &ask).await);
+    answered_by_model(&send_raw(other, "alice", &ask).await);
 }

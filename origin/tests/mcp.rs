@@ -236,10 +236,10 @@ async fn scopes_gate_tools_and_tools_list_shows_only_callable_ones() {
         r.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
     };
     let listed = names(&reader.rpc("tools/list", json!({})).await);
-    assert_eq!(listed, ["hybrid_search", "get_document", "list_documents"]);
+    assert_eq!(listed, ["hybrid_search", "get_document", "list_documents", "usage"]);
     let writer = o.client(tenant, ALL_SCOPES);
     let all = writer.rpc("tools/list", json!({})).await;
-    assert_eq!(names(&all).len(), 5);
+    assert_eq!(names(&all).len(), 6);
     for tool in all.result()["tools"].as_array().unwrap() {
         assert!(tool["inputSchema"].is_object() && tool["outputSchema"].is_object(), "{tool}");
     }

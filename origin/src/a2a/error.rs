@@ -7,6 +7,9 @@ use serde_json::json;
 
 use super::store::StoreError;
 
+/// The JSON-RPC code of a request refused because a daily budget is spent.
+pub const BUDGET_EXCEEDED: i32 = -32013;
+
 /// A2A's errors, with the codes both versions give them.
 #[derive(Debug, thiserror::Error)]
 pub enum A2aError {
@@ -26,6 +29,9 @@ pub enum A2aError {
     ExtendedCardNotConfigured,
     #[error("Invalid params: {0}")]
     InvalidParams(String),
+    /// A spending limit is reached: no task is created.
+    #[error("Budget exceeded: {0}")]
+    BudgetExceeded(#[from] crate::budget::Exceeded),
     #[error("Internal error")]
     Internal(#[from] StoreError),
 }
@@ -48,6 +54,9 @@ impl A2aError {
             A2aError::ContentTypeNotSupported(_) => -32005,
             A2aError::ExtendedCardNotConfigured => -32007,
             A2aError::InvalidParams(_) => code::INVALID_PARAMS,
+            // agentplane's own server error, next to the gateway's -32010..-32012 (A2A's codes
+            // end at -32009); documented in the README.
+            A2aError::BudgetExceeded(_) => BUDGET_EXCEEDED,
             A2aError::Internal(_) => code::INTERNAL_ERROR,
         }
     }
@@ -61,12 +70,18 @@ impl A2aError {
             A2aError::UnsupportedOperation(_) => "UNSUPPORTED_OPERATION",
             A2aError::ContentTypeNotSupported(_) => "CONTENT_TYPE_NOT_SUPPORTED",
             A2aError::ExtendedCardNotConfigured => "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
-            A2aError::InvalidParams(_) | A2aError::PushConfigNotFound | A2aError::Internal(_) => return None,
+            A2aError::InvalidParams(_)
+            | A2aError::PushConfigNotFound
+            | A2aError::BudgetExceeded(_)
+            | A2aError::Internal(_) => return None,
         })
     }
 
     pub fn to_error_object(&self, version: A2aVersion) -> ErrorObject {
         let e = ErrorObject::new(self.code(), self.to_string());
+        if let A2aError::BudgetExceeded(exceeded) = self {
+            return e.with_data(exceeded.data());
+        }
         match (version, self.reason()) {
             (A2aVersion::V1_0, Some(reason)) => e.with_data(json!([{
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",

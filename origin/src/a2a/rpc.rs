@@ -161,6 +161,8 @@ impl Call<'_> {
         };
         let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        // Over budget: refused before any work, and no task is created.
+        self.a2a.ctx.budgets.check(&mut tx, &self.tier, &self.subject).await??;
         let row = store::create_task(
             &mut tx,
             store::NewTask {
@@ -172,17 +174,6 @@ impl Call<'_> {
             },
         )
         .await?;
-        // Over budget: the task is rejected (terminal) before any work, and says why.
-        let row = match self.a2a.ctx.budgets.check(&mut tx, &self.tier, &self.subject).await? {
-            Ok(()) => row,
-            Err(exceeded) => {
-                let mut why = wire::Message::agent(format!("{}-rejected", row.id), exceeded.to_string());
-                why.task_id = Some(row.id.to_string());
-                why.context_id = Some(row.context_id.clone());
-                store::set_state(&mut tx, row.id, TaskState::Rejected, Some(&why)).await?;
-                store::get_task(&mut tx, row.id).await?.ok_or(A2aError::TaskNotFound)?
-            }
-        };
         if let Some(mut p) = push {
             // From the first event on: the client asked for it with the task itself.
             p.task_id = row.id;

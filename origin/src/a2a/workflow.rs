@@ -211,8 +211,8 @@ fn answer_prompt(question: &str, sources: &[Source]) -> String {
     prompt
 }
 
-/// The model's answer when a chat model is configured, answers, and the budget allows the call;
-/// the extractive answer always, as the fallback. Every call is written to the usage ledger.
+/// The model's answer when a chat model is configured and answers; the extractive answer as the
+/// fallback when the model fails. A budget spent since the task started fails the task. Every call is written to the usage ledger.
 async fn rag_answer(i: StepInput) -> Result<StepOutput, StepError> {
     let sources: Vec<Source> = earlier(&i, "rank", "sources")?;
     let extractive = answer::extract(&i.query, &sources, 3);
@@ -224,8 +224,8 @@ async fn rag_answer(i: StepInput) -> Result<StepOutput, StepError> {
     let allowed = i.ctx.budgets.check(&mut tx, &i.tier, &i.subject).await?;
     tx.commit().await?;
     if let Err(exceeded) = allowed {
-        value["why"] = json!(exceeded.to_string());
-        return Ok(StepOutput { value, ..StepOutput::default() });
+        // Spent while the task ran: it fails and says why, rather than quietly answering less.
+        return Err(StepError::Permanent(format!("budget exceeded: {exceeded}")));
     }
     match chat.complete(ANSWER_SYSTEM, &answer_prompt(&i.query, &sources)).await {
         Ok(completion) => {

@@ -21,8 +21,9 @@ pub const GET_DOCUMENT: &str = "get_document";
 pub const LIST_DOCUMENTS: &str = "list_documents";
 pub const UPSERT_DOCUMENT: &str = "upsert_document";
 pub const DELETE_DOCUMENT: &str = "delete_document";
+pub const USAGE: &str = "usage";
 
-pub const NAMES: [&str; 5] = [HYBRID_SEARCH, GET_DOCUMENT, LIST_DOCUMENTS, UPSERT_DOCUMENT, DELETE_DOCUMENT];
+pub const NAMES: [&str; 6] = [HYBRID_SEARCH, GET_DOCUMENT, LIST_DOCUMENTS, UPSERT_DOCUMENT, DELETE_DOCUMENT, USAGE];
 
 fn object(v: Value) -> Arc<JsonObject> {
     Arc::new(match v {
@@ -182,6 +183,29 @@ pub fn definitions() -> Vec<Tool> {
             "required": ["id", "deleted"]
         })))
         .with_annotations(ToolAnnotations::new().read_only(false).destructive(true).idempotent(true).open_world(false)),
+        Tool::new(
+            USAGE,
+            "This tenant's model spend (embeddings, chat) by UTC day and model: calls, tokens and cost in millionths of a currency unit.",
+            object(json!({
+                "type": "object",
+                "properties": {"days": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30, "description": "How many UTC days back, today included."}},
+                "additionalProperties": false
+            })),
+        )
+        .with_title("Usage and spend")
+        .with_raw_output_schema(object(json!({
+            "type": "object",
+            "properties": {
+                "days": {"type": "array", "items": {"type": "object", "properties": {
+                    "day": {"type": "string", "format": "date"}, "kind": {"type": "string", "enum": ["embedding", "chat"]},
+                    "provider": {"type": "string"}, "model": {"type": "string"}, "calls": {"type": "integer"},
+                    "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}, "cost_micros": {"type": "integer"}},
+                    "required": ["day", "kind", "provider", "model", "calls", "input_tokens", "output_tokens", "cost_micros"]}},
+                "total_cost_micros": {"type": "integer"}
+            },
+            "required": ["days", "total_cost_micros"]
+        })))
+        .with_annotations(ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(false)),
     ]
 }
 
@@ -261,6 +285,23 @@ pub async fn call(
                 let doc = docs::get(&mut tx, id).await?;
                 let text = format!("# {}\n\n{}", doc.title, doc.content);
                 Ok(structured(text, serde_json::to_value(&doc).unwrap_or_default()))
+            })
+            .await
+        }
+        USAGE => {
+            let a = Args::new(args, &["days"])?;
+            let days = a.integer("days", 1, 366, 30)?;
+            run(db, tenant, |mut tx| async move {
+                let rows = crate::usage::spend_by_day(&mut tx, i64::from(days)).await?;
+                tx.commit().await?;
+                let total: i64 = rows.iter().map(|r| r.cost_micros).sum();
+                let text = rows
+                    .iter()
+                    .map(|r| format!("{} {} {}: {} calls, {} micros", r.day, r.kind, r.model, r.calls, r.cost_micros))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let value = json!({ "days": rows, "total_cost_micros": total });
+                Ok(structured(if text.is_empty() { "no model calls".into() } else { text }, value))
             })
             .await
         }
