@@ -134,7 +134,9 @@ async fn eval_loads_once_and_scores_every_mode() {
     assert!(report.vector.unwrap().ndcg_10 > 0.9, "{report:?}");
     assert_eq!(report.grid.len(), 36);
     // The grid's default setting is the hybrid search itself, fused offline.
-    let default = report.grid.iter().find(|g| g.vector_weight == 1.0 && g.rrf_k == 60).unwrap();
+    use agentplane_origin::search::{DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT};
+    let default =
+        report.grid.iter().find(|g| g.vector_weight == DEFAULT_VECTOR_WEIGHT && g.rrf_k == DEFAULT_RRF_K).unwrap();
     assert!((default.scores.ndcg_10 - hybrid.ndcg_10).abs() < 1e-9, "{default:?} vs {hybrid:?}");
     let json: Value = serde_json::to_value(&report).unwrap();
     assert!(json["bm25"]["ndcg@10"].is_number() && json["hybrid"]["recall@100"].is_number());

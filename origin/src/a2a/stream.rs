@@ -57,6 +57,9 @@ impl Hub {
     }
 }
 
+/// Sent to every follower when the LISTEN connection (re)starts.
+const WAKE_ALL: (Uuid, i64) = (Uuid::nil(), 0);
+
 fn parse_notification(payload: &str) -> Option<(Uuid, i64)> {
     let (task, seq) = payload.split_once(':')?;
     Some((Uuid::parse_str(task).ok()?, seq.parse().ok()?))
@@ -66,23 +69,29 @@ async fn listen(pool: sqlx::PgPool, tx: broadcast::Sender<(Uuid, i64)>, shutdown
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => match listener.listen(store::EVENTS_CHANNEL).await {
-                Ok(()) => loop {
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        n = listener.recv() => match n {
-                            Ok(n) => {
-                                if let Some(event) = parse_notification(n.payload()) {
-                                    // No receivers is fine: nobody follows that task here.
-                                    let _ = tx.send(event);
+                Ok(()) => {
+                    // Whatever was committed while no LISTEN was active was never announced:
+                    // every follower reads its log once now. The periodic poll then only covers
+                    // a connection that died without an error.
+                    let _ = tx.send(WAKE_ALL);
+                    loop {
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            n = listener.recv() => match n {
+                                Ok(n) => {
+                                    if let Some(event) = parse_notification(n.payload()) {
+                                        // No receivers is fine: nobody follows that task here.
+                                        let _ = tx.send(event);
+                                    }
                                 }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "A2A event listener lost its connection");
-                                break;
-                            }
-                        },
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "A2A event listener lost its connection");
+                                    break;
+                                }
+                            },
+                        }
                     }
-                },
+                }
                 Err(e) => tracing::warn!(error = %e, "LISTEN a2a_events failed"),
             },
             Err(e) => tracing::warn!(error = %e, "A2A event listener cannot connect"),
@@ -137,6 +146,7 @@ impl Follower {
         loop {
             match self.rx.recv().await {
                 Ok((task, seq)) if task == self.task && seq > self.after => return,
+                Ok(event) if event == WAKE_ALL => return,
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => return,
                 Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,

@@ -167,9 +167,9 @@ async fn find_sources(i: &StepInput, query: &str, limit: u32) -> Result<Vec<Sour
     let params = SearchParams {
         query: query.to_owned(),
         limit,
-        bm25_weight: 1.0,
-        vector_weight: 1.0,
-        rrf_k: 60,
+        bm25_weight: search::DEFAULT_BM25_WEIGHT,
+        vector_weight: search::DEFAULT_VECTOR_WEIGHT,
+        rrf_k: search::DEFAULT_RRF_K,
         filter: Map::new(),
         include_content: true,
         embedding: None,

@@ -22,7 +22,7 @@ pub const DIMENSIONS: usize = 384;
 /// --qrels train --tune` (BENCHMARKS.md); the test split only reports.
 pub const DEFAULT_BM25_WEIGHT: f64 = 1.0;
 pub const DEFAULT_VECTOR_WEIGHT: f64 = 1.0;
-pub const DEFAULT_RRF_K: u32 = 60;
+pub const DEFAULT_RRF_K: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchParams {
