@@ -981,3 +981,38 @@ async fn claims_work_when_the_migrating_role_is_no_superuser() {
     let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM a2a_tasks").fetch_one(db.pool()).await.unwrap();
     assert_eq!(visible, 0, "the service role still sees nothing without a tenant");
 }
+
+#[tokio::test]
+async fn without_the_test_switch_a_loopback_webhook_is_refused() {
+    // A second origin on the same database, configured as in production: loopback not allowed.
+    let mut config = support::test_config();
+    config.a2a.push_allow_loopback = false;
+    let strict = support::start(config);
+    let c = A2a {
+        url: format!("http://{}/a2a", strict.addr),
+        token: strict.token(Uuid::new_v4(), ALL_SCOPES),
+        version: None,
+        http: reqwest::Client::new(),
+    };
+    let task = c.result("message/send", json!({"message": message_v03("hooks", json!({"skill": "probe"}))})).await;
+    let id = task["id"].as_str().unwrap();
+    for url in ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook"] {
+        let r = c
+            .rpc("tasks/pushNotificationConfig/set", json!({"taskId": id, "pushNotificationConfig": {"url": url}}))
+            .await;
+        assert_eq!(r["error"]["code"], -32602, "{url}: {r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains("loopback"), "{url}: {r}");
+    }
+    // The shared test origin has the switch on: the same URL is accepted there.
+    let relaxed = client(Uuid::new_v4(), None);
+    let task =
+        relaxed.result("message/send", json!({"message": message_v03("hooks", json!({"skill": "probe"}))})).await;
+    let id = task["id"].as_str().unwrap();
+    let ok = relaxed
+        .result(
+            "tasks/pushNotificationConfig/set",
+            json!({"taskId": id, "pushNotificationConfig": {"url": "http://127.0.0.1:9/hook"}}),
+        )
+        .await;
+    assert_eq!(ok["pushNotificationConfig"]["url"], "http://127.0.0.1:9/hook");
+}
