@@ -78,8 +78,9 @@ pub struct GcraState {
     tat: u64,
 }
 
-/// The answer to "may this request go ahead?".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The answer to "may this request go ahead?". Serialisable because a Worker computes it inside
+/// the tenant's Durable Object and carries it back to the request's isolate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[must_use]
 pub struct RateDecision {
     pub allowed: bool,

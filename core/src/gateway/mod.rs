@@ -19,6 +19,7 @@
 mod config;
 mod pending;
 mod reply;
+pub mod settings;
 mod tenant;
 
 use std::num::NonZeroUsize;
@@ -29,6 +30,7 @@ pub use config::GatewayConfig;
 use pending::Caller;
 pub use pending::{CacheStatus, Forward, OriginOutcome, Pending, RateLimitCheck, StoreEntry};
 pub use reply::Reply;
+pub use settings::{EdgeSettings, KeySource, SettingsError};
 pub use tenant::TenantState;
 
 use crate::auth::{AuthError, Authenticator, KeySet, MemoOutcome, Principal, TokenDigest, Verifier, bearer_token};
@@ -131,18 +133,42 @@ impl Gateway {
         Ok(self.auth.authenticate(token, now)?)
     }
 
+    /// The largest request body [`Gateway::begin`] accepts. Adapters stop reading a body past
+    /// this many bytes and answer with [`Gateway::payload_too_large`] instead of buffering it.
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.limits.max_body_bytes
+    }
+
+    /// The 413 for a body longer than [`Gateway::max_body_bytes`], for adapters that find out
+    /// while reading it (so `begin` never sees the body).
+    pub fn payload_too_large(&self, headers: &HeaderMap, ctx: RequestContext) -> Reply {
+        let (_, request_id) = ids(headers, &ctx);
+        let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.metadata_url };
+        let e = ErrorObject::new(
+            code::INVALID_REQUEST,
+            format!("Invalid Request: body exceeds {} bytes", self.config.limits.max_body_bytes),
+        );
+        reply.jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, &e)
+    }
+
     /// Takes the first decisions on a request: where it goes, who sent it, whether it is well
     /// formed and allowed.
     pub fn begin(&mut self, req: &HttpRequest<'_>, ctx: RequestContext) -> Begin {
-        let incoming_trace = header_str(req.headers, header::TRACEPARENT).and_then(TraceParent::parse);
-        let traceparent = TraceParent::next_hop(incoming_trace.as_ref(), &ctx.entropy);
-        let request_id = trace::request_id(header_str(req.headers, header::REQUEST_ID), &traceparent);
+        let (traceparent, request_id) = ids(req.headers, &ctx);
         let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.metadata_url };
         match begin_inner(&self.config, &mut self.auth, req, ctx.now, &reply, &traceparent) {
             Ok(pending) => Begin::Proceed(Box::new(pending)),
             Err(r) => Begin::Respond(r),
         }
     }
+}
+
+/// The next-hop `traceparent` and the request id of a request.
+fn ids(headers: &HeaderMap, ctx: &RequestContext) -> (TraceParent, String) {
+    let incoming_trace = header_str(headers, header::TRACEPARENT).and_then(TraceParent::parse);
+    let traceparent = TraceParent::next_hop(incoming_trace.as_ref(), &ctx.entropy);
+    let request_id = trace::request_id(header_str(headers, header::REQUEST_ID), &traceparent);
+    (traceparent, request_id)
 }
 
 // Replies are this function's ordinary output, not an exceptional path; boxing them buys nothing.

@@ -9,7 +9,7 @@ use super::reply::{self, Reply, ReplyBuilder};
 use crate::auth::{Principal, TokenDigest};
 use crate::cache::{self, CacheEntry, CacheHints, CacheKey, CacheRule, KeyParts};
 use crate::catalogue::{Dialect, Route, Streaming, Target};
-use crate::jsonrpc::{self, Id, Message};
+use crate::jsonrpc::{self, ErrorObject, Id, Message, code};
 use crate::ratelimit::{Quota, RateDecision};
 use crate::time::Timestamp;
 use crate::trace::TraceParent;
@@ -276,6 +276,16 @@ impl Pending {
             }
         }
         Forward { path_and_query: self.path_and_query.clone(), headers }
+    }
+
+    /// The 502 to send when the origin cannot be reached or its answer cannot be read. The
+    /// JSON-RPC id is echoed so the client can match the failure to its call.
+    pub fn origin_unavailable(&self) -> Reply {
+        let id = self.call.as_ref().and_then(|c| c.id.as_ref());
+        let e = ErrorObject::new(code::ORIGIN_UNAVAILABLE, "Origin unavailable");
+        let mut r = self.builder().jsonrpc_error(StatusCode::BAD_GATEWAY, id, &e);
+        self.add_response_headers(&mut r.headers);
+        r
     }
 
     /// Whether the adapter should buffer the origin's body and hand it to

@@ -93,3 +93,31 @@ fn header_values_decode() {
     assert_eq!(decode_header_value(b"=?base64?!!?="), None);
     assert_eq!(decode_header_value(b"tab\there"), None);
 }
+
+#[test]
+fn an_oversized_body_gets_a_413_with_a_request_id() {
+    let gw = gateway();
+    let mut h = HeaderMap::new();
+    h.insert("x-request-id", HeaderValue::from_static("req-7"));
+    let r = gw.payload_too_large(&h, ctx());
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.jsonrpc_error_code(), Some(i64::from(code::INVALID_REQUEST)));
+    assert_eq!(r.headers.get("x-request-id").unwrap(), "req-7");
+    assert_eq!(gw.max_body_bytes(), 1024 * 1024);
+}
+
+#[test]
+fn an_unreachable_origin_gets_a_502_echoing_the_id() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    let body = br#"{"jsonrpc":"2.0","id":"c-1","method":"tools/list"}"#;
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body };
+    let Begin::Proceed(p) = gw.begin(&req, ctx()) else { panic!("refused") };
+    let r = p.origin_unavailable();
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.jsonrpc_error_code(), Some(i64::from(code::ORIGIN_UNAVAILABLE)));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["id"], "c-1");
+    assert!(r.headers.contains_key("x-request-id"));
+}
