@@ -1,0 +1,42 @@
+//! The Cloudflare Workers edge of agentplane: a drive loop over `agentplane-core`.
+//!
+//! Per request: convert the `fetch` event into the core's `HttpRequest` ▸ `Gateway::begin` ▸ ask
+//! the tenant's Durable Object to admit it (limiter + data generation) ▸ answer `ping` locally ▸
+//! look the core's cache key up in the Cache API ▸ otherwise forward to the origin with `fetch`,
+//! streaming the body back ▸ carry out the core's `OriginOutcome` (store, bump the generation).
+//! Every decision is the core's; this crate only moves bytes between it and the Workers APIs.
+//!
+//! Everything is compiled for `wasm32` only: natively this crate is empty, so the workspace's
+//! native build and clippy do not compile the Workers SDK (see `scripts/test` for the wasm32
+//! lint of this crate).
+#![cfg(target_arch = "wasm32")]
+
+mod cache;
+mod convert;
+mod isolate;
+mod proxy;
+mod tenant;
+#[cfg(feature = "test-vectors")]
+mod vectors;
+
+pub use tenant::TenantObject;
+
+use worker::{Context, Env, Request, Response, console_error, event};
+
+/// The Worker's only entry point. Errors that escape the drive loop are bugs or platform
+/// failures: they are logged and answered with an opaque JSON-RPC internal error, never with
+/// their text.
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    #[cfg(feature = "test-vectors")]
+    if req.path() == vectors::PATH {
+        return vectors::serve();
+    }
+    match proxy::handle(req, &env, &ctx).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            console_error!("agentplane edge: {e}");
+            convert::internal_error()
+        }
+    }
+}
