@@ -30,6 +30,22 @@ pub mod var {
     /// Browser origins allowed to call, comma-separated.
     pub const ALLOWED_ORIGINS: &str = "allowed_origins";
     pub const MAX_BODY_BYTES: &str = "max_body_bytes";
+
+    /// Every name, for runtimes that must read variables before parsing (Spin reads them
+    /// asynchronously).
+    pub const ALL: &[&str] = &[
+        ORIGIN_URL,
+        ISSUER,
+        AUDIENCE,
+        RESOURCE,
+        JWKS,
+        JWKS_URL,
+        JWKS_REFRESH_SECS,
+        TIERS,
+        TOOLS,
+        ALLOWED_ORIGINS,
+        MAX_BODY_BYTES,
+    ];
 }
 
 /// Where the token keys come from.
