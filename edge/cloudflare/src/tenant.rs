@@ -79,7 +79,11 @@ impl DurableObject for TenantObject {
         // object interleaves between reading the record and storing the new one.
         let before = match self.record.get() {
             Some(r) => r,
-            None => self.state.storage().get::<TenantState>(RECORD).await?.unwrap_or_default(),
+            None => match self.state.storage().get::<String>(RECORD).await? {
+                // An unreadable record starts afresh rather than failing every request.
+                Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+                None => TenantState::default(),
+            },
         };
         let mut record = before;
         // The object's clock, not the caller's: it is the one writer of this state.
@@ -95,7 +99,10 @@ impl DurableObject for TenantObject {
         self.record.set(Some(record));
         if record != before {
             // The output gate holds the answer until this write is durable.
-            self.state.storage().put(RECORD, record).await?;
+            // Stored as JSON text: storage values go through JS numbers, which cannot hold the
+            // limiter's nanosecond timestamps (above 2^53) exactly.
+            let json = serde_json::to_string(&record).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            self.state.storage().put(RECORD, json).await?;
         }
         Response::from_json(&TenantAnswer { decision, generation: record.generation })
     }
