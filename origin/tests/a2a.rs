@@ -599,7 +599,6 @@ async fn subscribing_to_a_running_task_starts_with_the_task_as_it_is() {
 
 #[tokio::test]
 async fn a_task_whose_executor_lost_its_lease_resumes_and_writes_nothing_twice() {
-    let o = origin();
     let tenant = Uuid::new_v4();
     let a = client(tenant, None);
     let task = a
@@ -609,13 +608,7 @@ async fn a_task_whose_executor_lost_its_lease_resumes_and_writes_nothing_twice()
     a.wait_for(&id.to_string(), &["working"]).await;
     // Simulate the owner dying mid-step: its lease passes to an owner that no longer exists
     // and has run out, so the claim loop hands the task to an executor again.
-    let pool = sqlx::PgPool::connect(&o.app_url).await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = support::tenant_tx(origin(), tenant).await;
     let n = sqlx::query(
         "UPDATE a2a_tasks SET lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '1 second' WHERE id = $1 AND state = 'working'",
     )
@@ -633,12 +626,7 @@ async fn a_task_whose_executor_lost_its_lease_resumes_and_writes_nothing_twice()
         done["artifacts"].as_array().unwrap().iter().map(|a| a["artifactId"].as_str().unwrap()).collect();
     assert_eq!(names, ["probe-1", "probe-2", "probe-3"]);
 
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = support::tenant_tx(origin(), tenant).await;
     let (claims, last_seq): (i32, i64) = sqlx::query_as("SELECT claims, last_seq FROM a2a_tasks WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
@@ -987,6 +975,9 @@ async fn without_the_test_switch_a_loopback_webhook_is_refused() {
     // A second origin on the same database, configured as in production: loopback not allowed.
     let mut config = support::test_config();
     config.a2a.push_allow_loopback = false;
+    // No executors: on the shared database they would claim other tests' tasks and deliver
+    // their webhooks under this origin's stricter rule.
+    config.a2a.workers = 0;
     let strict = support::start(config);
     let c = A2a {
         url: format!("http://{}/a2a", strict.addr),
