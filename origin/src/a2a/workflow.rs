@@ -163,7 +163,20 @@ fn sources_of(hits: Vec<search::Hit>) -> Vec<Source> {
         .collect()
 }
 
+/// Before a step that pays for a model call: a budget spent since the task started fails the task
+/// and says why, rather than quietly answering less.
+async fn check_budget(i: &StepInput) -> Result<(), StepError> {
+    let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
+    let allowed = i.ctx.budgets.check(&mut tx, &i.tier, &i.subject).await?;
+    tx.commit().await?;
+    allowed.map_err(|exceeded| StepError::Permanent(format!("budget exceeded: {exceeded}")))
+}
+
 async fn find_sources(i: &StepInput, query: &str, limit: u32) -> Result<Vec<Source>, StepError> {
+    // Embedding the query costs money only with a priced remote provider.
+    if i.ctx.embedder.as_ref().is_some_and(crate::embed::Embedder::is_priced) {
+        check_budget(i).await?;
+    }
     let params = SearchParams {
         query: query.to_owned(),
         limit,
@@ -220,13 +233,7 @@ async fn rag_answer(i: StepInput) -> Result<StepOutput, StepError> {
     let Some(chat) = i.ctx.chat.as_ref().filter(|_| !sources.is_empty()) else {
         return Ok(StepOutput { value, ..StepOutput::default() });
     };
-    let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
-    let allowed = i.ctx.budgets.check(&mut tx, &i.tier, &i.subject).await?;
-    tx.commit().await?;
-    if let Err(exceeded) = allowed {
-        // Spent while the task ran: it fails and says why, rather than quietly answering less.
-        return Err(StepError::Permanent(format!("budget exceeded: {exceeded}")));
-    }
+    check_budget(&i).await?;
     match chat.complete(ANSWER_SYSTEM, &answer_prompt(&i.query, &sources)).await {
         Ok(completion) => {
             let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
