@@ -51,7 +51,7 @@ impl Embedder {
 
     /// Whether a call costs money (a remote provider with a configured price).
     pub fn is_priced(&self) -> bool {
-        matches!(self, Embedder::Remote(r) if r.cost_micros(1_000_000) > 0)
+        matches!(self, Embedder::Remote(r) if r.is_priced())
     }
 
     /// The remote provider's circuit state; the local model has none.
