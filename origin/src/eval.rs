@@ -164,17 +164,25 @@ fn score(ranking: &Ranking, relevant: &BTreeMap<String, u32>) -> (f64, f64) {
     (beir::ndcg_at(&ids, relevant, 10), beir::recall_at(&ids, relevant, 100))
 }
 
+/// External ids by document id, for one query's candidates.
+type Names<'a> = HashMap<Uuid, &'a String>;
+
 fn fusion_grid(bm25: &[Ranking], vector: &[Ranking], relevant: &[&BTreeMap<String, u32>]) -> Vec<GridPoint> {
+    // What each query contributes is the same for every setting: built once.
     let candidates =
         |r: &Ranking| -> Vec<Candidate> { r.iter().map(|(id, _, s)| Candidate { id: *id, score: *s }).collect() };
+    let queries: Vec<(Vec<Candidate>, Vec<Candidate>, Names)> = bm25
+        .iter()
+        .zip(vector)
+        .map(|(b, v)| (candidates(b), candidates(v), b.iter().chain(v).map(|(id, e, _)| (*id, e)).collect()))
+        .collect();
     let mut grid = Vec::new();
     for vector_weight in [0.5, 0.75, 1.0, 1.25, 1.5, 2.0] {
         for rrf_k in [5, 10, 20, 40, 60, 100] {
             let (mut ndcg, mut recall) = (0.0, 0.0);
-            for ((b, v), rel) in bm25.iter().zip(vector).zip(relevant) {
-                let names: HashMap<Uuid, &String> = b.iter().chain(v).map(|(id, e, _)| (*id, e)).collect();
+            for ((b, v, names), rel) in queries.iter().zip(relevant) {
                 let weights = Weights { bm25: 1.0, vector: vector_weight, k: f64::from(rrf_k) };
-                let fused: Ranking = fusion::fuse(&candidates(b), &candidates(v), weights)
+                let fused: Ranking = fusion::fuse(b, v, weights)
                     .into_iter()
                     .filter_map(|f| Some((f.id, (*names.get(&f.id)?).clone(), f.score)))
                     .collect();
