@@ -172,11 +172,15 @@ async fn check_budget(i: &StepInput) -> Result<(), StepError> {
     allowed.map_err(|exceeded| StepError::Permanent(format!("budget exceeded: {exceeded}")))
 }
 
-async fn find_sources(i: &StepInput, query: &str, limit: u32) -> Result<Vec<Source>, StepError> {
-    // Embedding the query costs money only with a priced remote provider.
+/// Before a search step: embedding its queries costs money only with a priced remote provider.
+async fn check_search_budget(i: &StepInput) -> Result<(), StepError> {
     if i.ctx.embedder.as_ref().is_some_and(crate::embed::Embedder::is_priced) {
         check_budget(i).await?;
     }
+    Ok(())
+}
+
+async fn find_sources(i: &StepInput, query: &str, limit: u32) -> Result<Vec<Source>, StepError> {
     let params = SearchParams {
         query: query.to_owned(),
         limit,
@@ -202,6 +206,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, StepError> {
 }
 
 async fn rag_search(i: StepInput) -> Result<StepOutput, StepError> {
+    check_search_budget(&i).await?;
     let sources = find_sources(&i, &i.query, 8).await?;
     Ok(StepOutput { value: json!({ "sources": to_value(&sources)? }), ..StepOutput::default() })
 }
@@ -308,6 +313,8 @@ async fn research_plan(i: StepInput) -> Result<StepOutput, StepError> {
 
 async fn research_search(i: StepInput) -> Result<StepOutput, StepError> {
     let queries: Vec<String> = earlier(&i, "plan", "queries")?;
+    // One check for the step, not one per parallel search.
+    check_search_budget(&i).await?;
     let searches = queries.iter().map(|q| find_sources(&i, q, 5));
     let found = futures::future::try_join_all(searches).await?;
     let results: Vec<Value> = queries
