@@ -95,9 +95,10 @@ impl ChatClient {
 
     /// The price of a call with these token counts, rounded up.
     pub fn cost_micros(&self, input: u64, output: u64) -> u64 {
-        let micros = u128::from(input) * u128::from(self.config.input_price_micros_per_mtok)
-            + u128::from(output) * u128::from(self.config.output_price_micros_per_mtok);
-        u64::try_from(micros.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+        crate::usage::micros([
+            (input, self.config.input_price_micros_per_mtok),
+            (output, self.config.output_price_micros_per_mtok),
+        ])
     }
 
     /// One completion of a system and a user message, at temperature 0.

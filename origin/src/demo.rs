@@ -73,19 +73,11 @@ const DOCS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Upserts the demo documents for [`DEMO_TENANT`].
+/// Upserts the demo documents for [`DEMO_TENANT`]. Unchanged documents keep their vectors;
+/// new or changed ones are embedded through the back-fill, so restarts embed nothing twice.
 pub async fn seed(db: &Database, embedder: Option<&Embedder>) -> anyhow::Result<usize> {
-    let mut vectors = Vec::new();
-    if let Some(e) = embedder {
-        let texts = DOCS.iter().map(|(t, _, c)| crate::embed::document_text(t, c)).collect();
-        match e.embed(texts).await {
-            Ok((v, _)) => vectors = v,
-            Err(err) => {
-                tracing::warn!(error = %err, "demo corpus stored without vectors; the back-fill embeds it later")
-            }
-        }
-    }
-    let mut tx = db.tenant_tx(TenantId::trusted(DEMO_TENANT)).await?;
+    let tenant = TenantId::trusted(DEMO_TENANT);
+    let mut tx = db.tenant_tx(tenant).await?;
     for (i, (title, topic, content)) in DOCS.iter().enumerate() {
         let mut metadata = Map::new();
         metadata.insert("topic".into(), json!(topic));
@@ -95,10 +87,18 @@ pub async fn seed(db: &Database, embedder: Option<&Embedder>) -> anyhow::Result<
             title: (*title).to_owned(),
             content: (*content).to_owned(),
             metadata,
-            embedding: vectors.get(i).cloned().zip(embedder.map(|e| e.model().to_owned())),
+            embedding: None,
         };
         docs::upsert(&mut tx, &doc).await?;
     }
     tx.commit().await?;
+    if let Some(e) = embedder {
+        let progress = crate::embed::backfill::Progress::default();
+        if let Err(err) =
+            crate::embed::backfill::drain_tenant(db, e, tenant, crate::embed::backfill::BATCH, &progress).await
+        {
+            tracing::warn!(error = %err, "demo corpus stored without vectors; the back-fill embeds it later");
+        }
+    }
     Ok(DOCS.len())
 }

@@ -189,6 +189,23 @@ fn bind_fields<'q>(
     q.bind(&doc.title).bind(&doc.content).bind(metadata).bind(hash).bind(vector).bind(model)
 }
 
+/// Whether document `id` already has a vector of this title and content (an upsert that would
+/// not change them needs no new embedding: the stored vector is kept).
+pub async fn has_current_vector(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+    title: &str,
+    content: &str,
+) -> Result<bool, sqlx::Error> {
+    let current: Option<bool> =
+        sqlx::query_scalar("SELECT content_hash = $2 AND embedding IS NOT NULL FROM documents WHERE id = $1")
+            .bind(id)
+            .bind(content_hash(title, content))
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(current == Some(true))
+}
+
 pub async fn delete(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> Result<(), DocError> {
     let n = sqlx::query("DELETE FROM documents WHERE id = $1").bind(id).execute(&mut **tx).await?.rows_affected();
     if n == 0 { Err(DocError::NotFound) } else { Ok(()) }

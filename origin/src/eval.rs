@@ -107,6 +107,10 @@ pub async fn evaluate(
         ("vector", 0.0, 1.0),
         ("hybrid", search::DEFAULT_BM25_WEIGHT, search::DEFAULT_VECTOR_WEIGHT),
     ];
+    let vectors = match embedder {
+        Some(e) => Some(embed_queries(db, e, tenant, &judged).await?),
+        None => None,
+    };
     let mut scores = Vec::new();
     let mut sides: [Vec<Ranking>; 2] = [Vec::new(), Vec::new()];
     for (mode, (name, bm25_weight, vector_weight)) in modes.into_iter().enumerate() {
@@ -116,7 +120,7 @@ pub async fn evaluate(
         }
         let single_sided = mode < 2;
         let (mut ndcg, mut recall) = (0.0, 0.0);
-        for q in &judged {
+        for (i, q) in judged.iter().enumerate() {
             let params = SearchParams {
                 query: q.text.clone(),
                 limit: if tune && single_sided { CANDIDATES } else { 100 },
@@ -125,7 +129,8 @@ pub async fn evaluate(
                 rrf_k: search::DEFAULT_RRF_K,
                 filter: Map::new(),
                 include_content: false,
-                embedding: None,
+                // Each query is embedded once for both modes that use a vector.
+                embedding: vectors.as_ref().and_then(|v| v.get(i).cloned()).filter(|_| vector_weight > 0.0),
             };
             let r = search::search_as(db, embedder, tenant, SUBJECT, params)
                 .await
@@ -158,23 +163,50 @@ pub async fn evaluate(
     Ok(Report { bm25, vector: scores[1], hybrid: scores[2], grid, queries: judged.len(), tenant: tenant.as_uuid() })
 }
 
+/// The judged queries' vectors, embedded in batches and metered like any other embedding call.
+async fn embed_queries(
+    db: &Database,
+    embedder: &Embedder,
+    tenant: TenantId,
+    queries: &[&Query],
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut vectors = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(64) {
+        let (v, usage) = embedder.embed(chunk.iter().map(|q| q.text.clone()).collect()).await?;
+        let mut tx = db.tenant_tx(tenant).await?;
+        crate::usage::record_embedding(&mut tx, SUBJECT, &usage).await?;
+        tx.commit().await?;
+        vectors.extend(v);
+    }
+    anyhow::ensure!(vectors.len() == queries.len(), "the embedding provider returned too few vectors");
+    Ok(vectors)
+}
+
 /// nDCG@10 and Recall@100 of one ranking.
 fn score(ranking: &Ranking, relevant: &BTreeMap<String, u32>) -> (f64, f64) {
     let ids: Vec<String> = ranking.iter().take(100).map(|(_, e, _)| e.clone()).collect();
     (beir::ndcg_at(&ids, relevant, 10), beir::recall_at(&ids, relevant, 100))
 }
 
+/// External ids by document id, for one query's candidates.
+type Names<'a> = HashMap<Uuid, &'a String>;
+
 fn fusion_grid(bm25: &[Ranking], vector: &[Ranking], relevant: &[&BTreeMap<String, u32>]) -> Vec<GridPoint> {
+    // What each query contributes is the same for every setting: built once.
     let candidates =
         |r: &Ranking| -> Vec<Candidate> { r.iter().map(|(id, _, s)| Candidate { id: *id, score: *s }).collect() };
+    let queries: Vec<(Vec<Candidate>, Vec<Candidate>, Names)> = bm25
+        .iter()
+        .zip(vector)
+        .map(|(b, v)| (candidates(b), candidates(v), b.iter().chain(v).map(|(id, e, _)| (*id, e)).collect()))
+        .collect();
     let mut grid = Vec::new();
     for vector_weight in [0.5, 0.75, 1.0, 1.25, 1.5, 2.0] {
         for rrf_k in [5, 10, 20, 40, 60, 100] {
             let (mut ndcg, mut recall) = (0.0, 0.0);
-            for ((b, v), rel) in bm25.iter().zip(vector).zip(relevant) {
-                let names: HashMap<Uuid, &String> = b.iter().chain(v).map(|(id, e, _)| (*id, e)).collect();
+            for ((b, v, names), rel) in queries.iter().zip(relevant) {
                 let weights = Weights { bm25: 1.0, vector: vector_weight, k: f64::from(rrf_k) };
-                let fused: Ranking = fusion::fuse(&candidates(b), &candidates(v), weights)
+                let fused: Ranking = fusion::fuse(b, v, weights)
                     .into_iter()
                     .filter_map(|f| Some((f.id, (*names.get(&f.id)?).clone(), f.score)))
                     .collect();

@@ -5,6 +5,13 @@ use sqlx::{Postgres, Transaction};
 
 use crate::embed::Usage;
 
+/// The price of a call: each `(tokens, price per million tokens)` pair priced in millionths of a
+/// currency unit, summed, then rounded up once (a call is never free because it was small).
+pub fn micros(priced: impl IntoIterator<Item = (u64, u64)>) -> u64 {
+    let micros: u128 = priced.into_iter().map(|(tokens, per_mtok)| u128::from(tokens) * u128::from(per_mtok)).sum();
+    u64::try_from(micros.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
 /// Records one chat completion for the transaction's tenant, with its price.
 pub async fn record_chat(
     tx: &mut Transaction<'static, Postgres>,
@@ -12,20 +19,8 @@ pub async fn record_chat(
     model: &str,
     completion: &crate::chat::Completion,
 ) -> Result<(), sqlx::Error> {
-    crate::db::ensure_tenant(tx).await?;
-    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT INTO usage_ledger (subject, kind, provider, model, input_tokens, output_tokens, cost_micros) \
-         VALUES ($1, 'chat', 'openai-compatible', $2, $3, $4, $5)",
-    )
-    .bind(subject)
-    .bind(model)
-    .bind(n(completion.input_tokens))
-    .bind(n(completion.output_tokens))
-    .bind(n(completion.cost_micros))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let c = completion;
+    record(tx, subject, "chat", "openai-compatible", model, [c.input_tokens, c.output_tokens, c.cost_micros]).await
 }
 
 /// Records one embedding call for the transaction's tenant, with its price.
@@ -34,16 +29,31 @@ pub async fn record_embedding(
     subject: &str,
     usage: &Usage,
 ) -> Result<(), sqlx::Error> {
+    record(tx, subject, "embedding", usage.provider, &usage.model, [usage.tokens, 0, usage.cost_micros]).await
+}
+
+/// One ledger row; `[input tokens, output tokens, cost in micros]`.
+async fn record(
+    tx: &mut Transaction<'static, Postgres>,
+    subject: &str,
+    kind: &str,
+    provider: &str,
+    model: &str,
+    [input, output, cost]: [u64; 3],
+) -> Result<(), sqlx::Error> {
     crate::db::ensure_tenant(tx).await?;
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     sqlx::query(
-        "INSERT INTO usage_ledger (subject, kind, provider, model, input_tokens, cost_micros) \
-         VALUES ($1, 'embedding', $2, $3, $4, $5)",
+        "INSERT INTO usage_ledger (subject, kind, provider, model, input_tokens, output_tokens, cost_micros) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(subject)
-    .bind(usage.provider)
-    .bind(&usage.model)
-    .bind(i64::try_from(usage.tokens).unwrap_or(i64::MAX))
-    .bind(i64::try_from(usage.cost_micros).unwrap_or(i64::MAX))
+    .bind(kind)
+    .bind(provider)
+    .bind(model)
+    .bind(n(input))
+    .bind(n(output))
+    .bind(n(cost))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -60,6 +60,11 @@ fn parse_frames(text: &str) -> Vec<Frame> {
 }
 
 impl A2a {
+    /// `message/send` (0.3) that waits for the task to settle; the task.
+    async fn send_blocking(&self, message: Value) -> Value {
+        self.result("message/send", json!({"message": message, "configuration": {"blocking": true}})).await
+    }
+
     fn request(&self, method: &str, params: Value) -> reqwest::RequestBuilder {
         let mut req = self
             .http
@@ -207,12 +212,7 @@ async fn message_send_v03_answers_from_the_tenants_documents_with_citations() {
     )
     .await;
     let a = client(tenant, None);
-    let task = a
-        .result(
-            "message/send",
-            json!({"message": message_v03(&format!("When does the {w} beetle glow?"), json!({})), "configuration": {"blocking": true}}),
-        )
-        .await;
+    let task = a.send_blocking(message_v03(&format!("When does the {w} beetle glow?"), json!({}))).await;
     assert_eq!(task["kind"], "task");
     assert_eq!(task["status"]["state"], "completed", "{task}");
     let answer = text_of(&task["artifacts"][0]["parts"]);
@@ -251,10 +251,7 @@ async fn answers_match_words_across_plural_and_verb_endings() {
     )
     .await;
     let task = client(tenant, None)
-        .result(
-            "message/send",
-            json!({"message": message_v03(&format!("How are tenants kept apart by {w}?"), json!({})), "configuration": {"blocking": true}}),
-        )
+        .send_blocking(message_v03(&format!("How are tenants kept apart by {w}?"), json!({})))
         .await;
     let answer = text_of(&task["artifacts"][0]["parts"]);
     assert_eq!(answer, format!("\"Under {w}, one tenant never sees another tenant's documents.\" [doc:{}]", ids[0]));
@@ -451,12 +448,7 @@ async fn a_canceled_task_stops_at_a_step_boundary_and_stays_canceled() {
 #[tokio::test]
 async fn a_failing_step_is_retried_and_then_succeeds() {
     let a = client(Uuid::new_v4(), None);
-    let task = a
-        .result(
-            "message/send",
-            json!({"message": message_v03("flaky", json!({"skill": "probe", "fail_times": 2})), "configuration": {"blocking": true}}),
-        )
-        .await;
+    let task = a.send_blocking(message_v03("flaky", json!({"skill": "probe", "fail_times": 2}))).await;
     assert_eq!(task["status"]["state"], "completed", "{task}");
     let artifacts = task["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 3);
@@ -468,12 +460,7 @@ async fn a_failing_step_is_retried_and_then_succeeds() {
 #[tokio::test]
 async fn a_step_that_keeps_failing_fails_the_task_after_its_attempts() {
     let a = client(Uuid::new_v4(), None);
-    let task = a
-        .result(
-            "message/send",
-            json!({"message": message_v03("broken", json!({"skill": "probe", "fail_times": 9})), "configuration": {"blocking": true}}),
-        )
-        .await;
+    let task = a.send_blocking(message_v03("broken", json!({"skill": "probe", "fail_times": 9}))).await;
     assert_eq!(task["status"]["state"], "failed", "{task}");
     let why = text_of(&task["status"]["message"]["parts"]);
     assert_eq!(why, "step probe-1 failed after 3 attempt(s): probe step 1 fails attempt 3");
@@ -599,7 +586,6 @@ async fn subscribing_to_a_running_task_starts_with_the_task_as_it_is() {
 
 #[tokio::test]
 async fn a_task_whose_executor_lost_its_lease_resumes_and_writes_nothing_twice() {
-    let o = origin();
     let tenant = Uuid::new_v4();
     let a = client(tenant, None);
     let task = a
@@ -609,13 +595,7 @@ async fn a_task_whose_executor_lost_its_lease_resumes_and_writes_nothing_twice()
     a.wait_for(&id.to_string(), &["working"]).await;
     // Simulate the owner dying mid-step: its lease passes to an owner that no longer exists
     // and has run out, so the claim loop hands the task to an executor again.
-    let pool = sqlx::PgPool::connect(&o.app_url).await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = support::tenant_tx(origin(), tenant).await;
     let n = sqlx::query(
         "UPDATE a2a_tasks SET lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '1 second' WHERE id = $1 AND state = 'working'",
     )
@@ -633,12 +613,7 @@ async fn a_task_whose_executor_lost_its_lease_resumes_and_writes_nothing_twice()
         done["artifacts"].as_array().unwrap().iter().map(|a| a["artifactId"].as_str().unwrap()).collect();
     assert_eq!(names, ["probe-1", "probe-2", "probe-3"]);
 
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = support::tenant_tx(origin(), tenant).await;
     let (claims, last_seq): (i32, i64) = sqlx::query_as("SELECT claims, last_seq FROM a2a_tasks WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
@@ -661,11 +636,7 @@ async fn task_tables_are_invisible_without_a_tenant() {
     let o = origin();
     let victim = Uuid::new_v4();
     let a = client(victim, None);
-    a.result(
-        "message/send",
-        json!({"message": message_v03("rls", json!({"skill": "probe"})), "configuration": {"blocking": true}}),
-    )
-    .await;
+    a.send_blocking(message_v03("rls", json!({"skill": "probe"}))).await;
     let pool = sqlx::PgPool::connect(&o.app_url).await.unwrap();
     for table in ["a2a_tasks", "a2a_task_events", "a2a_artifacts", "a2a_push_configs"] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&pool).await.unwrap();
@@ -987,6 +958,9 @@ async fn without_the_test_switch_a_loopback_webhook_is_refused() {
     // A second origin on the same database, configured as in production: loopback not allowed.
     let mut config = support::test_config();
     config.a2a.push_allow_loopback = false;
+    // No executors: on the shared database they would claim other tests' tasks and deliver
+    // their webhooks under this origin's stricter rule.
+    config.a2a.workers = 0;
     let strict = support::start(config);
     let c = A2a {
         url: format!("http://{}/a2a", strict.addr),

@@ -120,13 +120,7 @@ fn word(prefix: &str) -> String {
 
 /// The tenant's chat rows in the usage ledger: (input tokens, output tokens, cost).
 async fn chat_usage(tenant: Uuid) -> Vec<(i64, i64, i64)> {
-    let pool = sqlx::PgPool::connect(&origin().app_url).await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = support::tenant_tx(origin(), tenant).await;
     sqlx::query_as(
         "SELECT input_tokens, output_tokens, cost_micros FROM usage_ledger WHERE kind = 'chat' ORDER BY created_at",
     )

@@ -55,16 +55,9 @@ async fn tenant_rows<T>(tenant: Uuid, sql: &str) -> Vec<T>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
-    let pool = sqlx::PgPool::connect(&origin().app_url).await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = support::tenant_tx(origin(), tenant).await;
     let rows = sqlx::query_as(sql).fetch_all(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
-    pool.close().await;
     rows
 }
 

@@ -303,7 +303,7 @@ async fn sessions_of_2025_revisions_work_and_belong_to_their_tenant() {
     assert_eq!(init.result()["protocolVersion"], "2025-11-25");
     assert!(c.session.is_some());
     let listed = c.session_rpc(2, "tools/list", json!({})).await;
-    assert_eq!(listed.result()["tools"].as_array().unwrap().len(), 5);
+    assert_eq!(listed.result()["tools"].as_array().unwrap().len(), 6);
     let called = c.session_rpc(3, "tools/call", json!({"name": "list_documents", "arguments": {}})).await;
     assert!(called.result()["structuredContent"]["documents"].is_array());
     // Another tenant presenting this session id is told it does not exist.

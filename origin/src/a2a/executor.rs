@@ -187,6 +187,20 @@ impl TaskRun {
         Ok(Ended::Finished(state))
     }
 
+    /// A step boundary: opens a transaction under the lease and applies a requested cancel.
+    /// `Err` is how the task ended here (lease lost, or canceled and committed); `Ok` carries the
+    /// transaction to go on in.
+    async fn boundary(&self) -> Result<Result<store::Tx, Ended>, StoreError> {
+        let mut tx = self.tx().await?;
+        let Some(now) = store::hold(&mut tx, self.task, self.owner).await? else { return Ok(Err(Ended::LostLease)) };
+        if now.cancel_requested {
+            store::set_state(&mut tx, self.task, TaskState::Canceled, None).await?;
+            self.commit(tx).await?;
+            return Ok(Err(Ended::Finished(TaskState::Canceled)));
+        }
+        Ok(Ok(tx))
+    }
+
     async fn release(&self) -> Result<Ended, StoreError> {
         let mut tx = self.tx().await?;
         if store::hold(&mut tx, self.task, self.owner).await?.is_some() {
@@ -236,13 +250,10 @@ impl TaskRun {
                     return self.release().await;
                 }
                 // A step boundary: the cancel check and the attempt count, under the lease.
-                let mut tx = self.tx().await?;
-                let Some(now) = store::hold(&mut tx, self.task, self.owner).await? else { return Ok(Ended::LostLease) };
-                if now.cancel_requested {
-                    store::set_state(&mut tx, self.task, TaskState::Canceled, None).await?;
-                    self.commit(tx).await?;
-                    return Ok(Ended::Finished(TaskState::Canceled));
-                }
+                let mut tx = match self.boundary().await? {
+                    Ok(tx) => tx,
+                    Err(ended) => return Ok(ended),
+                };
                 let attempt = store::begin_attempt(&mut tx, self.task).await?;
                 tx.commit().await?;
                 let max = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
@@ -286,14 +297,11 @@ impl TaskRun {
 
             checkpoint.insert(spec.name.to_owned(), output.value);
             let last = index + 1 == wf.steps.len();
-            let mut tx = self.tx().await?;
-            let Some(now) = store::hold(&mut tx, self.task, self.owner).await? else { return Ok(Ended::LostLease) };
-            if now.cancel_requested {
-                // Cancel is final: this step's results are dropped with it.
-                store::set_state(&mut tx, self.task, TaskState::Canceled, None).await?;
-                self.commit(tx).await?;
-                return Ok(Ended::Finished(TaskState::Canceled));
-            }
+            // Cancel is final: if it came during the step, the step's results are dropped with it.
+            let mut tx = match self.boundary().await? {
+                Ok(tx) => tx,
+                Err(ended) => return Ok(ended),
+            };
             let next = i32::try_from(index + 1).unwrap_or(i32::MAX);
             store::advance(&mut tx, self.task, next, &Value::Object(checkpoint.clone())).await?;
             for a in &output.artifacts {

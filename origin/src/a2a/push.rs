@@ -21,9 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentplane_core::catalogue::A2aVersion;
-use rand::Rng as _;
+use backon::{ExponentialBuilder, Retryable as _};
+use hmac::{Hmac, Mac as _};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use super::ssrf::{self, Refused};
@@ -40,19 +41,11 @@ const BATCH: i64 = 100;
 
 /// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
+    // HMAC takes keys of any length; the error case cannot happen.
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac.chain_update(message).finalize().into_bytes().into(),
+        Err(_) => [0; 32],
     }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
 }
 
 /// The `X-A2A-Signature` value for `body` sent at `unix_seconds`.
@@ -83,6 +76,12 @@ impl DeliveryError {
             DeliveryError::Transport(_) => true,
         }
     }
+}
+
+/// A vetted webhook address and a client that connects only to it.
+struct Target {
+    client: reqwest::Client,
+    url: reqwest::Url,
 }
 
 /// The process's webhook sender.
@@ -143,9 +142,17 @@ impl Pusher {
         for config in configs {
             let version = if config.protocol_version == "1.0" { A2aVersion::V1_0 } else { A2aVersion::V0_3 };
             let events = store::events_after(&mut tx, task, config.delivered_seq, BATCH).await?;
+            let target = match self.target(&config).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(%task, config = %config.id, error = %e,
+                        "push notification not delivered; it is retried with the task's next event");
+                    continue;
+                }
+            };
             for event in events {
                 let body = body(version, &row, &artifacts, &event)?;
-                match self.post_with_retries(&config, task, event.seq, &body).await {
+                match self.post_with_retries(&target, &config, task, event.seq, &body).await {
                     Ok(()) => store::mark_delivered(&mut tx, task, &config.id, event.seq).await?,
                     Err(e) => {
                         tracing::warn!(%task, config = %config.id, seq = event.seq, error = %e,
@@ -161,27 +168,22 @@ impl Pusher {
 
     async fn post_with_retries(
         &self,
+        target: &Target,
         config: &PushConfig,
         task: Uuid,
         seq: i64,
         body: &[u8],
     ) -> Result<(), DeliveryError> {
-        let mut attempt = 1;
-        loop {
-            match self.post(config, task, seq, body).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.retryable() && attempt < ATTEMPTS => {
-                    let full = FIRST_RETRY * 2u32.pow(attempt - 1);
-                    let jitter = rand::thread_rng().gen_range(0.0..=0.5);
-                    tokio::time::sleep(full.mul_f64(1.0 - jitter)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(FIRST_RETRY)
+            .with_max_times(ATTEMPTS as usize - 1)
+            .with_jitter();
+        (|| self.post(target, config, task, seq, body)).retry(backoff).when(DeliveryError::retryable).await
     }
 
-    async fn post(&self, config: &PushConfig, task: Uuid, seq: i64, body: &[u8]) -> Result<(), DeliveryError> {
+    /// Checks the webhook's address after DNS and builds a client bound to it: once per
+    /// delivery pass, not per POST.
+    async fn target(&self, config: &PushConfig) -> Result<Target, DeliveryError> {
         let vetted = ssrf::vet(&config.url, self.allow_loopback).await?;
         // Connect to the address that was checked, whatever DNS answers next.
         let client = reqwest::Client::builder()
@@ -190,8 +192,20 @@ impl Pusher {
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| DeliveryError::Transport(e.to_string()))?;
-        let mut request = client
-            .post(vetted.url)
+        Ok(Target { client, url: vetted.url })
+    }
+
+    async fn post(
+        &self,
+        target: &Target,
+        config: &PushConfig,
+        task: Uuid,
+        seq: i64,
+        body: &[u8],
+    ) -> Result<(), DeliveryError> {
+        let mut request = target
+            .client
+            .post(target.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("X-A2A-Event-Id", format!("{task}:{seq}"))
             .body(body.to_vec());

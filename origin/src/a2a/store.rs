@@ -117,16 +117,16 @@ pub async fn create_task(tx: &mut Tx, new: NewTask<'_>) -> Result<TaskRow, Store
 }
 
 pub async fn get_task(tx: &mut Tx, id: Uuid) -> Result<Option<TaskRow>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM a2a_tasks WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.as_ref().map(task_row).transpose()
+    select_task(tx, id, "").await
 }
 
 /// The task with its row locked until the transaction ends.
 pub async fn lock_task(tx: &mut Tx, id: Uuid) -> Result<Option<TaskRow>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM a2a_tasks WHERE id = $1 FOR UPDATE"))
+    select_task(tx, id, " FOR UPDATE").await
+}
+
+async fn select_task(tx: &mut Tx, id: Uuid, lock: &'static str) -> Result<Option<TaskRow>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM a2a_tasks WHERE id = $1{lock}"))
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;

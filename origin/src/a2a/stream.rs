@@ -314,7 +314,8 @@ pub async fn wait_settled(
         return Ok(row.state);
     }
     let deadline = tokio::time::Instant::now() + wait;
-    let mut follower = Follower::new(db.clone(), hub, tenant, row.id, 0);
+    // `row` already reflects every event up to its `last_seq`: follow from there.
+    let mut follower = Follower::new(db.clone(), hub, tenant, row.id, row.last_seq);
     let mut state = row.state;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

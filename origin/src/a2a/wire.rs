@@ -290,56 +290,40 @@ fn put_metadata(o: &mut Map<String, Value>, metadata: &Option<Map<String, Value>
 
 pub fn part(version: A2aVersion, p: &Part) -> Value {
     let mut o = Map::new();
-    match (version, p) {
-        (A2aVersion::V0_3, Part::Text { text, metadata }) => {
-            o.insert("kind".into(), json!("text"));
+    let v03 = version == A2aVersion::V0_3;
+    match p {
+        Part::Text { text, metadata } => {
+            if v03 {
+                o.insert("kind".into(), json!("text"));
+            }
             o.insert("text".into(), json!(text));
             put_metadata(&mut o, metadata);
         }
-        (A2aVersion::V0_3, Part::Data { data, metadata }) => {
-            o.insert("kind".into(), json!("data"));
+        Part::Data { data, metadata } => {
+            if v03 {
+                o.insert("kind".into(), json!("data"));
+            }
             o.insert("data".into(), data.clone());
+            if !v03 {
+                o.insert("mediaType".into(), json!("application/json"));
+            }
             put_metadata(&mut o, metadata);
         }
-        (A2aVersion::V0_3, Part::File { url, raw, media_type, filename, metadata }) => {
+        Part::File { url, raw, media_type, filename, metadata } => {
+            // The same four fields under each version's names; 0.3 nests them in `file`.
+            let names =
+                if v03 { ["uri", "bytes", "mimeType", "name"] } else { ["url", "raw", "mediaType", "filename"] };
             let mut f = Map::new();
-            if let Some(u) = url {
-                f.insert("uri".into(), json!(u));
+            for (name, value) in names.into_iter().zip([url, raw, media_type, filename]) {
+                if let Some(v) = value {
+                    f.insert(name.into(), json!(v));
+                }
             }
-            if let Some(b) = raw {
-                f.insert("bytes".into(), json!(b));
-            }
-            if let Some(m) = media_type {
-                f.insert("mimeType".into(), json!(m));
-            }
-            if let Some(n) = filename {
-                f.insert("name".into(), json!(n));
-            }
-            o.insert("kind".into(), json!("file"));
-            o.insert("file".into(), Value::Object(f));
-            put_metadata(&mut o, metadata);
-        }
-        (A2aVersion::V1_0, Part::Text { text, metadata }) => {
-            o.insert("text".into(), json!(text));
-            put_metadata(&mut o, metadata);
-        }
-        (A2aVersion::V1_0, Part::Data { data, metadata }) => {
-            o.insert("data".into(), data.clone());
-            o.insert("mediaType".into(), json!("application/json"));
-            put_metadata(&mut o, metadata);
-        }
-        (A2aVersion::V1_0, Part::File { url, raw, media_type, filename, metadata }) => {
-            if let Some(u) = url {
-                o.insert("url".into(), json!(u));
-            }
-            if let Some(b) = raw {
-                o.insert("raw".into(), json!(b));
-            }
-            if let Some(m) = media_type {
-                o.insert("mediaType".into(), json!(m));
-            }
-            if let Some(n) = filename {
-                o.insert("filename".into(), json!(n));
+            if v03 {
+                o.insert("kind".into(), json!("file"));
+                o.insert("file".into(), Value::Object(f));
+            } else {
+                o = f;
             }
             put_metadata(&mut o, metadata);
         }

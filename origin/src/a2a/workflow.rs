@@ -163,6 +163,23 @@ fn sources_of(hits: Vec<search::Hit>) -> Vec<Source> {
         .collect()
 }
 
+/// Before a step that pays for a model call: a budget spent since the task started fails the task
+/// and says why, rather than quietly answering less.
+async fn check_budget(i: &StepInput) -> Result<(), StepError> {
+    let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
+    let allowed = i.ctx.budgets.check(&mut tx, &i.tier, &i.subject).await?;
+    tx.commit().await?;
+    allowed.map_err(|exceeded| StepError::Permanent(format!("budget exceeded: {exceeded}")))
+}
+
+/// Before a search step: embedding its queries costs money only with a priced remote provider.
+async fn check_search_budget(i: &StepInput) -> Result<(), StepError> {
+    if i.ctx.embedder.as_ref().is_some_and(crate::embed::Embedder::is_priced) {
+        check_budget(i).await?;
+    }
+    Ok(())
+}
+
 async fn find_sources(i: &StepInput, query: &str, limit: u32) -> Result<Vec<Source>, StepError> {
     let params = SearchParams {
         query: query.to_owned(),
@@ -189,6 +206,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, StepError> {
 }
 
 async fn rag_search(i: StepInput) -> Result<StepOutput, StepError> {
+    check_search_budget(&i).await?;
     let sources = find_sources(&i, &i.query, 8).await?;
     Ok(StepOutput { value: json!({ "sources": to_value(&sources)? }), ..StepOutput::default() })
 }
@@ -220,13 +238,7 @@ async fn rag_answer(i: StepInput) -> Result<StepOutput, StepError> {
     let Some(chat) = i.ctx.chat.as_ref().filter(|_| !sources.is_empty()) else {
         return Ok(StepOutput { value, ..StepOutput::default() });
     };
-    let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
-    let allowed = i.ctx.budgets.check(&mut tx, &i.tier, &i.subject).await?;
-    tx.commit().await?;
-    if let Err(exceeded) = allowed {
-        // Spent while the task ran: it fails and says why, rather than quietly answering less.
-        return Err(StepError::Permanent(format!("budget exceeded: {exceeded}")));
-    }
+    check_budget(&i).await?;
     match chat.complete(ANSWER_SYSTEM, &answer_prompt(&i.query, &sources)).await {
         Ok(completion) => {
             let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
@@ -301,6 +313,8 @@ async fn research_plan(i: StepInput) -> Result<StepOutput, StepError> {
 
 async fn research_search(i: StepInput) -> Result<StepOutput, StepError> {
     let queries: Vec<String> = earlier(&i, "plan", "queries")?;
+    // One check for the step, not one per parallel search.
+    check_search_budget(&i).await?;
     let searches = queries.iter().map(|q| find_sources(&i, q, 5));
     let found = futures::future::try_join_all(searches).await?;
     let results: Vec<Value> = queries

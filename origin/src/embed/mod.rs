@@ -49,6 +49,11 @@ impl Embedder {
         }
     }
 
+    /// Whether a call costs money (a remote provider with a configured price).
+    pub fn is_priced(&self) -> bool {
+        matches!(self, Embedder::Remote(r) if r.is_priced())
+    }
+
     /// The remote provider's circuit state; the local model has none.
     pub fn breaker(&self) -> Option<crate::breaker::Status> {
         match self {

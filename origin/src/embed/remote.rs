@@ -142,8 +142,11 @@ impl RemoteEmbedder {
 
     /// The price of `tokens` input tokens, rounded up.
     pub fn cost_micros(&self, tokens: u64) -> u64 {
-        let micros = u128::from(tokens) * u128::from(self.inner.config.price_micros_per_mtok);
-        u64::try_from(micros.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+        crate::usage::micros([(tokens, self.inner.config.price_micros_per_mtok)])
+    }
+
+    pub fn is_priced(&self) -> bool {
+        self.inner.config.price_micros_per_mtok > 0
     }
 
     pub fn breaker(&self) -> Status {

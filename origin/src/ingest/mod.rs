@@ -151,16 +151,17 @@ async fn store(
             continue;
         }
         let hash = crate::docs::content_hash(&record.title, &record.content);
-        let metadata = Value::Object(record.metadata.clone());
         let old = stored.get(&id);
         let same_text = old.is_some_and(|o| o.hash == hash);
         let has_vector = same_text && old.is_some_and(|o| o.has_embedding);
-        if same_text && old.is_some_and(|o| o.metadata == metadata) && (has_vector || embedder.is_none()) {
+        let same_metadata = old.is_some_and(|o| o.metadata.as_object() == Some(&record.metadata));
+        if same_text && same_metadata && (has_vector || embedder.is_none()) {
             summary.unchanged += 1;
             continue;
         }
         let embed = embedder.is_some() && !has_vector;
-        pending.push(Pending { id, record, hash, metadata: metadata.to_string(), embed });
+        let metadata = serde_json::to_string(&record.metadata)?;
+        pending.push(Pending { id, record, hash, metadata, embed });
     }
 
     let mut vectors: HashMap<Uuid, Vec<f32>> = HashMap::new();
@@ -195,7 +196,7 @@ async fn store(
             external_id: &p.record.external_id,
             title: &p.record.title,
             content: &p.record.content,
-            metadata: p.metadata.clone(),
+            metadata: &p.metadata,
             content_hash: &p.hash,
             embedding: vectors.get(&p.id).map(|v| (v.as_slice(), model.as_str())),
         })

@@ -17,7 +17,7 @@ pub struct Row<'a> {
     pub external_id: &'a str,
     pub title: &'a str,
     pub content: &'a str,
-    pub metadata: String,
+    pub metadata: &'a str,
     pub content_hash: &'a [u8],
     pub embedding: Option<(&'a [f32], &'a str)>,
 }
@@ -89,7 +89,7 @@ fn encode(buf: &mut String, row: &Row<'_>) {
     buf.push('\t');
     text(buf, row.content);
     buf.push('\t');
-    text(buf, &row.metadata);
+    text(buf, row.metadata);
     buf.push_str("\t\\\\x");
     for b in row.content_hash {
         let _ = write!(buf, "{b:02x}");
@@ -136,7 +136,7 @@ mod tests {
             external_id: "a\tb",
             title: "back\\slash",
             content: "two\nlines\r",
-            metadata: "{}".into(),
+            metadata: "{}",
             content_hash: &[0xab, 0x01],
             embedding: Some((&[0.5, -1.0], "m")),
         };

@@ -332,6 +332,7 @@ pub async fn call(
             let mut usage = None;
             if doc.embedding.is_none()
                 && let Some(e) = &state.embedder
+                && !vector_is_current(db, tenant, &doc).await
             {
                 // Without a vector the write still goes through; the back-fill embeds it later.
                 match e.embed_one(crate::embed::document_text(&doc.title, &doc.content)).await {
@@ -377,6 +378,16 @@ fn mode_name(r: &search::SearchResult) -> &'static str {
 
 /// Runs a tool body in a tenant transaction. "Not found" and database failures become `isError`
 /// results; the database error itself goes to the log, not to the client.
+/// A rewrite of a document whose title and content already have a vector needs no embedding
+/// call (the upsert keeps the vector). On a database error, embed anyway: the write reports it.
+async fn vector_is_current(db: &Database, tenant: TenantId, doc: &docs::Upsert) -> bool {
+    let Some(id) = doc.id else { return false };
+    let Ok(mut tx) = db.tenant_tx(tenant).await else { return false };
+    let current = docs::has_current_vector(&mut tx, id, &doc.title, &doc.content).await.unwrap_or(false);
+    let _ = tx.commit().await;
+    current
+}
+
 async fn run<F, Fut>(db: &Database, tenant: TenantId, body: F) -> CallToolResult
 where
     F: FnOnce(sqlx::Transaction<'static, sqlx::Postgres>) -> Fut,

@@ -248,3 +248,18 @@ pub fn embedding(seed: u64) -> Vec<f32> {
     v.iter_mut().for_each(|a| *a /= norm);
     v
 }
+
+/// A transaction as the service role of `origin`, in `tenant`'s row-level-security context:
+/// what the origin itself sees, for checks below the HTTP surface. (It takes the origin rather
+/// than starting the shared one: a test binary with an origin of its own must not start a second
+/// set of executors.)
+pub async fn tenant_tx(origin: &Origin, tenant: Uuid) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let pool = sqlx::PgPool::connect(&origin.app_url).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
