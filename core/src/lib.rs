@@ -27,5 +27,5 @@ pub mod trace;
 #[cfg(test)]
 mod testing;
 
-pub use gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, TenantState};
+pub use gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, SignatureStep, TenantState};
 pub use time::Timestamp;

@@ -1,6 +1,8 @@
 //! The keys tokens are checked against: a JWKS document (several keys told apart by `kid`, which
 //! is how issuers rotate), a PEM public key, and optionally an HMAC secret.
 
+use std::sync::Arc;
+
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
@@ -27,6 +29,9 @@ pub(crate) struct VerificationKey {
     pub(crate) alg: Option<Algorithm>,
     pub(crate) family: AlgorithmFamily,
     pub(crate) key: DecodingKey,
+    /// The public part of the key as JWK text, for platforms that verify with their own crypto
+    /// (WebCrypto's `importKey("jwk", ...)`). Only keys that came from a JWKS have one.
+    pub(crate) public_jwk: Option<Arc<str>>,
 }
 
 /// A set of verification keys.
@@ -78,7 +83,10 @@ impl KeySet {
             let kid = jwk.common.key_id.clone();
             let key = DecodingKey::from_jwk(&jwk)
                 .map_err(|e| KeyError::JwkKey { kid: kid.clone(), reason: e.to_string() })?;
-            keys.push(VerificationKey { kid, alg, family, key });
+            // Re-serialised from the parsed parameters, so only `kty` and the public fields go
+            // out: a private member wrongly published in the set is never handed on.
+            let public_jwk = serde_json::to_string(&jwk.algorithm).ok().map(Arc::from);
+            keys.push(VerificationKey { kid, alg, family, key, public_jwk });
         }
         if keys.is_empty() {
             return Err(KeyError::NoUsableKey);
@@ -97,7 +105,7 @@ impl KeySet {
         } else {
             return Err(KeyError::Pem);
         };
-        Ok(Self { keys: vec![VerificationKey { kid, alg: None, family, key }] })
+        Ok(Self { keys: vec![VerificationKey { kid, alg: None, family, key, public_jwk: None }] })
     }
 
     /// Adds a shared HMAC secret. Only a set with one admits HS256 tokens at all.
@@ -110,6 +118,7 @@ impl KeySet {
             alg: None,
             family: AlgorithmFamily::Hmac,
             key: DecodingKey::from_secret(secret),
+            public_jwk: None,
         });
         Ok(self)
     }

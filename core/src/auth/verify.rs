@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::keys::{KeySelectError, KeySet};
+use super::keys::{KeySelectError, KeySet, VerificationKey};
 use crate::time::Timestamp;
 
 /// Settings of a [`Verifier`].
@@ -167,6 +167,17 @@ impl Verifier {
 
     /// Checks `token` fully: size, header, algorithm, key, signature, then claims at `now`.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Principal, VerifyError> {
+        let check = self.prepare(token)?;
+        if !check.verify_in_core()? {
+            return Err(VerifyError::InvalidSignature);
+        }
+        self.complete(&check, now)
+    }
+
+    /// Everything [`Verifier::verify`] checks before the signature: size, shape, header,
+    /// algorithm allow-list, key choice and the key's family. What is left, the signature and
+    /// then [`Verifier::complete`], can be done by a platform's own crypto.
+    pub fn prepare(&self, token: &str) -> Result<SignatureCheck, VerifyError> {
         if token.len() > self.config.max_token_bytes {
             return Err(VerifyError::TooLarge { size: token.len(), limit: self.config.max_token_bytes });
         }
@@ -197,13 +208,26 @@ impl Verifier {
         if key.family != alg.family() || key.alg.is_some_and(|k| k != alg) {
             return Err(VerifyError::KeyAlgorithmMismatch { kid: key.kid.clone(), alg: header.alg });
         }
+        let signature =
+            URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| VerifyError::Malformed("signature is not base64url"))?;
         let message_len = header_b64.len() + 1 + payload_b64.len();
-        let message = &token.as_bytes()[..message_len];
-        match jsonwebtoken::crypto::verify(signature_b64, message, &key.key, alg) {
-            Ok(true) => {}
-            Ok(false) => return Err(VerifyError::InvalidSignature),
-            Err(_) => return Err(VerifyError::Malformed("signature is not base64url")),
-        }
+        Ok(SignatureCheck {
+            alg,
+            key: key.clone(),
+            signing_input: token.as_bytes()[..message_len].to_vec(),
+            signature_b64: signature_b64.to_owned(),
+            signature,
+        })
+    }
+
+    /// The claims of a token whose signature has been found good, checked at `now`.
+    pub fn complete(&self, check: &SignatureCheck, now: Timestamp) -> Result<Principal, VerifyError> {
+        let payload_b64 = check
+            .signing_input
+            .rsplit(|&b| b == b'.')
+            .next()
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .ok_or(VerifyError::Malformed("payload is not base64url"))?;
         let claims: Map<String, Value> = decode_segment(payload_b64, "payload")?;
         self.check_claims(&claims, now)
     }
@@ -270,6 +294,58 @@ impl Verifier {
             token_id: string_claim(claims, "jti")?.map(str::to_owned),
             expires_at: exp,
         })
+    }
+}
+
+/// A token that passed every check but its signature, holding what a signature check needs.
+/// [`SignatureCheck::verify_in_core`] does it here; a Worker hands [`SignatureCheck::public_jwk`],
+/// [`SignatureCheck::signing_input`] and [`SignatureCheck::signature`] to WebCrypto instead,
+/// which is several times faster than RSA in WebAssembly.
+#[derive(Clone)]
+pub struct SignatureCheck {
+    alg: Algorithm,
+    key: VerificationKey,
+    signing_input: Vec<u8>,
+    signature_b64: String,
+    signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for SignatureCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureCheck").field("alg", &self.alg).field("kid", &self.key.kid).finish_non_exhaustive()
+    }
+}
+
+impl SignatureCheck {
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The chosen key's `kid`, if it has one: a cache key for an imported platform key.
+    pub fn kid(&self) -> Option<&str> {
+        self.key.kid.as_deref()
+    }
+
+    /// The key's public JWK text; `None` for keys that did not come from a JWKS (PEM, HMAC),
+    /// which only [`SignatureCheck::verify_in_core`] can check.
+    pub fn public_jwk(&self) -> Option<&str> {
+        self.key.public_jwk.as_deref()
+    }
+
+    /// The signed bytes: `header.payload` as they appear in the token.
+    pub fn signing_input(&self) -> &[u8] {
+        &self.signing_input
+    }
+
+    /// The decoded signature, in JWS form (for ECDSA that is `r || s`, as WebCrypto expects).
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// Checks the signature with the core's own crypto.
+    pub fn verify_in_core(&self) -> Result<bool, VerifyError> {
+        jsonwebtoken::crypto::verify(&self.signature_b64, &self.signing_input, &self.key.key, self.alg)
+            .map_err(|_| VerifyError::Malformed("signature is not base64url"))
     }
 }
 

@@ -33,7 +33,10 @@ pub use reply::Reply;
 pub use settings::{EdgeSettings, KeySource, SettingsError};
 pub use tenant::TenantState;
 
-use crate::auth::{AuthError, Authenticator, KeySet, MemoOutcome, Principal, TokenDigest, Verifier, bearer_token};
+use crate::auth::{
+    AuthError, Authenticator, KeySet, Lookup, MemoOutcome, Principal, TokenDigest, UnverifiedToken, Verifier,
+    bearer_token,
+};
 use crate::catalogue::{self, A2aVersion, Dialect, McpRevision};
 use crate::jsonrpc::{self, ErrorObject, Id, Message, code};
 use crate::time::Timestamp;
@@ -105,6 +108,16 @@ pub enum Begin {
     Proceed(Box<Pending>),
 }
 
+/// The first decision on a request from [`Gateway::begin_deferring`].
+#[derive(Debug)]
+#[must_use]
+pub enum SignatureStep {
+    Decided(Begin),
+    /// The token is new and its signature is the caller's to check; report the verdict with
+    /// [`Gateway::resume`].
+    Verify(Box<UnverifiedToken>),
+}
+
 impl Gateway {
     pub fn new(config: GatewayConfig, keys: KeySet) -> Result<Self, GatewayError> {
         config.tiers.validate()?;
@@ -116,6 +129,29 @@ impl Gateway {
 
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// [`Gateway::begin`], except that the signature of a token the memo does not know is left to
+    /// the caller when its key has a public JWK: for runtimes whose own crypto beats the core's
+    /// compiled to WebAssembly (WebCrypto in workerd).
+    pub fn begin_deferring(&mut self, req: &HttpRequest<'_>, ctx: RequestContext) -> SignatureStep {
+        match self.begin_with(req, ctx, true) {
+            Ok(begin) => SignatureStep::Decided(begin),
+            Err(token) => SignatureStep::Verify(token),
+        }
+    }
+
+    /// Continues [`Gateway::begin_deferring`] for the same request with the caller's verdict on
+    /// the signature it asked for.
+    pub fn resume(
+        &mut self,
+        req: &HttpRequest<'_>,
+        ctx: RequestContext,
+        token: UnverifiedToken,
+        signature_ok: bool,
+    ) -> Begin {
+        self.auth.settle(token, signature_ok, ctx.now);
+        self.begin(req, ctx)
     }
 
     /// Installs a refreshed key set; memoised tokens are forgotten.
@@ -154,11 +190,29 @@ impl Gateway {
     /// Takes the first decisions on a request: where it goes, who sent it, whether it is well
     /// formed and allowed.
     pub fn begin(&mut self, req: &HttpRequest<'_>, ctx: RequestContext) -> Begin {
+        match self.begin_with(req, ctx, false) {
+            Ok(begin) => begin,
+            // Without deferral the lookup checks signatures itself and never lands here; if it
+            // did, the answer would still be the core's own check.
+            Err(token) => {
+                let ok = token.check.verify_in_core().unwrap_or(false);
+                self.resume(req, ctx, *token, ok)
+            }
+        }
+    }
+
+    fn begin_with(
+        &mut self,
+        req: &HttpRequest<'_>,
+        ctx: RequestContext,
+        defer: bool,
+    ) -> Result<Begin, Box<UnverifiedToken>> {
         let (traceparent, request_id) = ids(req.headers, &ctx);
         let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.metadata_url };
-        match begin_inner(&self.config, &mut self.auth, req, ctx.now, &reply, &traceparent) {
-            Ok(pending) => Begin::Proceed(Box::new(pending)),
-            Err(r) => Begin::Respond(r),
+        match begin_inner(&self.config, &mut self.auth, req, ctx.now, defer, &reply, &traceparent) {
+            Ok(pending) => Ok(Begin::Proceed(Box::new(pending))),
+            Err(Stop::Reply(r)) => Ok(Begin::Respond(r)),
+            Err(Stop::VerifySignature(t)) => Err(t),
         }
     }
 }
@@ -171,6 +225,18 @@ fn ids(headers: &HeaderMap, ctx: &RequestContext) -> (TraceParent, String) {
     (traceparent, request_id)
 }
 
+/// Why [`begin_inner`] stopped short of a [`Pending`].
+enum Stop {
+    Reply(Reply),
+    VerifySignature(Box<UnverifiedToken>),
+}
+
+impl From<Reply> for Stop {
+    fn from(r: Reply) -> Self {
+        Stop::Reply(r)
+    }
+}
+
 // Replies are this function's ordinary output, not an exceptional path; boxing them buys nothing.
 #[allow(clippy::result_large_err)]
 fn begin_inner(
@@ -178,9 +244,10 @@ fn begin_inner(
     auth: &mut Authenticator,
     req: &HttpRequest<'_>,
     now: Timestamp,
+    defer_signature: bool,
     reply: &reply::ReplyBuilder<'_>,
     traceparent: &TraceParent,
-) -> Result<Pending, Reply> {
+) -> Result<Pending, Stop> {
     let (path, query) = match req.path_and_query.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (req.path_and_query, None),
@@ -190,17 +257,17 @@ fn begin_inner(
         "/a2a" => catalogue::Endpoint::A2a,
         p if p == METADATA_PATH || p.starts_with(concat!("/.well-known/oauth-protected-resource", "/")) => {
             if req.method != Method::GET && req.method != Method::HEAD {
-                return Err(reply.method_not_allowed("GET, HEAD"));
+                return Err(reply.method_not_allowed("GET, HEAD").into());
             }
-            return Err(reply.metadata(&config.resource_metadata()));
+            return Err(reply.metadata(&config.resource_metadata()).into());
         }
         p if config.public_paths.iter().any(|pp| pp == p) => {
             if req.method != Method::GET && req.method != Method::HEAD {
-                return Err(reply.method_not_allowed("GET, HEAD"));
+                return Err(reply.method_not_allowed("GET, HEAD").into());
             }
             return Ok(Pending::passthrough(reply.request_id, *traceparent, None, req.path_and_query));
         }
-        _ => return Err(reply.not_found()),
+        _ => return Err(reply.not_found().into()),
     };
     check_origin(config, req.headers, reply)?;
 
@@ -211,10 +278,14 @@ fn begin_inner(
     let is_stream_or_session =
         endpoint == catalogue::Endpoint::Mcp && (req.method == Method::GET || req.method == Method::DELETE);
     if req.method != Method::POST && !is_stream_or_session {
-        return Err(reply.method_not_allowed(allowed));
+        return Err(reply.method_not_allowed(allowed).into());
     }
 
-    let (principal, token) = authenticate_request(auth, req.headers, now).map_err(|e| reply.auth(&e, None))?;
+    let (principal, token) = match authenticate_request(auth, req.headers, now, defer_signature) {
+        Ok(Lookup::Verified(principal, digest, _)) => (principal, digest),
+        Ok(Lookup::NeedsSignature(t)) => return Err(Stop::VerifySignature(Box::new(t))),
+        Err(e) => return Err(reply.auth(&e, None).into()),
+    };
     let quota = config.tiers.quota(principal.tier.as_deref()).copied();
 
     if is_stream_or_session {
@@ -230,11 +301,13 @@ fn begin_inner(
     if let Some(ct) = header_str(req.headers, http::header::CONTENT_TYPE.as_str())
         && !is_json_content_type(ct)
     {
-        return Err(reply.jsonrpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            &ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: Content-Type must be application/json"),
-        ));
+        return Err(reply
+            .jsonrpc_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                &ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: Content-Type must be application/json"),
+            )
+            .into());
     }
     let message = jsonrpc::parse(req.body, &config.limits)
         .map_err(|e| reply.jsonrpc_error(e.http_status(), e.id.as_ref(), &e.to_error_object()))?;
@@ -273,7 +346,7 @@ fn begin_inner(
         && !principal.scopes.contains(required)
     {
         let e = AuthError::InsufficientScope { required: required.to_owned() };
-        return Err(reply.auth(&e, id.as_ref()));
+        return Err(reply.auth(&e, id.as_ref()).into());
     }
     let caller = Caller { principal, token, quota };
     Ok(Pending::jsonrpc(reply.request_id, *traceparent, caller, req.path_and_query, &message, &route))
@@ -294,7 +367,8 @@ fn authenticate_request(
     auth: &mut Authenticator,
     headers: &HeaderMap,
     now: Timestamp,
-) -> Result<(Principal, TokenDigest), AuthError> {
+    defer_signature: bool,
+) -> Result<Lookup, AuthError> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(if headers.contains_key(http::header::AUTHORIZATION) {
@@ -305,8 +379,7 @@ fn authenticate_request(
     };
     let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
     let token = bearer_token(value)?;
-    let (principal, digest, _) = auth.authenticate(token, now)?;
-    Ok((principal, digest))
+    Ok(auth.lookup(token, now, defer_signature)?)
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

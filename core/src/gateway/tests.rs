@@ -121,3 +121,65 @@ fn an_unreachable_origin_gets_a_502_echoing_the_id() {
     assert_eq!(v["id"], "c-1");
     assert!(r.headers.contains_key("x-request-id"));
 }
+
+fn list_request(h: &HeaderMap) -> HttpRequest<'_> {
+    HttpRequest {
+        method: &Method::POST,
+        path_and_query: "/mcp",
+        headers: h,
+        body: br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    }
+}
+
+#[test]
+fn a_deferred_signature_is_asked_for_once_and_a_good_verdict_is_remembered() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    let req = list_request(&h);
+    let SignatureStep::Verify(t) = gw.begin_deferring(&req, ctx()) else { panic!("expected a signature request") };
+    assert_eq!(t.check.algorithm(), crate::auth::Algorithm::RS256);
+    assert_eq!(t.check.kid(), Some("rsa-1"));
+    let jwk: serde_json::Value = serde_json::from_str(t.check.public_jwk().unwrap()).unwrap();
+    assert_eq!(jwk["kty"], "RSA");
+    assert!(jwk.get("d").is_none() && jwk.get("n").is_some());
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    assert_eq!(t.check.signing_input(), signed.as_bytes());
+    assert_eq!(t.check.signature().len(), 256);
+    assert!(t.check.verify_in_core().unwrap());
+    assert!(matches!(gw.resume(&req, ctx(), *t, true), Begin::Proceed(_)));
+    // The memo now holds the token: no second signature request.
+    assert!(matches!(gw.begin_deferring(&req, ctx()), SignatureStep::Decided(Begin::Proceed(_))));
+}
+
+#[test]
+fn a_failed_deferred_signature_is_a_401_and_is_not_remembered() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    let req = list_request(&h);
+    let SignatureStep::Verify(t) = gw.begin_deferring(&req, ctx()) else { panic!("expected a signature request") };
+    let Begin::Respond(r) = gw.resume(&req, ctx(), *t, false) else { panic!("expected a refusal") };
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.headers.get("www-authenticate").unwrap().to_str().unwrap().contains("invalid_token"));
+    assert!(matches!(gw.begin_deferring(&req, ctx()), SignatureStep::Verify(_)));
+}
+
+#[test]
+fn a_good_signature_on_an_expired_token_is_still_refused() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000 - 7200, "search:read")).unwrap();
+    let h = headers(&token);
+    let req = list_request(&h);
+    let SignatureStep::Verify(t) = gw.begin_deferring(&req, ctx()) else { panic!("expected a signature request") };
+    let Begin::Respond(r) = gw.resume(&req, ctx(), *t, true) else { panic!("expected a refusal") };
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn without_deferral_the_core_checks_signatures_itself() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    assert!(matches!(gw.begin(&list_request(&h), ctx()), Begin::Proceed(_)));
+}

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::auth::KeySet;
-use crate::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, TenantState};
+use crate::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, SignatureStep, TenantState};
 use crate::time::Timestamp;
 
 /// The vector files, compiled in so that runtimes without a file system can run them.
@@ -158,12 +158,24 @@ struct Observed {
     forwarded: Option<(String, HeaderMap)>,
 }
 
+/// Who checks token signatures while the vectors run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// The core, inside [`Gateway::begin`].
+    InCore,
+    /// The caller, after [`Begin::VerifySignature`], as the Worker does with WebCrypto; here the
+    /// check itself is [`crate::auth::SignatureCheck::verify_in_core`], so the vectors prove the
+    /// begin/resume protocol gives the same answers.
+    Deferred,
+}
+
 /// One in-memory deployment: the gateway plus the state an adapter would keep in its stores.
 pub struct World {
     gateway: Gateway,
     tenants: BTreeMap<Uuid, TenantState>,
     cache: BTreeMap<String, Vec<u8>>,
     steps: u64,
+    signatures: Signatures,
 }
 
 impl std::fmt::Debug for World {
@@ -195,7 +207,7 @@ fn merge(base: &mut Value, over: &Value) {
 }
 
 impl World {
-    pub fn new(config_overrides: Option<&Value>) -> Result<Self, String> {
+    pub fn new(config_overrides: Option<&Value>, signatures: Signatures) -> Result<Self, String> {
         let mut config = base_config();
         if let Some(o) = config_overrides {
             merge(&mut config, o);
@@ -204,7 +216,7 @@ impl World {
         let jwks = super::jwks().map_err(|e| e.to_string())?;
         let keys = KeySet::from_jwks(&jwks).map_err(|e| e.to_string())?;
         let gateway = Gateway::new(config, keys).map_err(|e| e.to_string())?;
-        Ok(Self { gateway, tenants: BTreeMap::new(), cache: BTreeMap::new(), steps: 0 })
+        Ok(Self { gateway, tenants: BTreeMap::new(), cache: BTreeMap::new(), steps: 0, signatures })
     }
 
     /// Runs one request through the pipeline, as an edge adapter would.
@@ -232,7 +244,18 @@ impl World {
         entropy[..8].copy_from_slice(&self.steps.to_be_bytes());
         entropy[16..].copy_from_slice(&self.steps.to_be_bytes());
         let http_req = HttpRequest { method: &method, path_and_query: &req.path, headers: &headers, body: &body };
-        let mut pending = match self.gateway.begin(&http_req, RequestContext { now, entropy }) {
+        let ctx = RequestContext { now, entropy };
+        let begin = match self.signatures {
+            Signatures::InCore => self.gateway.begin(&http_req, ctx),
+            Signatures::Deferred => match self.gateway.begin_deferring(&http_req, ctx) {
+                SignatureStep::Decided(b) => b,
+                SignatureStep::Verify(token) => {
+                    let ok = token.check.verify_in_core().unwrap_or(false);
+                    self.gateway.resume(&http_req, ctx, *token, ok)
+                }
+            },
+        };
+        let mut pending = match begin {
             Begin::Respond(r) => return Ok(reply(r)),
             Begin::Proceed(p) => p,
         };
@@ -389,14 +412,14 @@ fn check(expect: &Expect, got: &Observed, generation: u64) -> Vec<String> {
 }
 
 /// Runs every case of a vector file; returns one line per failed expectation.
-pub fn run_file(name: &str, text: &str) -> Vec<String> {
+pub fn run_file(name: &str, text: &str, signatures: Signatures) -> Vec<String> {
     let file: VectorFile = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(e) => return vec![format!("{name}: cannot read: {e}")],
     };
     let mut failures = Vec::new();
     for case in &file.cases {
-        let mut world = match World::new(file.config.as_ref()) {
+        let mut world = match World::new(file.config.as_ref(), signatures) {
             Ok(w) => w,
             Err(e) => {
                 failures.push(format!("{name} / {}: {e}", case.name));
@@ -425,11 +448,15 @@ pub fn run_file(name: &str, text: &str) -> Vec<String> {
 
 /// Runs every built-in vector file: `(cases run, failures)`.
 pub fn run_builtin() -> (usize, Vec<String>) {
+    run_builtin_with(Signatures::InCore)
+}
+
+pub fn run_builtin_with(signatures: Signatures) -> (usize, Vec<String>) {
     let mut cases = 0;
     let mut failures = Vec::new();
     for (name, text) in BUILTIN {
         cases += serde_json::from_str::<VectorFile>(text).map_or(0, |f| f.cases.len());
-        failures.extend(run_file(name, text));
+        failures.extend(run_file(name, text, signatures));
     }
     (cases, failures)
 }
