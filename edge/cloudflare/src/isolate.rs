@@ -42,6 +42,8 @@ pub(crate) enum EdgeError {
     Worker(#[from] worker::Error),
     #[error("durable object: {0}")]
     Tenant(String),
+    #[error("webcrypto: {0}")]
+    Crypto(String),
 }
 
 /// The Worker spelling of a settings variable: `origin_url` is `AGENTPLANE_ORIGIN_URL`.

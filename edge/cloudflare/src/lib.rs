@@ -1,6 +1,7 @@
 //! The Cloudflare Workers edge of agentplane: a drive loop over `agentplane-core`.
 //!
-//! Per request: convert the `fetch` event into the core's `HttpRequest` ▸ `Gateway::begin` ▸ ask
+//! Per request: convert the `fetch` event into the core's `HttpRequest` ▸
+//! `Gateway::begin_deferring` (a new token's signature checked by WebCrypto, then `resume`) ▸ ask
 //! the tenant's Durable Object to admit it (limiter + data generation) ▸ answer `ping` locally ▸
 //! look the core's cache key up in the Cache API ▸ otherwise forward to the origin with `fetch`,
 //! streaming the body back ▸ carry out the core's `OriginOutcome` (store, bump the generation).
@@ -18,6 +19,7 @@ mod proxy;
 mod tenant;
 #[cfg(feature = "test-vectors")]
 mod vectors;
+mod webcrypto;
 
 pub use tenant::TenantObject;
 
@@ -30,7 +32,7 @@ use worker::{Context, Env, Request, Response, console_error, event};
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     #[cfg(feature = "test-vectors")]
     if req.path() == vectors::PATH {
-        return vectors::serve();
+        return vectors::serve().await;
     }
     match proxy::handle(req, &env, &ctx).await {
         Ok(response) => Ok(response),

@@ -1,7 +1,7 @@
 //! The drive loop: the order of calls is the one `agentplane_core::gateway` documents and
 //! `agentplane_core::testkit::vectors::World::drive` runs over in-memory stores.
 
-use agentplane_core::gateway::{Begin, HttpRequest, OriginOutcome, Pending, RequestContext};
+use agentplane_core::gateway::{Begin, HttpRequest, OriginOutcome, Pending, RequestContext, SignatureStep};
 use agentplane_core::time::Timestamp;
 use futures_util::StreamExt as _;
 use http::{HeaderMap, StatusCode};
@@ -10,7 +10,7 @@ use worker::{Context, Date, Env, Fetch, Request, RequestInit, Response, console_
 
 use crate::isolate::{self, EdgeError};
 use crate::tenant::{self, TenantOp};
-use crate::{cache, convert};
+use crate::{cache, convert, webcrypto};
 
 /// Response headers that describe the origin's connection or encoding of the body rather than
 /// the body itself; the Workers runtime sets its own when the body is passed on.
@@ -41,7 +41,14 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
     };
 
     let http_request = HttpRequest { method: &method, path_and_query: &path_and_query, headers: &headers, body: &body };
-    let mut pending = match isolate::with_gateway(|g| g.begin(&http_request, rctx))? {
+    let begin = match isolate::with_gateway(|g| g.begin_deferring(&http_request, rctx))? {
+        SignatureStep::Decided(begin) => begin,
+        SignatureStep::Verify(token) => {
+            let ok = webcrypto::verify(&token.check).await?;
+            isolate::with_gateway(|g| g.resume(&http_request, rctx, *token, ok))?
+        }
+    };
+    let mut pending = match begin {
         Begin::Respond(reply) => return Ok(convert::reply(reply)?),
         Begin::Proceed(p) => p,
     };
