@@ -18,6 +18,7 @@ pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod mcp;
+pub mod metrics;
 pub mod runtime;
 pub mod search;
 pub mod server;

@@ -89,7 +89,8 @@ pub fn router(
         tokio::spawn(crate::embed::backfill::run(db.clone(), e.clone(), backfill.clone(), idle, cancel.child_token()));
     }
     let embedding = embedder.clone().map(|embedder| crate::http::Embedding { embedder, backfill });
-    let state = AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new), embedding };
+    let state =
+        AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new), embedding, metrics: Arc::default() };
     // Every origin process runs A2A executors: tasks survive any one process.
     let a2a = crate::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
     let mcp = Arc::new(McpState::new(db, tools, config.conformance_fixtures, embedder));

@@ -27,9 +27,9 @@ pub struct MintArgs {
     /// Space-separated scopes, e.g. "search:read docs:write".
     #[arg(long, default_value = "search:read")]
     scopes: String,
-    /// Lifetime in seconds.
-    #[arg(long, default_value_t = 3600)]
-    ttl: u64,
+    /// Lifetime in seconds; a negative one mints an already expired token, for testing refusals.
+    #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
+    ttl: i64,
     /// Rate-limit tier (free, pro, enterprise, or one from the config).
     #[arg(long, default_value = "free")]
     tier: String,
@@ -38,6 +38,7 @@ pub struct MintArgs {
 pub fn run(config: Config, Command::Mint(args): Command) -> anyhow::Result<()> {
     let key = DevKey::load_or_create(&config.data_dir)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock is before 1970")?.as_secs();
+    let expires = now.saturating_add_signed(args.ttl);
     let claims = json!({
         "iss": config.issuer,
         "aud": config.audience,
@@ -46,9 +47,9 @@ pub fn run(config: Config, Command::Mint(args): Command) -> anyhow::Result<()> {
         "scope": args.scopes,
         "tier": args.tier,
         "jti": Uuid::new_v4(),
-        "iat": now,
-        "nbf": now,
-        "exp": now + args.ttl,
+        "iat": now.min(expires),
+        "nbf": now.min(expires),
+        "exp": expires,
     });
     println!("{}", key.sign(&claims)?);
     Ok(())

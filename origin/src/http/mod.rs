@@ -22,6 +22,7 @@ pub struct AppState {
     /// The JWKS this server publishes (the dev key's), if any.
     pub jwks: Option<Arc<Value>>,
     pub embedding: Option<Embedding>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The embedding provider and its back-fill, as `/ready` reports them.
@@ -49,7 +50,10 @@ pub fn app(
         .route("/a2a", post(crate::a2a::handle).with_state(a2a))
         .nest_service("/mcp", crate::mcp::service(mcp, allowed_hosts, cancel))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
-        .with_state(state)
+        .with_state(state.clone())
+        // Outside the gate: scraped directly at the origin, without a token.
+        .route("/metrics", get(crate::metrics::serve).with_state(state.metrics.clone()))
+        .layer(axum::middleware::from_fn_with_state(state.metrics, crate::metrics::count))
 }
 
 async fn health() -> Json<Value> {

@@ -68,6 +68,9 @@ pub fn service(
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        // A stateless (2026-07-28) call that emits nothing before its answer gets plain JSON,
+        // which the edge can cache; one that sends progress first still streams as SSE.
+        .with_json_response(true)
         .with_cancellation_token(cancel);
     StreamableHttpService::new(
         move || Ok(Server { state: state.clone() }),
