@@ -7,17 +7,15 @@ use std::num::NonZeroUsize;
 use agentplane_core::auth::{Authenticator, KeySet, TokenDigest, Verifier, VerifierConfig};
 use agentplane_core::cache::{CacheScope, KeyParts, cache_key};
 use agentplane_core::catalogue::{self, Dialect, McpRevision, ToolPolicies};
-use agentplane_core::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, TenantState};
 use agentplane_core::jsonrpc::{self, Limits};
 use agentplane_core::ratelimit::{self, GcraState, Quota};
-use agentplane_core::testkit::{self, AUDIENCE, ISSUER, RESOURCE};
+use agentplane_core::testkit::workload::{TOOLS_CALL, Tokens, Workload};
+use agentplane_core::testkit::{self, AUDIENCE, ISSUER};
 use agentplane_core::time::Timestamp;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue, Method};
 use uuid::Uuid;
 
 const NOW: u64 = 1_767_225_600;
-const TOOLS_CALL: &[u8] = br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"hybrid_search","arguments":{"query":"does vitamin D reduce fracture risk in older adults","limit":10,"bm25_weight":1.0,"vector_weight":1.0,"filter":{"source":"scifact"}},"_meta":{"progressToken":"p-42"}}}"#;
 
 fn keys() -> KeySet {
     KeySet::from_jwks(&testkit::jwks().unwrap()).unwrap()
@@ -76,26 +74,20 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let mut gateway = Gateway::new(GatewayConfig::new(ISSUER, AUDIENCE, RESOURCE), keys()).unwrap();
-    let mut headers = HeaderMap::new();
-    headers.insert(http::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert("mcp-protocol-version", HeaderValue::from_static("2025-11-25"));
-    let mut tenant = TenantState::default();
-    let mut ms = NOW * 1000;
-    c.bench_function("gateway: tools/call to forward decision (memo hit)", |b| {
-        b.iter(|| {
-            ms += 1;
-            let req =
-                HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &headers, body: TOOLS_CALL };
-            let ctx = RequestContext { now: Timestamp::from_unix_millis(ms), entropy: [7; 24] };
-            let Begin::Proceed(mut p) = gateway.begin(&req, ctx) else { panic!("refused") };
-            let check = p.rate_limit().unwrap();
-            let _ = p.admit(tenant.admit(ctx.now, &check.quota));
-            let _ = black_box(p.cache_key(tenant.generation));
-            black_box(p.forward(&headers))
-        })
-    });
+    // The same workload the Worker runs for `scripts/bench-edge`, so native and wasm figures
+    // describe the same work.
+    for (label, tokens) in [
+        ("memo hit", Tokens::MemoHit),
+        ("memo miss, RS256", Tokens::MemoMiss("rsa-1")),
+        ("memo miss, ES256", Tokens::MemoMiss("ec-1")),
+        ("memo miss, EdDSA", Tokens::MemoMiss("ed-1")),
+    ] {
+        let mut workload = Workload::new(tokens).unwrap();
+        assert!(workload.request());
+        c.bench_function(&format!("gateway: tools/call to forward decision ({label})"), |b| {
+            b.iter(|| assert!(black_box(workload.request())))
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
 
 pub mod vectors;
+pub mod workload;
 
 pub const ISSUER: &str = "https://issuer.test";
 pub const AUDIENCE: &str = "agentplane-test";

@@ -136,6 +136,12 @@ impl Authenticator {
         Lookup::Verified(principal, digest, MemoOutcome::Miss)
     }
 
+    /// Forgets every remembered token, so each is verified again on its next use.
+    pub fn forget_tokens(&mut self) {
+        self.memo.clear();
+        self.settled = None;
+    }
+
     pub fn memo_len(&self) -> usize {
         self.memo.len()
     }

@@ -154,6 +154,11 @@ impl Gateway {
         self.begin(req, ctx)
     }
 
+    /// Forgets every remembered token, so each is verified again on its next use.
+    pub fn forget_tokens(&mut self) {
+        self.auth.forget_tokens();
+    }
+
     /// Installs a refreshed key set; memoised tokens are forgotten.
     pub fn replace_keys(&mut self, keys: KeySet) -> Result<(), GatewayError> {
         Ok(self.auth.replace_keys(keys)?)

@@ -12,6 +12,8 @@
 //! lint of this crate).
 #![cfg(target_arch = "wasm32")]
 
+#[cfg(feature = "test-vectors")]
+mod bench;
 mod cache;
 mod convert;
 mod isolate;
@@ -33,6 +35,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     #[cfg(feature = "test-vectors")]
     if req.path() == vectors::PATH {
         return vectors::serve().await;
+    }
+    #[cfg(feature = "test-vectors")]
+    if req.path() == bench::PATH {
+        return bench::serve(&req).await;
     }
     match proxy::handle(req, &env, &ctx).await {
         Ok(response) => Ok(response),
