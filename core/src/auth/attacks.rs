@@ -343,3 +343,24 @@ fn memo_skips_verification_until_expiry_and_forgets_on_key_rotation() {
     auth.replace_keys(only_ec).unwrap();
     assert_eq!(auth.authenticate(&tokens[0], now()), Err(VerifyError::UnknownKey { kid: "rsa-1".into() }));
 }
+
+#[test]
+fn fingerprints_separate_tokens_and_keys() {
+    let v = verifier();
+    let a = v.prepare(&mint(&claims())).unwrap();
+    let b = v
+        .prepare(&mint(&with(|c| {
+            c.insert("sub".into(), json!("someone-else"));
+        })))
+        .unwrap();
+    let a_again = v.prepare(&mint(&claims())).unwrap();
+    assert_eq!(a.fingerprint(), a_again.fingerprint(), "same token, same key: same fingerprint");
+    assert_ne!(a.fingerprint(), b.fingerprint());
+    let ec = v.prepare(&testkit::mint("ec-1", &claims()).unwrap()).unwrap();
+    assert!(ec.fingerprint().is_some());
+    assert_ne!(a.fingerprint(), ec.fingerprint());
+    // A key given as PEM has no JWK to name it: nothing to remember a verdict under.
+    let pem = KeySet::from_pem(RSA_PUBLIC_PEM.as_bytes(), None).unwrap();
+    let pem = Verifier::new(VerifierConfig::new(ISSUER, AUDIENCE), pem).unwrap().prepare(&mint(&claims())).unwrap();
+    assert_eq!(pem.fingerprint(), None);
+}
