@@ -1,26 +1,31 @@
 //! The Spin edge of agentplane: a spin-sdk 7 HTTP component (`wasm32-wasip2`, `wasi:http@0.3.0`)
-//! driving `agentplane-core`, with Spin key-value for the per-tenant record and the cache and
-//! Spin variables for the settings.
+//! driving `agentplane-core`, with Spin key-value for the per-tenant record, the cache and
+//! remembered token verdicts, and Spin variables for the settings.
 //!
-//! The drive loop is the one `agentplane_core::gateway` documents, as in the Cloudflare adapter.
+//! Per request: settings and keys (`instance.rs`) ▸ `Gateway::begin_deferring` (a new token's
+//! signature checked once, then remembered in key-value until the token expires) ▸ admit the
+//! request against the tenant's record (compare-and-swap, `store.rs`) ▸ answer `ping` locally ▸
+//! look the core's cache key up ▸ otherwise forward to the origin, streaming the body back ▸
+//! carry out the core's `OriginOutcome`. Every decision is the core's.
+//!
 //! Natively this crate is empty (see `Cargo.toml`).
-//!
-//! Status: compiles; not yet run in a runtime (see EDGE-STATUS.md).
 #![cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 
+#[cfg(feature = "test-vectors")]
+mod bench;
+mod instance;
 mod store;
+#[cfg(feature = "test-vectors")]
+mod vectors;
 
-use agentplane_core::Gateway;
-use agentplane_core::auth::KeySet;
-use agentplane_core::gateway::settings::var;
-use agentplane_core::gateway::{Begin, EdgeSettings, HttpRequest, KeySource, Reply, RequestContext};
+use agentplane_core::gateway::{Begin, HttpRequest, Reply, RequestContext, SignatureStep};
 use agentplane_core::jsonrpc::{self, ErrorObject, code};
 use agentplane_core::time::Timestamp;
 use http_body_util::{BodyExt as _, Full, Limited};
 use spin_sdk::http::{BoxBody, Request, Response, box_body, send};
 use spin_sdk::http_service;
 
-/// Errors of the edge itself; answered with an opaque 500, logged to stderr.
+/// Failures of the edge itself; answered with an opaque 500, logged to stderr.
 #[derive(Debug, thiserror::Error)]
 enum EdgeError {
     #[error("configuration: {0}")]
@@ -35,8 +40,17 @@ enum EdgeError {
     Http(String),
 }
 
+/// Response headers that describe the origin's connection or encoding rather than the body.
+const ORIGIN_HOP_HEADERS: &[&str] = &["connection", "keep-alive", "transfer-encoding", "content-length"];
+
 #[http_service]
 async fn handle(req: Request) -> Response<BoxBody> {
+    #[cfg(feature = "test-vectors")]
+    match req.uri().path() {
+        vectors::PATH => return vectors::serve(),
+        bench::PATH => return bench::serve(req.uri()),
+        _ => {}
+    }
     match drive(req).await {
         Ok(r) => r,
         Err(e) => {
@@ -66,23 +80,12 @@ fn entropy() -> [u8; 24] {
     out
 }
 
-/// Spin variables are read asynchronously, the core's settings reader is synchronous: read every
-/// name first.
-async fn settings() -> Result<EdgeSettings, EdgeError> {
-    let mut values = Vec::with_capacity(var::ALL.len());
-    for name in var::ALL {
-        values.push((*name, spin_sdk::variables::get(name).await.ok()));
-    }
-    Ok(EdgeSettings::from_vars(|name| values.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.clone()))?)
-}
-
-async fn keys(source: &KeySource) -> Result<KeySet, EdgeError> {
-    let bytes = match source {
-        KeySource::Jwks(doc) => doc.clone().into_bytes(),
-        // A component instance lives for one request, so the fetched JWKS is kept in key-value.
-        KeySource::JwksUrl { url, refresh_secs } => store::jwks(url, *refresh_secs, now()).await?,
-    };
-    KeySet::from_jwks(&bytes).map_err(|e| EdgeError::Keys(e.to_string()))
+#[cfg(feature = "test-vectors")]
+fn json_response(status: http::StatusCode, body: &serde_json::Value) -> Response<BoxBody> {
+    let mut r = Response::new(box_body(Full::new(bytes::Bytes::from(body.to_string()))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r
 }
 
 fn reply(r: Reply) -> Response<BoxBody> {
@@ -92,52 +95,79 @@ fn reply(r: Reply) -> Response<BoxBody> {
     out
 }
 
+/// `begin_deferring`, with a new token's signature checked by the core once and then remembered
+/// in key-value (keyed by the key and the signed bytes) until the token expires, so the next
+/// instance that sees the token skips the signature math.
+async fn begin(http_request: &HttpRequest<'_>, ctx: RequestContext) -> Result<Begin, EdgeError> {
+    let token = match instance::with_gateway(|g| g.begin_deferring(http_request, ctx))? {
+        SignatureStep::Decided(begin) => return Ok(begin),
+        SignatureStep::Verify(token) => token,
+    };
+    let fingerprint = token.check.fingerprint();
+    let known = match &fingerprint {
+        Some(f) => store::signature_known(f, ctx.now).await,
+        None => false,
+    };
+    let ok = known || token.check.verify_in_core().unwrap_or(false);
+    let (begin, leeway) =
+        instance::with_gateway(|g| (g.resume(http_request, ctx, *token, ok), g.config().auth.leeway_secs))?;
+    if ok
+        && !known
+        && let (Some(f), Begin::Proceed(p)) = (&fingerprint, &begin)
+        && let Some(principal) = p.principal()
+    {
+        store::remember_signature(f, principal.expires_at.saturating_add(leeway).saturating_mul(1000)).await;
+    }
+    Ok(begin)
+}
+
 async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
     let now = now();
     let ctx = RequestContext { now, entropy: entropy() };
-    let settings = settings().await?;
-    let keys = keys(&settings.keys).await?;
-    let origin_url = settings.origin_url.clone();
-    let mut gateway = Gateway::new(settings.gateway, keys)?;
+    instance::ensure(now).await?;
 
     let (parts, body) = req.into_parts();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let Ok(collected) = Limited::new(body, gateway.max_body_bytes()).collect().await else {
-        return Ok(reply(gateway.payload_too_large(&parts.headers, ctx)));
+    let max_body = instance::with_gateway(|g| g.max_body_bytes())?;
+    let Ok(collected) = Limited::new(body, max_body).collect().await else {
+        return Ok(reply(instance::with_gateway(|g| g.payload_too_large(&parts.headers, ctx))?));
     };
     let body = collected.to_bytes();
     let http_request =
         HttpRequest { method: &parts.method, path_and_query: &path_and_query, headers: &parts.headers, body: &body };
-    let mut pending = match gateway.begin(&http_request, ctx) {
+    let mut pending = match begin(&http_request, ctx).await? {
         Begin::Respond(r) => return Ok(reply(r)),
         Begin::Proceed(p) => p,
     };
 
     let tenant = pending.principal().map(|p| p.tenant);
-    let mut generation = 0;
+    let mut generation = None;
     if let Some(check) = pending.rate_limit() {
-        let (decision, g) = store::admit(check.tenant, &check.quota, now).await?;
-        generation = g;
+        let (decision, g) = store::admit(check.tenant, &check.quota, now)?;
+        generation = Some(g);
         if let Some(r) = pending.admit(decision) {
             return Ok(reply(r));
         }
-    } else if let Some(t) = tenant {
-        generation = store::generation(t).await?;
     }
     if let Some(r) = pending.local_reply() {
         return Ok(reply(r));
     }
-    if let Some(key) = pending.cache_key(generation)
+    if let (None, Some(t)) = (generation, tenant) {
+        generation = Some(store::generation(t)?);
+    }
+    if let Some(key) = pending.cache_key(generation.unwrap_or(0))
         && let Some(stored) = store::cached(&key).await
-        && let Some(r) = pending.reply_from_cache(&stored, now)
     {
-        return Ok(reply(r));
+        match pending.reply_from_cache(&stored, now) {
+            Some(r) => return Ok(reply(r)),
+            None => store::drop_cached(&key).await,
+        }
     }
 
     let fwd = pending.forward(&parts.headers);
     let mut outgoing = http::Request::builder()
         .method(parts.method.clone())
-        .uri(format!("{origin_url}{}", fwd.path_and_query))
+        .uri(format!("{}{}", instance::origin_url()?, fwd.path_and_query))
         .body(Full::new(body))
         .map_err(|e| EdgeError::Http(e.to_string()))?;
     *outgoing.headers_mut() = fwd.headers;
@@ -149,23 +179,25 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
         }
     };
     let (mut origin_parts, origin_body) = origin.into_parts();
-    for name in ["connection", "keep-alive", "transfer-encoding", "content-length"] {
-        origin_parts.headers.remove(name);
+    for name in ORIGIN_HOP_HEADERS {
+        origin_parts.headers.remove(*name);
     }
     let status = origin_parts.status;
     let (outcome, body) = if pending.wants_body(status, &origin_parts.headers) {
+        // A cacheable JSON answer: small, and the core needs it whole to decide what to store.
         let Ok(collected) = origin_body.collect().await else { return Ok(reply(pending.origin_unavailable())) };
         let bytes = collected.to_bytes();
         let outcome = pending.on_origin_response(status, Some(&bytes), now);
         (outcome, box_body(Full::new(bytes)))
     } else {
-        // Streams through frame by frame (SSE included); nothing is buffered here.
+        // Everything else, SSE included, streams through frame by frame; nothing is buffered.
         (pending.on_origin_response(status, None, now), box_body(origin_body))
     };
     if outcome.bump_generation
         && let Some(t) = tenant
     {
-        store::bump(t).await?;
+        // Before the answer goes out: the tenant's next read must already see the new generation.
+        store::bump(t)?;
     }
     if let Some(entry) = outcome.store {
         store::put_cached(entry).await;

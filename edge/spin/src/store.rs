@@ -1,9 +1,12 @@
 //! Spin key-value (the `default` store) as the adapter's store: the per-tenant `TenantState`, the
-//! core's cache entries, and the fetched JWKS (a component instance lives for one request, so
-//! nothing survives in memory).
+//! core's cache entries, the fetched JWKS and good token-signature verdicts. Nothing may rely on
+//! instance memory surviving a request (see `instance.rs`).
 //!
-//! Spin's key-value interface has no compare-and-swap, so two concurrent requests of one tenant
-//! can read the same limiter state; see EDGE-STATUS.md.
+//! The tenant record is read and written through `wasi:keyvalue/atomics` compare-and-swap (Spin
+//! offers it on the same stores as `spin:key-value`, which has no CAS): two requests of one tenant
+//! racing on the limiter would otherwise both be admitted on the same state and let a burst
+//! through above its allowance. Everything else is last-writer-wins and goes through spin-sdk's
+//! `key_value`.
 
 use agentplane_core::TenantState;
 use agentplane_core::cache::CacheKey;
@@ -12,53 +15,69 @@ use agentplane_core::ratelimit::{Quota, RateDecision};
 use agentplane_core::time::Timestamp;
 use http_body_util::BodyExt as _;
 use serde::{Deserialize, Serialize};
+use spin_sdk::experimental::wasi::keyvalue::{atomics, store as wasi_kv};
 use spin_sdk::key_value::Store;
 use uuid::Uuid;
 
 use crate::EdgeError;
 
+/// The store's label in `spin.toml` (`key_value_stores`).
+const LABEL: &str = "default";
+
+/// Compare-and-swap rounds before a tenant update gives up. Each failed round means another
+/// request of the same tenant committed in between, so this only runs out under a pile-up.
+const MAX_CAS_ROUNDS: usize = 32;
+
 async fn open() -> Result<Store, EdgeError> {
-    Store::open_default().await.map_err(|e| EdgeError::Store(format!("{e:?}")))
+    Store::open(LABEL).await.map_err(|e| EdgeError::Store(format!("{e:?}")))
 }
 
 fn tenant_key(tenant: Uuid) -> String {
     format!("tenant:{tenant}")
 }
 
-async fn read_tenant(store: &Store, tenant: Uuid) -> Result<TenantState, EdgeError> {
-    match store.get(tenant_key(tenant)).await.map_err(|e| EdgeError::Store(format!("{e:?}")))? {
-        // An unreadable record is treated as a fresh one rather than failing every request.
-        Some(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
-        None => Ok(TenantState::default()),
-    }
+fn decode_tenant(bytes: Option<Vec<u8>>) -> TenantState {
+    // An unreadable record starts afresh rather than failing every request of the tenant.
+    bytes.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
-async fn write_tenant(store: &Store, tenant: Uuid, state: &TenantState) -> Result<(), EdgeError> {
-    let bytes = serde_json::to_vec(state).map_err(|e| EdgeError::Store(e.to_string()))?;
-    store.set(tenant_key(tenant), bytes).await.map_err(|e| EdgeError::Store(format!("{e:?}")))
+/// Applies `f` to the tenant's record atomically: if another request changes the record between
+/// the read and the write, the write fails and `f` runs again on the new record. Answers what
+/// `f` answered and the record as stored.
+fn update_tenant<R>(tenant: Uuid, mut f: impl FnMut(&mut TenantState) -> R) -> Result<(R, TenantState), EdgeError> {
+    let store_err = |e: wasi_kv::Error| EdgeError::Store(format!("{e:?}"));
+    let bucket = wasi_kv::open(LABEL).map_err(store_err)?;
+    let mut cas = atomics::Cas::new(&bucket, &tenant_key(tenant)).map_err(store_err)?;
+    for _ in 0..MAX_CAS_ROUNDS {
+        let before = decode_tenant(cas.current().map_err(store_err)?);
+        let mut record = before;
+        let answer = f(&mut record);
+        if record == before {
+            return Ok((answer, record));
+        }
+        let bytes = serde_json::to_vec(&record).map_err(|e| EdgeError::Store(e.to_string()))?;
+        match atomics::swap(cas, &bytes) {
+            Ok(()) => return Ok((answer, record)),
+            Err(atomics::CasError::CasFailed(next)) => cas = next,
+            Err(atomics::CasError::StoreError(e)) => return Err(store_err(e)),
+        }
+    }
+    Err(EdgeError::Store(format!("tenant {tenant}: {MAX_CAS_ROUNDS} compare-and-swap rounds lost")))
 }
 
 /// Decides one request for `tenant`; answers the decision and the data generation.
-pub(crate) async fn admit(tenant: Uuid, quota: &Quota, now: Timestamp) -> Result<(RateDecision, u64), EdgeError> {
-    let store = open().await?;
-    let before = read_tenant(&store, tenant).await?;
-    let mut state = before;
-    let decision = state.admit(now, quota);
-    if state != before {
-        write_tenant(&store, tenant, &state).await?;
-    }
-    Ok((decision, state.generation))
+pub(crate) fn admit(tenant: Uuid, quota: &Quota, now: Timestamp) -> Result<(RateDecision, u64), EdgeError> {
+    let (decision, record) = update_tenant(tenant, |r| r.admit(now, quota))?;
+    Ok((decision, record.generation))
 }
 
-pub(crate) async fn generation(tenant: Uuid) -> Result<u64, EdgeError> {
-    Ok(read_tenant(&open().await?, tenant).await?.generation)
+pub(crate) fn generation(tenant: Uuid) -> Result<u64, EdgeError> {
+    Ok(update_tenant(tenant, |_| ())?.1.generation)
 }
 
-pub(crate) async fn bump(tenant: Uuid) -> Result<(), EdgeError> {
-    let store = open().await?;
-    let mut state = read_tenant(&store, tenant).await?;
-    state.bump_generation();
-    write_tenant(&store, tenant, &state).await
+/// A write succeeded: retire every cached result of the tenant.
+pub(crate) fn bump(tenant: Uuid) -> Result<(), EdgeError> {
+    update_tenant(tenant, TenantState::bump_generation).map(|_| ())
 }
 
 fn cache_key(key: &str) -> String {
@@ -71,10 +90,47 @@ pub(crate) async fn cached(key: &CacheKey) -> Option<Vec<u8>> {
     store.get(cache_key(key.as_str())).await.ok().flatten()
 }
 
+/// Removes an entry the core found expired; key-value has no expiry of its own.
+pub(crate) async fn drop_cached(key: &CacheKey) {
+    if let Ok(store) = open().await {
+        let _ = store.delete(cache_key(key.as_str())).await;
+    }
+}
+
 pub(crate) async fn put_cached(entry: StoreEntry) {
     let Ok(store) = open().await else { return };
     if let Err(e) = store.set(cache_key(entry.key.as_str()), entry.bytes).await {
         eprintln!("agentplane edge: cache store failed: {e:?}");
+    }
+}
+
+fn verdict_key(fingerprint: &[u8; 32]) -> String {
+    let mut key = String::with_capacity(4 + 64);
+    key.push_str("sig:");
+    for b in fingerprint {
+        key.push_str(&format!("{b:02x}"));
+    }
+    key
+}
+
+/// Whether a good verdict on this signature is remembered and still within `until` (Unix ms).
+pub(crate) async fn signature_known(fingerprint: &[u8; 32], now: Timestamp) -> bool {
+    let Ok(store) = open().await else { return false };
+    let key = verdict_key(fingerprint);
+    let Ok(Some(bytes)) = store.get(&key).await else { return false };
+    let until = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    if until > now.as_unix_millis() {
+        return true;
+    }
+    let _ = store.delete(&key).await;
+    false
+}
+
+/// Remembers a good signature until `until_ms`, when the token itself expires.
+pub(crate) async fn remember_signature(fingerprint: &[u8; 32], until_ms: u64) {
+    let Ok(store) = open().await else { return };
+    if let Err(e) = store.set(verdict_key(fingerprint), until_ms.to_string()).await {
+        eprintln!("agentplane edge: token memo store failed: {e:?}");
     }
 }
 
@@ -86,6 +142,11 @@ struct StoredJwks {
 
 /// The JWKS at `url`, from key-value while younger than `refresh_secs`, else fetched and stored.
 pub(crate) async fn jwks(url: &str, refresh_secs: u64, now: Timestamp) -> Result<Vec<u8>, EdgeError> {
+    Ok(jwks_with_age(url, refresh_secs, now).await?.0)
+}
+
+/// [`jwks`], with when the copy answered was fetched (Unix ms).
+pub(crate) async fn jwks_with_age(url: &str, refresh_secs: u64, now: Timestamp) -> Result<(Vec<u8>, u64), EdgeError> {
     let store = open().await?;
     let key = format!("jwks:{url}");
     let now_ms = now.as_unix_millis();
@@ -93,7 +154,7 @@ pub(crate) async fn jwks(url: &str, refresh_secs: u64, now: Timestamp) -> Result
         && let Ok(stored) = serde_json::from_slice::<StoredJwks>(&bytes)
         && now_ms.saturating_sub(stored.fetched_ms) < refresh_secs.saturating_mul(1000)
     {
-        return Ok(stored.body.into_bytes());
+        return Ok((stored.body.into_bytes(), stored.fetched_ms));
     }
     let response = spin_sdk::http::get(url).await.map_err(|e| EdgeError::Keys(format!("JWKS fetch: {e:?}")))?;
     if response.status() != http::StatusCode::OK {
@@ -106,5 +167,5 @@ pub(crate) async fn jwks(url: &str, refresh_secs: u64, now: Timestamp) -> Result
     if let Err(e) = store.set(&key, stored).await {
         eprintln!("agentplane edge: JWKS store failed: {e:?}");
     }
-    Ok(body.into_bytes())
+    Ok((body.into_bytes(), now_ms))
 }
