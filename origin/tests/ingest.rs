@@ -143,14 +143,25 @@ async fn an_interrupted_ingest_resumes_without_duplicates() {
 
     let mut cmd = ingest(&file, tenant);
     with_fake(&mut cmd);
-    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Its output goes to a file, read back if it never gets anywhere.
+    let log_path = dir.join("first-run.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = cmd.stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (docs, _, _) = counts(tenant).await;
         if docs >= 20 {
             break;
         }
-        assert!(Instant::now() < deadline, "ingest made no progress");
+        if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!(
+                "ingest made no progress ({docs} rows, {} requests to the model); its output:\n{output}",
+                fake.requests()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().unwrap(); // SIGKILL
@@ -178,4 +189,26 @@ async fn an_interrupted_ingest_resumes_without_duplicates() {
     let text = stdout(&cmd.output().unwrap());
     assert!(text.contains("0 created, 0 updated, 120 unchanged"), "{text}");
     assert_eq!(fake.requests(), before);
+}
+
+#[tokio::test]
+async fn several_runs_starting_at_once_all_succeed() {
+    // Each run provisions the embedded database's role on start; at the same moment, unserialised
+    // ALTER ROLE / GRANT statements failed with "tuple concurrently updated".
+    let dir = scratch("at-once");
+    let file = dir.join("one.jsonl");
+    std::fs::write(&file, corpus_line("only", "at-once", "one passage")).unwrap();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            ingest(&file, Uuid::new_v4())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let text = stdout(&child.wait_with_output().unwrap());
+        assert!(text.contains("1 created"), "{text}");
+    }
 }

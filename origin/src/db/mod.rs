@@ -200,18 +200,36 @@ async fn detect_lexical(pool: &PgPool) -> Result<LexicalBackend, sqlx::Error> {
     Ok(if bm25 { LexicalBackend::PgSearchBm25 } else { LexicalBackend::TsRankCd })
 }
 
-/// Creates the embedded server's database and login role on first start. Idempotent.
+/// Serialises provisioning across processes (an origin and `agentplane ingest` starting
+/// together): concurrent `ALTER ROLE` / `GRANT` on one role fail with "tuple concurrently
+/// updated", and two `CREATE DATABASE`s with "already exists".
+const PROVISION_LOCK: i64 = 0x6167_706c_7072_6f76; // "agplprov"
+
+/// Creates the embedded server's database and login role on first start. Idempotent, and safe
+/// for several processes at once.
 pub async fn provision_embedded(server: &embedded::EmbeddedPostgres, lexical: LexicalChoice) -> Result<(), DbError> {
-    let mut conn = sqlx::PgConnection::connect(&server.admin_url("postgres")).await.map_err(DbError::Connect)?;
+    // Held on this connection (to the `postgres` database, which always exists) until it closes
+    // at the end; advisory locks are per database, and every provisioner takes it here.
+    let mut lock = sqlx::PgConnection::connect(&server.admin_url("postgres")).await.map_err(DbError::Connect)?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(PROVISION_LOCK).execute(&mut lock).await?;
+    let result = provision_locked(server, lexical, &mut lock).await;
+    lock.close().await?;
+    result
+}
+
+async fn provision_locked(
+    server: &embedded::EmbeddedPostgres,
+    lexical: LexicalChoice,
+    conn: &mut sqlx::PgConnection,
+) -> Result<(), DbError> {
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(embedded::DATABASE)
-        .fetch_one(&mut conn)
+        .fetch_one(&mut *conn)
         .await?;
     if !exists {
         // Identifiers cannot be bound; these are compile-time constants.
-        sqlx::query(&format!("CREATE DATABASE {}", embedded::DATABASE)).execute(&mut conn).await?;
+        sqlx::query(&format!("CREATE DATABASE {}", embedded::DATABASE)).execute(&mut *conn).await?;
     }
-    conn.close().await?;
     migrate(&server.admin_url(embedded::DATABASE), lexical).await?;
     let mut conn =
         sqlx::PgConnection::connect(&server.admin_url(embedded::DATABASE)).await.map_err(DbError::Connect)?;
