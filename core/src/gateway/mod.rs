@@ -17,6 +17,7 @@
 //! ```
 
 mod config;
+mod edge;
 mod pending;
 mod reply;
 pub mod settings;
@@ -27,6 +28,7 @@ use std::num::NonZeroUsize;
 use http::{HeaderMap, Method, StatusCode};
 
 pub use config::GatewayConfig;
+pub use edge::EdgeGateway;
 use pending::Caller;
 pub use pending::{CacheStatus, Forward, OriginOutcome, Pending, RateLimitCheck, StoreEntry};
 pub use reply::Reply;

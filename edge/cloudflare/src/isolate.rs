@@ -1,6 +1,6 @@
-//! What one isolate keeps between requests: the settings, the core's `Gateway` (with its memo of
-//! verified tokens, which is what makes per-request verification cheap) and when its keys were
-//! fetched.
+//! What one isolate keeps between requests: the core's `EdgeGateway` (the `Gateway` with its memo
+//! of verified tokens, which is what makes per-request verification cheap, the origin's URL and
+//! the key schedule).
 //!
 //! An isolate runs one request at a time between `await` points, so a thread-local `RefCell` is
 //! enough; it is only ever borrowed inside synchronous closures, never across an `await`.
@@ -9,25 +9,13 @@ use std::cell::RefCell;
 
 use agentplane_core::Gateway;
 use agentplane_core::auth::KeySet;
-use agentplane_core::gateway::{EdgeSettings, KeySource};
+use agentplane_core::gateway::{EdgeGateway, EdgeSettings, KeySource};
+use agentplane_core::time::Timestamp;
 use worker::{Env, Fetch, Url, console_warn};
 
 thread_local! {
-    static ISOLATE: RefCell<Option<Isolate>> = const { RefCell::new(None) };
+    static ISOLATE: RefCell<Option<EdgeGateway>> = const { RefCell::new(None) };
 }
-
-struct Isolate {
-    gateway: Gateway,
-    origin_url: String,
-    /// The JWKS URL and its refresh period, when keys are fetched.
-    jwks_url: Option<(String, u64)>,
-    /// When fetched keys are due for a refresh (Unix ms); `None` for inline keys.
-    refresh_at_ms: Option<u64>,
-}
-
-/// After a failed key refresh the old keys stay in use and the next try waits this long, so a
-/// JWKS outage does not put a fetch in front of every request.
-const RETRY_AFTER_FAILED_REFRESH_MS: u64 = 30_000;
 
 /// Platform and configuration failures of the edge itself.
 #[derive(Debug, thiserror::Error)]
@@ -53,59 +41,36 @@ fn worker_var(env: &Env, name: &str) -> Option<String> {
     env.var(&name).ok().map(|v| v.to_string())
 }
 
-/// Makes sure the isolate has a gateway with current keys; builds it on the first request.
-pub(crate) async fn ensure(env: &Env, now_ms: u64) -> Result<(), EdgeError> {
-    let refresh = ISOLATE.with_borrow(|i| match i {
-        None => Err(()),
-        Some(i) => Ok(i.jwks_url.clone().filter(|_| i.refresh_at_ms.is_some_and(|at| now_ms >= at))),
-    });
-    match refresh {
-        Err(()) => build(env, now_ms).await,
-        Ok(None) => Ok(()),
-        Ok(Some((url, refresh_secs))) => {
-            // Push the deadline out first so concurrent requests do not all refetch.
-            set_refresh_at(now_ms.saturating_add(RETRY_AFTER_FAILED_REFRESH_MS));
-            match fetch_jwks(&url).await {
-                Ok(keys) => ISOLATE.with_borrow_mut(|i| {
-                    if let Some(i) = i {
-                        i.gateway.replace_keys(keys)?;
-                        i.refresh_at_ms = Some(now_ms.saturating_add(refresh_secs.saturating_mul(1000)));
-                    }
-                    Ok(())
-                }),
-                Err(e) => {
-                    console_warn!("agentplane edge: JWKS refresh failed, keeping the current keys: {e}");
-                    Ok(())
-                }
+/// Makes sure the isolate has a gateway with current keys; builds it on the first request and
+/// refreshes fetched keys when the core's schedule says they are due.
+pub(crate) async fn ensure(env: &Env, now: Timestamp) -> Result<(), EdgeError> {
+    let due = ISOLATE.with_borrow_mut(|i| i.as_mut().map(|i| i.keys_due(now)));
+    match due {
+        None => build(env, now).await,
+        Some(None) => Ok(()),
+        Some(Some(url)) => match fetch_jwks(&url).await {
+            Ok(keys) => ISOLATE.with_borrow_mut(|i| match i {
+                Some(i) => Ok(i.keys_fetched(keys, now)?),
+                None => Ok(()),
+            }),
+            Err(e) => {
+                console_warn!("agentplane edge: JWKS refresh failed, keeping the current keys: {e}");
+                Ok(())
             }
-        }
+        },
     }
 }
 
-async fn build(env: &Env, now_ms: u64) -> Result<(), EdgeError> {
+async fn build(env: &Env, now: Timestamp) -> Result<(), EdgeError> {
     let settings = EdgeSettings::from_vars(|name| worker_var(env, name))?;
-    let (keys, jwks_url, refresh_at_ms) = match &settings.keys {
-        KeySource::Jwks(doc) => {
-            (KeySet::from_jwks(doc.as_bytes()).map_err(|e| EdgeError::Keys(e.to_string()))?, None, None)
-        }
-        KeySource::JwksUrl { url, refresh_secs } => (
-            fetch_jwks(url).await?,
-            Some((url.clone(), *refresh_secs)),
-            Some(now_ms.saturating_add(refresh_secs.saturating_mul(1000))),
-        ),
+    let keys = match &settings.keys {
+        KeySource::Jwks(doc) => KeySet::from_jwks(doc.as_bytes()).map_err(|e| EdgeError::Keys(e.to_string()))?,
+        KeySource::JwksUrl { url, .. } => fetch_jwks(url).await?,
     };
-    let gateway = Gateway::new(settings.gateway, keys)?;
+    let edge = EdgeGateway::new(settings, keys, now)?;
     // Another request may have built one while this one awaited the JWKS; either will do.
-    ISOLATE.set(Some(Isolate { gateway, origin_url: settings.origin_url, jwks_url, refresh_at_ms }));
+    ISOLATE.set(Some(edge));
     Ok(())
-}
-
-fn set_refresh_at(at: u64) {
-    ISOLATE.with_borrow_mut(|i| {
-        if let Some(i) = i {
-            i.refresh_at_ms = Some(at);
-        }
-    });
 }
 
 async fn fetch_jwks(url: &str) -> Result<KeySet, EdgeError> {
@@ -121,7 +86,7 @@ async fn fetch_jwks(url: &str) -> Result<KeySet, EdgeError> {
 /// Runs `f` with the isolate's gateway. [`ensure`] must have succeeded first.
 pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, EdgeError> {
     ISOLATE.with_borrow_mut(|i| match i {
-        Some(i) => Ok(f(&mut i.gateway)),
+        Some(i) => Ok(f(i.gateway())),
         None => Err(EdgeError::Keys("gateway not initialised".into())),
     })
 }
@@ -129,7 +94,7 @@ pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, Ed
 /// The origin's base URL.
 pub(crate) fn origin_url() -> Result<String, EdgeError> {
     ISOLATE.with_borrow(|i| match i {
-        Some(i) => Ok(i.origin_url.clone()),
+        Some(i) => Ok(i.origin_url().to_owned()),
         None => Err(EdgeError::Keys("gateway not initialised".into())),
     })
 }

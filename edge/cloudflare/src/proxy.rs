@@ -24,7 +24,7 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
     getrandom::getrandom(&mut entropy).map_err(|e| EdgeError::Keys(format!("entropy: {e}")))?;
     let rctx = RequestContext { now, entropy };
 
-    isolate::ensure(env, now_ms).await?;
+    isolate::ensure(env, now).await?;
 
     // The raw method: `worker::Method` maps methods it does not know to GET.
     let method = http::Method::from_bytes(req.inner().method().as_bytes()).unwrap_or(http::Method::GET);

@@ -1,10 +1,10 @@
-//! What one component instance keeps between requests: the settings, the core's `Gateway` (with
-//! its in-memory token memo) and when its keys are due for a refresh.
+//! What one component instance keeps between requests: the core's `EdgeGateway` (the `Gateway`
+//! with its in-memory token memo, the origin's URL and the key schedule).
 //!
 //! Spin documents a fresh instance per request, and `wasi:http@0.3` hosts may reuse an instance
 //! for several (Wasmtime does). So this is an optimisation only: a fresh instance builds it on its
-//! first request, from the variables and the JWKS kept in key-value (`store::jwks`), and the
-//! token verdicts that must survive instances live in key-value too (`tokens.rs`).
+//! first request, from the variables and the JWKS copy in key-value (`store::jwks`), and the
+//! token verdicts that must outlive instances live in key-value too (`lib.rs`, `begin`).
 //!
 //! Requests of one instance may run concurrently, but only one at a time between `await` points:
 //! the thread-local is borrowed only inside synchronous closures, never across an `await`.
@@ -14,47 +14,27 @@ use std::cell::RefCell;
 use agentplane_core::Gateway;
 use agentplane_core::auth::KeySet;
 use agentplane_core::gateway::settings::var;
-use agentplane_core::gateway::{EdgeSettings, KeySource};
+use agentplane_core::gateway::{EdgeGateway, EdgeSettings, KeySource};
 use agentplane_core::time::Timestamp;
 
 use crate::{EdgeError, store};
 
 thread_local! {
-    static INSTANCE: RefCell<Option<Instance>> = const { RefCell::new(None) };
+    static INSTANCE: RefCell<Option<EdgeGateway>> = const { RefCell::new(None) };
 }
 
-struct Instance {
-    gateway: Gateway,
-    origin_url: String,
-    /// The JWKS URL and its refresh period, when keys are fetched.
-    jwks_url: Option<(String, u64)>,
-    /// When fetched keys are due for a refresh (Unix ms); `None` for inline keys.
-    refresh_at_ms: Option<u64>,
-}
-
-/// After a failed key refresh the old keys stay in use and the next try waits this long.
-const RETRY_AFTER_FAILED_REFRESH_MS: u64 = 30_000;
-
-/// Makes sure the instance has a gateway with current keys; builds it on the first request.
+/// Makes sure the instance has a gateway with current keys; builds it on the first request and
+/// refreshes fetched keys when the core's schedule says they are due.
 pub(crate) async fn ensure(now: Timestamp) -> Result<(), EdgeError> {
-    let now_ms = now.as_unix_millis();
-    let refresh = INSTANCE.with_borrow(|i| match i {
-        None => Err(()),
-        Some(i) => Ok(i.jwks_url.clone().filter(|_| i.refresh_at_ms.is_some_and(|at| now_ms >= at))),
-    });
-    match refresh {
-        Err(()) => build(now).await,
-        Ok(None) => Ok(()),
-        Ok(Some((url, refresh_secs))) => {
-            // Push the deadline out first so concurrent requests do not all refetch.
-            set_refresh_at(now_ms.saturating_add(RETRY_AFTER_FAILED_REFRESH_MS));
-            match store::jwks(&url, refresh_secs, now).await.and_then(|b| keys_from(&b)) {
-                Ok(keys) => INSTANCE.with_borrow_mut(|i| {
-                    if let Some(i) = i {
-                        i.gateway.replace_keys(keys)?;
-                        i.refresh_at_ms = Some(now_ms.saturating_add(refresh_secs.saturating_mul(1000)));
-                    }
-                    Ok(())
+    let due = INSTANCE.with_borrow_mut(|i| i.as_mut().map(|i| i.keys_due(now)));
+    match due {
+        None => build(now).await,
+        Some(None) => Ok(()),
+        Some(Some(url)) => {
+            match store::jwks(&url, store::Freshness::Refetch, now).await.and_then(|(b, _)| keys_from(&b)) {
+                Ok(keys) => INSTANCE.with_borrow_mut(|i| match i {
+                    Some(i) => Ok(i.keys_fetched(keys, now)?),
+                    None => Ok(()),
                 }),
                 Err(e) => {
                     eprintln!("agentplane edge: JWKS refresh failed, keeping the current keys: {e}");
@@ -80,35 +60,26 @@ fn keys_from(jwks: &[u8]) -> Result<KeySet, EdgeError> {
 }
 
 async fn build(now: Timestamp) -> Result<(), EdgeError> {
-    let now_ms = now.as_unix_millis();
     let settings = settings().await?;
-    let (keys, jwks_url, refresh_at_ms) = match &settings.keys {
-        KeySource::Jwks(doc) => (keys_from(doc.as_bytes())?, None, None),
+    let (keys, fetched_at) = match &settings.keys {
+        KeySource::Jwks(doc) => (keys_from(doc.as_bytes())?, now),
         KeySource::JwksUrl { url, refresh_secs } => {
-            let (bytes, fetched_ms) = store::jwks_with_age(url, *refresh_secs, now).await?;
-            // Due when the copy in key-value is, not a full period after this instance started.
-            let due = fetched_ms.saturating_add(refresh_secs.saturating_mul(1000)).max(now_ms);
-            (keys_from(&bytes)?, Some((url.clone(), *refresh_secs)), Some(due))
+            // The copy another instance stored, while younger than the refresh period; its age
+            // carries over, so keys are due when the copy is, not a period after this instance.
+            let (bytes, fetched_at) = store::jwks(url, store::Freshness::Within(*refresh_secs), now).await?;
+            (keys_from(&bytes)?, fetched_at)
         }
     };
-    let gateway = Gateway::new(settings.gateway, keys)?;
+    let edge = EdgeGateway::new(settings, keys, fetched_at)?;
     // Another request may have built one while this one awaited; either will do.
-    INSTANCE.set(Some(Instance { gateway, origin_url: settings.origin_url, jwks_url, refresh_at_ms }));
+    INSTANCE.set(Some(edge));
     Ok(())
-}
-
-fn set_refresh_at(at: u64) {
-    INSTANCE.with_borrow_mut(|i| {
-        if let Some(i) = i {
-            i.refresh_at_ms = Some(at);
-        }
-    });
 }
 
 /// Runs `f` with the instance's gateway. [`ensure`] must have succeeded first.
 pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, EdgeError> {
     INSTANCE.with_borrow_mut(|i| match i {
-        Some(i) => Ok(f(&mut i.gateway)),
+        Some(i) => Ok(f(i.gateway())),
         None => Err(EdgeError::Keys("gateway not initialised".into())),
     })
 }
@@ -116,7 +87,7 @@ pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, Ed
 /// The origin's base URL.
 pub(crate) fn origin_url() -> Result<String, EdgeError> {
     INSTANCE.with_borrow(|i| match i {
-        Some(i) => Ok(i.origin_url.clone()),
+        Some(i) => Ok(i.origin_url().to_owned()),
         None => Err(EdgeError::Keys("gateway not initialised".into())),
     })
 }

@@ -140,21 +140,26 @@ struct StoredJwks {
     body: String,
 }
 
-/// The JWKS at `url`, from key-value while younger than `refresh_secs`, else fetched and stored.
-pub(crate) async fn jwks(url: &str, refresh_secs: u64, now: Timestamp) -> Result<Vec<u8>, EdgeError> {
-    Ok(jwks_with_age(url, refresh_secs, now).await?.0)
+/// Which copy of the JWKS will do.
+pub(crate) enum Freshness {
+    /// The stored copy while it is younger than this many seconds.
+    Within(u64),
+    /// Only a new fetch (the keys are due).
+    Refetch,
 }
 
-/// [`jwks`], with when the copy answered was fetched (Unix ms).
-pub(crate) async fn jwks_with_age(url: &str, refresh_secs: u64, now: Timestamp) -> Result<(Vec<u8>, u64), EdgeError> {
+/// The JWKS at `url` and when that copy was fetched: from key-value if `freshness` allows, else
+/// fetched and stored for the next instance.
+pub(crate) async fn jwks(url: &str, freshness: Freshness, now: Timestamp) -> Result<(Vec<u8>, Timestamp), EdgeError> {
     let store = open().await?;
     let key = format!("jwks:{url}");
     let now_ms = now.as_unix_millis();
-    if let Ok(Some(bytes)) = store.get(&key).await
+    if let Freshness::Within(secs) = freshness
+        && let Ok(Some(bytes)) = store.get(&key).await
         && let Ok(stored) = serde_json::from_slice::<StoredJwks>(&bytes)
-        && now_ms.saturating_sub(stored.fetched_ms) < refresh_secs.saturating_mul(1000)
+        && now_ms.saturating_sub(stored.fetched_ms) < secs.saturating_mul(1000)
     {
-        return Ok((stored.body.into_bytes(), stored.fetched_ms));
+        return Ok((stored.body.into_bytes(), Timestamp::from_unix_millis(stored.fetched_ms)));
     }
     let response = spin_sdk::http::get(url).await.map_err(|e| EdgeError::Keys(format!("JWKS fetch: {e:?}")))?;
     if response.status() != http::StatusCode::OK {
@@ -167,5 +172,5 @@ pub(crate) async fn jwks_with_age(url: &str, refresh_secs: u64, now: Timestamp) 
     if let Err(e) = store.set(&key, stored).await {
         eprintln!("agentplane edge: JWKS store failed: {e:?}");
     }
-    Ok((body.into_bytes(), now_ms))
+    Ok((body.into_bytes(), now))
 }
