@@ -1,10 +1,11 @@
-"""Edge benchmarks against a running origin and Cloudflare edge (see scripts/bench-edge).
+"""Edge benchmarks against a running origin and edge (see scripts/bench-edge).
 
-Usage: edge.py ORIGIN_URL EDGE_URL TOKEN
+Usage: edge.py ORIGIN_URL EDGE_URL TOKEN [cloudflare|spin [PARTS]]
 
-1. Core CPU per request in wasm, inside workerd: GET /__bench runs the core's per-request work
+1. Core CPU per request in wasm, inside the runtime: GET /__bench runs the core's per-request work
    (testkit::workload) n times in one request; workerd's clocks stand still while code runs, so
-   each request is timed here, and (median t(n) - median t(0)) / n is the cost of one.
+   each request is timed here, and (median t(n) - median t(0)) / n is the cost of one. (The Spin
+   component could time itself, but is timed the same way so the figures compare.)
 2. Edge overhead: the same forwarded call (the `usage` tool: never cached, cheap at the origin),
    one at a time on a kept-alive connection, straight to the origin and through the edge.
 Prints Markdown tables.
@@ -36,7 +37,7 @@ class Conn:
         return time.perf_counter() - started, response.status, data
 
 
-def wasm_core_cpu(edge):
+def wasm_core_cpu(edge, kind):
     c = Conn(edge)
     rows = []
     cases = [
@@ -48,6 +49,10 @@ def wasm_core_cpu(edge):
         ("es256", "webcrypto", 1000, "memo miss, ES256 verified by WebCrypto"),
         ("rs256", "webcrypto", 1000, "memo miss, RS256 verified by WebCrypto"),
     ]
+    if kind == "spin":
+        # No WebCrypto in a Spin component: the core checks every signature.
+        cases = [case for case in cases if case[1] == "core"]
+    runtime = RUNTIME[kind]
     for tokens, signatures, n, label in cases:
         def timed(count):
             times = []
@@ -62,14 +67,14 @@ def wasm_core_cpu(edge):
         base = timed(0)
         full = timed(n)
         rows.append((label, n, (full - base) / n * 1e6))
-    print("| per request: `tools/call` to forward decision | n per request | µs in workerd |")
+    print(f"| per request: `tools/call` to forward decision | n per request | µs in {runtime} |")
     print("|---|---|---|")
     for label, n, us in rows:
         print(f"| {label} | {n} | {us:.1f} |")
     print()
 
 
-def answered_at_edge(edge, token, count=1000, warmup=100):
+def answered_at_edge(edge, token, kind, count=1000, warmup=100):
     """What the local runtime itself costs: requests the edge answers without the origin."""
     ping = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"})
     headers = {
@@ -80,8 +85,8 @@ def answered_at_edge(edge, token, count=1000, warmup=100):
     print(f"| answered at the edge, sequential, {count} requests | p50 ms | p99 ms |")
     print("|---|---|---|")
     for label, method, path, body, h in [
-        ("unknown path: 404 from the core (no Durable Object, no origin)", "GET", "/nothing", None, {}),
-        ("`ping`: token (memo hit) + Durable Object admit", "POST", "/mcp", ping, headers),
+        (f"unknown path: 404 from the core (no {STORE[kind]}, no origin)", "GET", "/nothing", None, {}),
+        (f"`ping`: token + {STORE[kind]} admit", "POST", "/mcp", ping, headers),
     ]:
         c = Conn(edge)
         times = []
@@ -123,11 +128,20 @@ def overhead(origin, edge, token, count=2000, warmup=200):
     print()
 
 
+RUNTIME = {"cloudflare": "workerd", "spin": "wasmtime"}
+STORE = {"cloudflare": "Durable Object", "spin": "key-value"}
+
+
 def main():
     origin, edge, token = sys.argv[1:4]
-    wasm_core_cpu(edge)
-    overhead(origin, edge, token)
-    answered_at_edge(edge, token)
+    kind = sys.argv[4] if len(sys.argv) > 4 else "cloudflare"
+    parts = (sys.argv[5] if len(sys.argv) > 5 else "cpu,overhead,local").split(",")
+    if "cpu" in parts:
+        wasm_core_cpu(edge, kind)
+    if "overhead" in parts:
+        overhead(origin, edge, token)
+    if "local" in parts:
+        answered_at_edge(edge, token, kind)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 //! A walk through the gateway pipeline with scripted requests, simulated time and an in-memory
-//! "origin": what `scripts/run` shows until the origin server lands.
+//! "origin": the calls an edge adapter makes, in order, with nothing but the core.
 //!
 //! `cargo run -p agentplane-core --features test-vectors --example gateway_demo`
 
