@@ -133,6 +133,11 @@ impl Gateway {
         &self.config
     }
 
+    /// The token verifier, for adapters that look a token's signature check up themselves.
+    pub fn verifier(&self) -> &Verifier {
+        self.auth.verifier()
+    }
+
     /// [`Gateway::begin`], except that the signature of a token the memo does not know is left to
     /// the caller when its key has a public JWK: for runtimes whose own crypto beats the core's
     /// compiled to WebAssembly (WebCrypto in workerd).

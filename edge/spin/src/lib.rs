@@ -46,23 +46,24 @@ const ORIGIN_HOP_HEADERS: &[&str] = &["connection", "keep-alive", "transfer-enco
 #[http_service]
 async fn handle(req: Request) -> Response<BoxBody> {
     #[cfg(feature = "test-vectors")]
-    match req.uri().path() {
+    let req = match req.uri().path() {
         vectors::PATH => return vectors::serve(),
         bench::PATH => return bench::serve(req.uri()),
-        _ => {}
-    }
-    match drive(req).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("agentplane edge: {e}");
-            let body =
-                jsonrpc::error_bytes(None, &ErrorObject::new(code::INTERNAL_ERROR, "Internal error at the edge"));
-            let mut r = Response::new(box_body(Full::new(bytes::Bytes::from(body))));
-            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-            r
-        }
-    }
+        vectors::TOKEN_MEMO_PATH => return vectors::serve_token_memo(&req).await.unwrap_or_else(internal_error),
+        _ => req,
+    };
+    drive(req).await.unwrap_or_else(internal_error)
+}
+
+/// The opaque 500 for failures of the edge itself (configuration, platform errors); details go
+/// to the log only.
+fn internal_error(e: EdgeError) -> Response<BoxBody> {
+    eprintln!("agentplane edge: {e}");
+    let body = jsonrpc::error_bytes(None, &ErrorObject::new(code::INTERNAL_ERROR, "Internal error at the edge"));
+    let mut r = Response::new(box_body(Full::new(bytes::Bytes::from(body))));
+    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r
 }
 
 fn now() -> Timestamp {

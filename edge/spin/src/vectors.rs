@@ -1,12 +1,41 @@
-//! The core's shared test vectors, run inside the component (feature `test-vectors`, never
-//! deployed): `GET /__vectors` answers `{"cases": n, "failures": [...]}`, with status 200 only
-//! when every vector passed, so a test script needs nothing but the status.
+//! Test endpoints (feature `test-vectors`, never deployed).
+//!
+//! `GET /__vectors` runs the core's shared test vectors inside the component and answers
+//! `{"cases": n, "failures": [...]}`, with status 200 only when every vector passed, so a test
+//! script needs nothing but the status.
+//!
+//! `GET /__token-memo` with a bearer token answers `{"remembered": bool}`: whether a good verdict
+//! on the token's signature is in key-value, so a runtime test can see the memo work across
+//! instances.
 
-use spin_sdk::http::{BoxBody, Response};
+use agentplane_core::auth::bearer_token;
+use spin_sdk::http::{BoxBody, Request, Response};
 
-use crate::json_response;
+use crate::{EdgeError, instance, json_response, store};
 
 pub(crate) const PATH: &str = "/__vectors";
+pub(crate) const TOKEN_MEMO_PATH: &str = "/__token-memo";
+
+pub(crate) async fn serve_token_memo(req: &Request) -> Result<Response<BoxBody>, EdgeError> {
+    let now = crate::now();
+    instance::ensure(now).await?;
+    let header = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let check = match bearer_token(header).map(|t| instance::with_gateway(|g| g.verifier().prepare(t))) {
+        Ok(Ok(Ok(check))) => check,
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(Err(e))) => {
+            return Ok(json_response(http::StatusCode::BAD_REQUEST, &serde_json::json!({ "error": e.to_string() })));
+        }
+        Err(e) => {
+            return Ok(json_response(http::StatusCode::BAD_REQUEST, &serde_json::json!({ "error": e.to_string() })));
+        }
+    };
+    let remembered = match check.fingerprint() {
+        Some(f) => store::signature_known(&f, now).await,
+        None => false,
+    };
+    Ok(json_response(http::StatusCode::OK, &serde_json::json!({ "remembered": remembered })))
+}
 
 pub(crate) fn serve() -> Response<BoxBody> {
     let (cases, failures) = agentplane_core::testkit::vectors::run_builtin();
