@@ -8,11 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::TokenDigest;
 use crate::catalogue::Dialect;
+use crate::digest::Fields;
 use crate::jsonrpc::Id;
 use crate::time::{NANOS_PER_MILLI, Timestamp};
 
@@ -100,39 +100,26 @@ pub struct KeyParts<'a> {
 /// params are canonical JSON (sorted keys, no whitespace) without `_meta`, which carries
 /// per-request values such as progress tokens.
 pub fn cache_key(parts: &KeyParts<'_>) -> CacheKey {
-    let mut h = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_be_bytes());
-        h.update(bytes);
-    };
-    field(b"agentplane-cache-v1");
-    field(parts.tenant.as_bytes());
-    field(&parts.generation.to_be_bytes());
-    field(parts.dialect.tag().as_bytes());
-    field(parts.method.as_bytes());
+    let mut h = Fields::new();
+    h.field(b"agentplane-cache-v1");
+    h.field(parts.tenant.as_bytes());
+    h.field(&parts.generation.to_be_bytes());
+    h.field(parts.dialect.tag().as_bytes());
+    h.field(parts.method.as_bytes());
     match parts.scope {
-        CacheScope::Shared => field(b"shared"),
+        CacheScope::Shared => h.field(b"shared"),
         CacheScope::Private => {
-            field(b"private");
-            field(parts.token.as_bytes());
+            h.field(b"private");
+            h.field(parts.token.as_bytes());
         }
     }
     let mut params = Vec::new();
     if let Some(p) = parts.params {
         write_canonical(p, true, &mut params);
     }
-    field(&params);
-    let digest = h.finalize();
-    let mut key = String::with_capacity(4 + 64);
-    key.push_str("ap1-");
-    for b in digest {
-        key.push(char::from(HEX[usize::from(b >> 4)]));
-        key.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    CacheKey(key)
+    h.field(&params);
+    CacheKey(h.finish_hex("ap1-"))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Canonical JSON: object keys sorted by their UTF-8 bytes, no insignificant whitespace, strings
 /// and numbers as serde_json writes them. `skip_meta` drops a top-level `_meta` member.

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod cache;
 pub mod catalogue;
+mod digest;
 pub mod gateway;
 pub mod jsonrpc;
 pub mod ratelimit;

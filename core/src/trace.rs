@@ -1,7 +1,7 @@
 //! Request identity across hops: a request id for logs and a W3C `traceparent` (Trace Context
 //! level 1) for spans. The core draws no random numbers; the caller hands in entropy.
 
-use std::fmt::Write as _;
+use crate::digest::hex;
 
 /// A parsed `traceparent` header: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,14 +97,6 @@ fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
         out[i] = u8::from_str_radix(text, 16).ok()?;
     }
     Some(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::keys::{KeySelectError, KeySet, VerificationKey};
+use crate::digest::Fields;
 use crate::time::Timestamp;
 
 /// Settings of a [`Verifier`].
@@ -342,21 +343,19 @@ impl SignatureCheck {
         &self.signature
     }
 
-    /// A digest of what a good verdict on this check establishes: this key (its public JWK)
+    /// A name for what a good verdict on this check establishes: this key (its public JWK)
     /// signed these bytes with this algorithm, giving this signature. A runtime that cannot keep
     /// the token memo in memory between requests (a Spin component may be instantiated per
-    /// request) remembers good verdicts in its own store under this digest. A rotated key has
-    /// another JWK and so another digest; `None` for keys without a public JWK.
-    pub fn fingerprint(&self) -> Option<[u8; 32]> {
-        use sha2::{Digest as _, Sha256};
+    /// request) remembers good verdicts in its own store under this name. A rotated key has
+    /// another JWK and so another name; `None` for keys without a public JWK.
+    pub fn fingerprint(&self) -> Option<String> {
         let jwk = self.key.public_jwk.as_deref()?;
-        let mut h = Sha256::new();
-        // Length-prefixed, so no two different inputs run together into the same bytes.
-        for part in [format!("{:?}", self.alg).as_bytes(), jwk.as_bytes(), &self.signing_input, &self.signature] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part);
-        }
-        Some(h.finalize().into())
+        let mut h = Fields::new();
+        h.field(format!("{:?}", self.alg).as_bytes());
+        h.field(jwk.as_bytes());
+        h.field(&self.signing_input);
+        h.field(&self.signature);
+        Some(h.finish_hex("sig1-"))
     }
 
     /// Checks the signature with the core's own crypto.

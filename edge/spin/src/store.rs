@@ -104,32 +104,24 @@ pub(crate) async fn put_cached(entry: StoreEntry) {
     }
 }
 
-fn verdict_key(fingerprint: &[u8; 32]) -> String {
-    let mut key = String::with_capacity(4 + 64);
-    key.push_str("sig:");
-    for b in fingerprint {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key
-}
-
-/// Whether a good verdict on this signature is remembered and still within `until` (Unix ms).
-pub(crate) async fn signature_known(fingerprint: &[u8; 32], now: Timestamp) -> bool {
+/// Whether a good verdict on this signature (named by `SignatureCheck::fingerprint`, which is
+/// the key) is remembered and not yet past the token's expiry.
+pub(crate) async fn signature_known(fingerprint: &str, now: Timestamp) -> bool {
     let Ok(store) = open().await else { return false };
-    let key = verdict_key(fingerprint);
-    let Ok(Some(bytes)) = store.get(&key).await else { return false };
+    let key = fingerprint;
+    let Ok(Some(bytes)) = store.get(key).await else { return false };
     let until = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     if until > now.as_unix_millis() {
         return true;
     }
-    let _ = store.delete(&key).await;
+    let _ = store.delete(key).await;
     false
 }
 
 /// Remembers a good signature until `until_ms`, when the token itself expires.
-pub(crate) async fn remember_signature(fingerprint: &[u8; 32], until_ms: u64) {
+pub(crate) async fn remember_signature(fingerprint: &str, until_ms: u64) {
     let Ok(store) = open().await else { return };
-    if let Err(e) = store.set(verdict_key(fingerprint), until_ms.to_string()).await {
+    if let Err(e) = store.set(fingerprint, until_ms.to_string()).await {
         eprintln!("agentplane edge: token memo store failed: {e:?}");
     }
 }
