@@ -3,7 +3,7 @@
 //!
 //! Spin documents a fresh instance per request, and `wasi:http@0.3` hosts may reuse an instance
 //! for several (Wasmtime does). So this is an optimisation only: a fresh instance builds it on its
-//! first request, from the variables and the JWKS copy in key-value (`store::jwks`), and the
+//! first request, from the variables and the JWKS copy in key-value (`Kv::jwks`), and the
 //! token verdicts that must outlive instances live in key-value too (`lib.rs`, `begin`).
 //!
 //! Requests of one instance may run concurrently, but only one at a time between `await` points:
@@ -17,7 +17,8 @@ use agentplane_core::gateway::settings::var;
 use agentplane_core::gateway::{EdgeGateway, EdgeSettings, KeySource};
 use agentplane_core::time::Timestamp;
 
-use crate::{EdgeError, store};
+use crate::EdgeError;
+use crate::store::{Freshness, Kv};
 
 thread_local! {
     static INSTANCE: RefCell<Option<EdgeGateway>> = const { RefCell::new(None) };
@@ -25,23 +26,21 @@ thread_local! {
 
 /// Makes sure the instance has a gateway with current keys; builds it on the first request and
 /// refreshes fetched keys when the core's schedule says they are due.
-pub(crate) async fn ensure(now: Timestamp) -> Result<(), EdgeError> {
+pub(crate) async fn ensure(now: Timestamp, kv: &mut Kv) -> Result<(), EdgeError> {
     let due = INSTANCE.with_borrow_mut(|i| i.as_mut().map(|i| i.keys_due(now)));
     match due {
-        None => build(now).await,
+        None => build(now, kv).await,
         Some(None) => Ok(()),
-        Some(Some(url)) => {
-            match store::jwks(&url, store::Freshness::Refetch, now).await.and_then(|(b, _)| keys_from(&b)) {
-                Ok(keys) => INSTANCE.with_borrow_mut(|i| match i {
-                    Some(i) => Ok(i.keys_fetched(keys, now)?),
-                    None => Ok(()),
-                }),
-                Err(e) => {
-                    eprintln!("agentplane edge: JWKS refresh failed, keeping the current keys: {e}");
-                    Ok(())
-                }
+        Some(Some(url)) => match kv.jwks(&url, Freshness::Refetch, now).await.and_then(|(b, _)| keys_from(&b)) {
+            Ok(keys) => INSTANCE.with_borrow_mut(|i| match i {
+                Some(i) => Ok(i.keys_fetched(keys, now)?),
+                None => Ok(()),
+            }),
+            Err(e) => {
+                eprintln!("agentplane edge: JWKS refresh failed, keeping the current keys: {e}");
+                Ok(())
             }
-        }
+        },
     }
 }
 
@@ -59,14 +58,14 @@ fn keys_from(jwks: &[u8]) -> Result<KeySet, EdgeError> {
     KeySet::from_jwks(jwks).map_err(|e| EdgeError::Keys(e.to_string()))
 }
 
-async fn build(now: Timestamp) -> Result<(), EdgeError> {
+async fn build(now: Timestamp, kv: &mut Kv) -> Result<(), EdgeError> {
     let settings = settings().await?;
     let (keys, fetched_at) = match &settings.keys {
         KeySource::Jwks(doc) => (keys_from(doc.as_bytes())?, now),
         KeySource::JwksUrl { url, refresh_secs } => {
             // The copy another instance stored, while younger than the refresh period; its age
             // carries over, so keys are due when the copy is, not a period after this instance.
-            let (bytes, fetched_at) = store::jwks(url, store::Freshness::Within(*refresh_secs), now).await?;
+            let (bytes, fetched_at) = kv.jwks(url, Freshness::Within(*refresh_secs), now).await?;
             (keys_from(&bytes)?, fetched_at)
         }
     };

@@ -24,6 +24,7 @@ use agentplane_core::time::Timestamp;
 use http_body_util::{BodyExt as _, Full, Limited};
 use spin_sdk::http::{BoxBody, Request, Response, box_body, send};
 use spin_sdk::http_service;
+use store::Kv;
 
 /// Failures of the edge itself; answered with an opaque 500, logged to stderr.
 #[derive(Debug, thiserror::Error)]
@@ -99,14 +100,14 @@ fn reply(r: Reply) -> Response<BoxBody> {
 /// `begin_deferring`, with a new token's signature checked by the core once and then remembered
 /// in key-value (keyed by the key and the signed bytes) until the token expires, so the next
 /// instance that sees the token skips the signature math.
-async fn begin(http_request: &HttpRequest<'_>, ctx: RequestContext) -> Result<Begin, EdgeError> {
+async fn begin(http_request: &HttpRequest<'_>, ctx: RequestContext, kv: &mut Kv) -> Result<Begin, EdgeError> {
     let token = match instance::with_gateway(|g| g.begin_deferring(http_request, ctx))? {
         SignatureStep::Decided(begin) => return Ok(begin),
         SignatureStep::Verify(token) => token,
     };
     let fingerprint = token.check.fingerprint();
     let known = match &fingerprint {
-        Some(f) => store::signature_known(f, ctx.now).await,
+        Some(f) => kv.signature_known(f, ctx.now).await,
         None => false,
     };
     let ok = known || token.check.verify_in_core().unwrap_or(false);
@@ -117,7 +118,7 @@ async fn begin(http_request: &HttpRequest<'_>, ctx: RequestContext) -> Result<Be
         && let (Some(f), Begin::Proceed(p)) = (&fingerprint, &begin)
         && let Some(principal) = p.principal()
     {
-        store::remember_signature(f, principal.expires_at.saturating_add(leeway).saturating_mul(1000)).await;
+        kv.remember_signature(f, principal.expires_at.saturating_add(leeway).saturating_mul(1000)).await;
     }
     Ok(begin)
 }
@@ -125,7 +126,8 @@ async fn begin(http_request: &HttpRequest<'_>, ctx: RequestContext) -> Result<Be
 async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
     let now = now();
     let ctx = RequestContext { now, entropy: entropy() };
-    instance::ensure(now).await?;
+    let mut kv = Kv::default();
+    instance::ensure(now, &mut kv).await?;
 
     let (parts, body) = req.into_parts();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
@@ -136,7 +138,7 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
     let body = collected.to_bytes();
     let http_request =
         HttpRequest { method: &parts.method, path_and_query: &path_and_query, headers: &parts.headers, body: &body };
-    let mut pending = match begin(&http_request, ctx).await? {
+    let mut pending = match begin(&http_request, ctx, &mut kv).await? {
         Begin::Respond(r) => return Ok(reply(r)),
         Begin::Proceed(p) => p,
     };
@@ -144,7 +146,7 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
     let tenant = pending.principal().map(|p| p.tenant);
     let mut generation = None;
     if let Some(check) = pending.rate_limit() {
-        let (decision, g) = store::admit(check.tenant, &check.quota, now)?;
+        let (decision, g) = kv.admit(check.tenant, &check.quota, now)?;
         generation = Some(g);
         if let Some(r) = pending.admit(decision) {
             return Ok(reply(r));
@@ -154,14 +156,14 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
         return Ok(reply(r));
     }
     if let (None, Some(t)) = (generation, tenant) {
-        generation = Some(store::generation(t)?);
+        generation = Some(kv.generation(t)?);
     }
     if let Some(key) = pending.cache_key(generation.unwrap_or(0))
-        && let Some(stored) = store::cached(&key).await
+        && let Some(stored) = kv.cached(&key).await
     {
         match pending.reply_from_cache(&stored, now) {
             Some(r) => return Ok(reply(r)),
-            None => store::drop_cached(&key).await,
+            None => kv.drop_cached(&key).await,
         }
     }
 
@@ -198,10 +200,10 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
         && let Some(t) = tenant
     {
         // Before the answer goes out: the tenant's next read must already see the new generation.
-        store::bump(t)?;
+        kv.bump(t)?;
     }
     if let Some(entry) = outcome.store {
-        store::put_cached(entry).await;
+        kv.put_cached(entry).await;
     }
     origin_parts.headers.extend(outcome.headers);
     Ok(Response::from_parts(origin_parts, body))

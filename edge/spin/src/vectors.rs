@@ -11,27 +11,27 @@
 use agentplane_core::auth::bearer_token;
 use spin_sdk::http::{BoxBody, Request, Response};
 
-use crate::{EdgeError, instance, json_response, store};
+use crate::store::Kv;
+use crate::{EdgeError, instance, json_response};
 
 pub(crate) const PATH: &str = "/__vectors";
 pub(crate) const TOKEN_MEMO_PATH: &str = "/__token-memo";
 
 pub(crate) async fn serve_token_memo(req: &Request) -> Result<Response<BoxBody>, EdgeError> {
     let now = crate::now();
-    instance::ensure(now).await?;
+    let mut kv = Kv::default();
+    instance::ensure(now, &mut kv).await?;
     let header = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let check = match bearer_token(header).map(|t| instance::with_gateway(|g| g.verifier().prepare(t))) {
-        Ok(Ok(Ok(check))) => check,
-        Ok(Err(e)) => return Err(e),
-        Ok(Ok(Err(e))) => {
-            return Ok(json_response(http::StatusCode::BAD_REQUEST, &serde_json::json!({ "error": e.to_string() })));
-        }
-        Err(e) => {
-            return Ok(json_response(http::StatusCode::BAD_REQUEST, &serde_json::json!({ "error": e.to_string() })));
-        }
+    let check = match bearer_token(header) {
+        Ok(token) => instance::with_gateway(|g| g.verifier().prepare(token).map_err(|e| e.to_string()))?,
+        Err(e) => Err(e.to_string()),
     };
-    let remembered = match check.fingerprint() {
-        Some(f) => store::signature_known(&f, now).await,
+    let fingerprint = match check {
+        Ok(check) => check.fingerprint(),
+        Err(e) => return Ok(json_response(http::StatusCode::BAD_REQUEST, &serde_json::json!({ "error": e }))),
+    };
+    let remembered = match fingerprint {
+        Some(f) => kv.signature_known(&f, now).await,
         None => false,
     };
     Ok(json_response(http::StatusCode::OK, &serde_json::json!({ "remembered": remembered })))
