@@ -5,6 +5,7 @@ released together, so the edge sees them concurrently: a limiter that reads and 
 without an atomic step admits more than the tier's burst here.
 """
 
+import collections
 import json
 import sys
 import threading
@@ -43,10 +44,7 @@ def main() -> int:
         t.start()
     for t in threads:
         t.join()
-    counts = {}
-    for s in statuses:
-        counts[str(s)] = counts.get(str(s), 0) + 1
-    print(json.dumps(counts, sort_keys=True))
+    print(json.dumps(collections.Counter(str(s) for s in statuses), sort_keys=True))
     return 0
 
 

@@ -135,6 +135,11 @@ async fn round_trip(latency: Duration) {
     }
 }
 
+/// [`round_trip`] for the `spin:key-value` functions, which reach the view through the store.
+async fn store_round_trip<T>(accessor: &Accessor<T, Kv>) {
+    round_trip(accessor.with(|mut a| a.get().latency)).await;
+}
+
 /// `HasData` marker for the key-value interfaces.
 pub struct Kv;
 
@@ -162,7 +167,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for Kv {
         accessor: &Accessor<T, Self>,
         label: String,
     ) -> wasmtime::Result<Result<Resource<OpenStore>, spin_kv::Error>> {
-        round_trip(accessor.with(|mut a| a.get().latency)).await;
+        store_round_trip(accessor).await;
         accessor.with(|mut access| {
             let view = access.get();
             if !view.stores.opens(&label) {
@@ -177,7 +182,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for Kv {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
-        round_trip(accessor.with(|mut a| a.get().latency)).await;
+        store_round_trip(accessor).await;
         accessor.with(|mut access| {
             let view = access.get();
             let label = label_of(view.table, &store)?;
@@ -191,7 +196,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for Kv {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        round_trip(accessor.with(|mut a| a.get().latency)).await;
+        store_round_trip(accessor).await;
         accessor.with(|mut access| {
             let view = access.get();
             let label = label_of(view.table, &store)?;
@@ -205,7 +210,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for Kv {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        round_trip(accessor.with(|mut a| a.get().latency)).await;
+        store_round_trip(accessor).await;
         accessor.with(|mut access| {
             let view = access.get();
             let label = label_of(view.table, &store)?;
@@ -219,7 +224,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for Kv {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
-        round_trip(accessor.with(|mut a| a.get().latency)).await;
+        store_round_trip(accessor).await;
         accessor.with(|mut access| {
             let view = access.get();
             let label = label_of(view.table, &store)?;
@@ -234,7 +239,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for Kv {
         wasmtime::component::StreamReader<String>,
         wasmtime::component::FutureReader<Result<(), spin_kv::Error>>,
     )> {
-        round_trip(accessor.with(|mut a| a.get().latency)).await;
+        store_round_trip(accessor).await;
         accessor.with(|mut access| {
             let view = access.get();
             let label = label_of(view.table, &store)?;
