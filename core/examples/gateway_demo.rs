@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use agentplane_core::auth::KeySet;
-use agentplane_core::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, Reply, RequestContext, TenantState};
+use agentplane_core::gateway::{Gateway, GatewayConfig, HttpRequest, Reply, RequestContext, Step, TenantState};
 use agentplane_core::testkit::{self, AUDIENCE, ISSUER, RESOURCE};
 use agentplane_core::time::Timestamp;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -38,47 +38,63 @@ impl Demo {
             HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &headers, body: body.as_bytes() };
         let now = Timestamp::from_unix_millis(now_ms);
         let ctx = RequestContext { now, entropy: [now_ms.to_le_bytes()[0]; 24] };
-        let mut pending = match self.gateway.begin(&req, ctx) {
-            Begin::Respond(r) => return describe("refused or answered at the edge", &r),
-            Begin::Proceed(p) => p,
-        };
-        if let Some(check) = pending.rate_limit()
-            && let Some(r) = pending.admit(self.tenants.entry(check.tenant).or_default().admit(now, &check.quota))
-        {
-            return describe("rate-limited", &r);
-        }
-        if let Some(r) = pending.local_reply() {
-            return describe("answered at the edge", &r);
-        }
-        let tenant = pending.principal().map(|p| p.tenant).unwrap_or_default();
-        let generation = self.tenants.get(&tenant).map_or(0, |t| t.generation);
-        if let Some(key) = pending.cache_key(generation)
-            && let Some(stored) = self.cache.get(key.as_str())
-            && let Some(r) = pending.reply_from_cache(stored, now)
-        {
-            return describe("served from the edge cache", &r);
-        }
-        let forward = pending.forward(&headers);
-        self.origin_calls += 1;
         let origin_body = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "ok"}]}});
         let bytes = origin_body.to_string().into_bytes();
-        let mut origin_headers = HeaderMap::new();
-        origin_headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let buffered = pending.wants_body(StatusCode::OK, &origin_headers).then_some(bytes.as_slice());
-        let outcome = pending.on_origin_response(StatusCode::OK, buffered, now);
-        if let Some(store) = outcome.store {
-            self.cache.insert(store.key.as_str().to_owned(), store.bytes);
+        let mut exchange = self.gateway.begin(req, ctx);
+        let mut bumped = false;
+        let mut forwarded = String::new();
+        loop {
+            match exchange.poll() {
+                Step::VerifySignature(check) => {
+                    let ok = check.verify_in_core().unwrap_or(false);
+                    exchange.handle_signature(&mut self.gateway, ok);
+                }
+                Step::Admit(check) => {
+                    let tenant = self.tenants.entry(check.tenant).or_default();
+                    let decision = tenant.admit(now, &check.quota);
+                    exchange.handle_admission(decision, tenant.generation);
+                }
+                Step::ReadGeneration(t) => exchange.handle_generation(self.tenants.get(&t).map_or(0, |t| t.generation)),
+                Step::LookupCache(key) => {
+                    let stored = self.cache.get(key.as_str()).cloned();
+                    exchange.handle_cache(stored.as_deref());
+                }
+                Step::EvictCache(key) => {
+                    self.cache.remove(key.as_str());
+                }
+                Step::Forward(forward) => {
+                    self.origin_calls += 1;
+                    forwarded = format!("{} (traceparent {})", forward.path_and_query, exchange.traceparent());
+                    let mut origin_headers = HeaderMap::new();
+                    origin_headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    exchange.handle_origin_head(StatusCode::OK, origin_headers);
+                }
+                Step::ReadOriginBody => exchange.handle_origin_body(&bytes),
+                Step::BumpGeneration(t) => {
+                    self.tenants.entry(t).or_default().bump_generation();
+                    bumped = true;
+                }
+                Step::StoreCache(entry) => {
+                    self.cache.insert(entry.key.as_str().to_owned(), entry.bytes);
+                }
+                Step::Respond(head) => {
+                    return format!(
+                        "forwarded to origin {forwarded}; cache {}{}",
+                        head.headers.get("x-agentplane-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
+                        if bumped { "; tenant data generation bumped" } else { "" },
+                    );
+                }
+                Step::Reply(r) => {
+                    let what = match r.headers.get("x-agentplane-cache").and_then(|v| v.to_str().ok()) {
+                        Some("hit") => "served from the edge cache",
+                        _ if r.status == StatusCode::TOO_MANY_REQUESTS => "rate-limited",
+                        _ if r.status.is_success() && r.jsonrpc_error_code().is_none() => "answered at the edge",
+                        _ => "refused or answered at the edge",
+                    };
+                    return describe(what, &r);
+                }
+            }
         }
-        if outcome.bump_generation {
-            self.tenants.entry(tenant).or_default().bump_generation();
-        }
-        format!(
-            "forwarded to origin {} (traceparent {}); cache {}{}",
-            forward.path_and_query,
-            pending.traceparent(),
-            outcome.headers.get("x-agentplane-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
-            if outcome.bump_generation { "; tenant data generation bumped" } else { "" },
-        )
     }
 }
 

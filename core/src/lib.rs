@@ -28,5 +28,5 @@ pub mod trace;
 #[cfg(test)]
 mod testing;
 
-pub use gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, SignatureStep, TenantState};
+pub use gateway::{Exchange, Gateway, GatewayConfig, HttpRequest, RequestContext, Step, TenantState};
 pub use time::Timestamp;

@@ -1,18 +1,11 @@
 //! Runs the shared test vectors natively. The edge adapters run the same files inside workerd and
 //! wasmtime.
 
-use agentplane_core::testkit::vectors::{BUILTIN, Signatures, run_builtin, run_builtin_with};
+use agentplane_core::testkit::vectors::{BUILTIN, run_builtin};
 
 #[test]
 fn shared_vectors_pass() {
     let (cases, failures) = run_builtin();
-    assert!(cases >= 60, "only {cases} vector cases ran");
-    assert!(failures.is_empty(), "{} vector failures:\n{}", failures.len(), failures.join("\n"));
-}
-
-#[test]
-fn shared_vectors_pass_with_signatures_left_to_the_caller() {
-    let (cases, failures) = run_builtin_with(Signatures::Deferred);
     assert!(cases >= 60, "only {cases} vector cases ran");
     assert!(failures.is_empty(), "{} vector failures:\n{}", failures.len(), failures.join("\n"));
 }

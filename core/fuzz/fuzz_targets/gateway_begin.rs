@@ -4,7 +4,7 @@
 use std::sync::{Mutex, OnceLock};
 
 use agentplane_core::auth::KeySet;
-use agentplane_core::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext};
+use agentplane_core::gateway::{Gateway, GatewayConfig, HttpRequest, RequestContext, Step};
 use agentplane_core::testkit;
 use agentplane_core::time::Timestamp;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -48,9 +48,21 @@ fuzz_target!(|data: &[u8]| {
     let req = HttpRequest { method: &method, path_and_query: path, headers: &headers, body: body.as_bytes() };
     let ctx = RequestContext { now: Timestamp::from_unix_secs(1_767_225_600), entropy: [selector; 24] };
     let mut gw = gateway().lock().unwrap_or_else(|e| e.into_inner());
-    if let Begin::Proceed(mut p) = gw.begin(&req, ctx) {
-        let _ = p.cache_key(0);
-        let _ = p.local_reply();
-        let _ = p.forward(&headers);
+    let mut exchange = gw.begin(req, ctx);
+    // Drive every step an edge would, with a signature judged good and empty stores.
+    for _ in 0..16 {
+        match exchange.poll() {
+            Step::VerifySignature(_) => exchange.handle_signature(&mut gw, true),
+            Step::Admit(check) => {
+                let decision = agentplane_core::TenantState::default().admit(ctx.now, &check.quota);
+                exchange.handle_admission(decision, 0);
+            }
+            Step::ReadGeneration(_) => exchange.handle_generation(0),
+            Step::LookupCache(_) => exchange.handle_cache(None),
+            Step::Forward(_) => exchange.handle_origin_head(http::StatusCode::OK, HeaderMap::new()),
+            Step::ReadOriginBody => exchange.handle_origin_body(b"{}"),
+            Step::EvictCache(_) | Step::BumpGeneration(_) | Step::StoreCache(_) => {}
+            Step::Respond(_) | Step::Reply(_) => break,
+        }
     }
 });

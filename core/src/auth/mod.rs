@@ -36,8 +36,6 @@ pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
 pub struct Authenticator {
     verifier: Verifier,
     memo: TokenMemo,
-    /// The verdict on a deferred signature, taken by the next lookup of that token.
-    settled: Option<(TokenDigest, Result<Principal, VerifyError>)>,
 }
 
 /// How an [`Authenticator::authenticate`] call was answered, for metrics and benchmarks.
@@ -47,8 +45,9 @@ pub enum MemoOutcome {
     Miss,
 }
 
-/// A token the memo does not know, whose signature the caller checks with its own crypto and
-/// reports through [`Authenticator::settle`].
+/// A token the memo does not know: its signature is checked by the caller (with the core's
+/// [`SignatureCheck::verify_in_core`] or its own crypto) and the verdict reported through
+/// [`Authenticator::settle`].
 #[derive(Debug, Clone)]
 pub struct UnverifiedToken {
     pub check: SignatureCheck,
@@ -64,7 +63,7 @@ pub enum Lookup {
 
 impl Authenticator {
     pub fn new(verifier: Verifier, memo_capacity: NonZeroUsize) -> Self {
-        Self { verifier, memo: TokenMemo::new(memo_capacity), settled: None }
+        Self { verifier, memo: TokenMemo::new(memo_capacity) }
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -76,26 +75,29 @@ impl Authenticator {
     pub fn replace_keys(&mut self, keys: KeySet) -> Result<(), VerifierConfigError> {
         self.verifier = Verifier::new(self.verifier.config().clone(), keys)?;
         self.memo.clear();
-        self.settled = None;
         Ok(())
     }
 
-    /// Verifies `token` through the memo, always with the core's own crypto.
+    /// Verifies `token` through the memo, checking a new token's signature with the core's own
+    /// crypto.
     pub fn authenticate(
         &mut self,
         token: &str,
         now: Timestamp,
     ) -> Result<(Principal, TokenDigest, MemoOutcome), VerifyError> {
-        match self.lookup(token, now, false)? {
+        match self.lookup(token, now)? {
             Lookup::Verified(principal, digest, outcome) => Ok((principal, digest, outcome)),
-            // Unreachable with deferral off; answered as a failed check rather than a panic.
-            Lookup::NeedsSignature(_) => Err(VerifyError::InvalidSignature),
+            Lookup::NeedsSignature(unverified) => {
+                let ok = unverified.check.verify_in_core()?;
+                let (principal, digest) = self.settle(unverified, ok, now)?;
+                Ok((principal, digest, MemoOutcome::Miss))
+            }
         }
     }
 
-    /// Verifies `token` through the memo. With `defer`, a signature the caller can check itself
-    /// (its key has a public JWK) comes back as [`Lookup::NeedsSignature`] instead.
-    pub fn lookup(&mut self, token: &str, now: Timestamp, defer: bool) -> Result<Lookup, VerifyError> {
+    /// Looks `token` up in the memo. A token it does not know comes back as
+    /// [`Lookup::NeedsSignature`] once everything but its signature has been checked.
+    pub fn lookup(&mut self, token: &str, now: Timestamp) -> Result<Lookup, VerifyError> {
         let limit = self.verifier.config().max_token_bytes;
         if token.len() > limit {
             return Err(VerifyError::TooLarge { size: token.len(), limit });
@@ -104,42 +106,35 @@ impl Authenticator {
         if let Some(p) = self.memo.get(&digest, now) {
             return Ok(Lookup::Verified(p.clone(), digest, MemoOutcome::Hit));
         }
-        if let Some((settled_digest, result)) = self.settled.take()
-            && settled_digest == digest
-        {
-            return result.map(|p| self.remember(p, digest));
-        }
         let check = self.verifier.prepare(token)?;
-        if defer && check.public_jwk().is_some() {
-            return Ok(Lookup::NeedsSignature(UnverifiedToken { check, digest }));
-        }
-        if !check.verify_in_core()? {
+        Ok(Lookup::NeedsSignature(UnverifiedToken { check, digest }))
+    }
+
+    /// Completes a token after the caller's verdict on its signature: the claims are checked at
+    /// `now` and a good token is remembered until it expires.
+    pub fn settle(
+        &mut self,
+        token: UnverifiedToken,
+        signature_ok: bool,
+        now: Timestamp,
+    ) -> Result<(Principal, TokenDigest), VerifyError> {
+        if !signature_ok {
             return Err(VerifyError::InvalidSignature);
         }
-        let principal = self.verifier.complete(&check, now)?;
-        Ok(self.remember(principal, digest))
+        let principal = self.verifier.complete(&token.check, now)?;
+        self.memo.insert(token.digest, principal.clone(), self.valid_until(&principal));
+        Ok((principal, token.digest))
     }
 
-    /// Records the caller's verdict on a deferred signature; the next [`Authenticator::lookup`]
-    /// of that token answers with it (and remembers a good token like any other).
-    pub fn settle(&mut self, token: UnverifiedToken, signature_ok: bool, now: Timestamp) {
-        let result =
-            if signature_ok { self.verifier.complete(&token.check, now) } else { Err(VerifyError::InvalidSignature) };
-        self.settled = Some((token.digest, result));
-    }
-
-    fn remember(&mut self, principal: Principal, digest: TokenDigest) -> Lookup {
+    /// Until when a verified token's principal may be used: its expiry plus the leeway.
+    pub fn valid_until(&self, principal: &Principal) -> Timestamp {
         let leeway = self.verifier.config().leeway_secs;
-        let valid_until =
-            Timestamp::from_unix_nanos(principal.expires_at.saturating_add(leeway).saturating_mul(NANOS_PER_SEC));
-        self.memo.insert(digest, principal.clone(), valid_until);
-        Lookup::Verified(principal, digest, MemoOutcome::Miss)
+        Timestamp::from_unix_nanos(principal.expires_at.saturating_add(leeway).saturating_mul(NANOS_PER_SEC))
     }
 
     /// Forgets every remembered token, so each is verified again on its next use.
     pub fn forget_tokens(&mut self) {
         self.memo.clear();
-        self.settled = None;
     }
 
     pub fn memo_len(&self) -> usize {

@@ -1,46 +1,42 @@
 //! The request pipeline that the edge adapters (and the origin, as a second line) drive.
 //!
-//! It is a sequence of decisions with the caller doing the I/O in between, in the manner of
-//! `quinn-proto`:
+//! [`Gateway`] is what a process or isolate keeps between requests: configuration, the token
+//! verifier and its memo. [`Gateway::begin`] makes an [`Exchange`] for one request, a state
+//! machine in the manner of `quinn-proto`: the shell polls it for the next [`Step`], does that
+//! one piece of I/O, and reports back with the matching `handle_*` method.
 //!
 //! ```text
-//! Gateway::begin(request, now, entropy)
-//!   ├─ Begin::Respond(reply)            refused or answered: send `reply`
-//!   └─ Begin::Proceed(pending)
-//!        pending.rate_limit()            → the caller runs TenantState::admit in its store
-//!        pending.admit(decision)         → Err(reply): 429
-//!        pending.local_reply()           → Some(reply): answered at the edge (`ping`)
-//!        pending.cache_key(generation)   → the caller looks the key up
-//!        pending.reply_from_cache(bytes) → Some(reply): a hit
-//!        pending.forward_headers(..)     → the caller sends the request to the origin
-//!        pending.on_origin_response(..)  → what to store, whether to bump the generation
+//! begin ─▶ VerifySignature? ─▶ (envelope, version, route, scope) ─▶ Admit ─▶ ping? ─▶
+//!          ReadGeneration? ─▶ LookupCache? ─▶ Forward ─▶ ReadOriginBody? ─▶
+//!          BumpGeneration? ─▶ StoreCache? ─▶ Respond          (any stage may end in Reply)
 //! ```
+//!
+//! `testkit::vectors::World::drive` is the reference shell, over in-memory stores.
 
 mod config;
 mod edge;
-mod pending;
+mod exchange;
 mod reply;
 pub mod settings;
 mod tenant;
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, StatusCode};
 
 pub use config::GatewayConfig;
 pub use edge::EdgeGateway;
-use pending::Caller;
-pub use pending::{CacheStatus, Forward, OriginOutcome, Pending, RateLimitCheck, StoreEntry};
+pub use exchange::{CacheStatus, Exchange, Forward, RateLimitCheck, ResponseHead, Step, StoreEntry};
 pub use reply::Reply;
 pub use settings::{EdgeSettings, KeySource, SettingsError};
 pub use tenant::TenantState;
 
 use crate::auth::{
-    AuthError, Authenticator, KeySet, Lookup, MemoOutcome, Principal, TokenDigest, UnverifiedToken, Verifier,
-    bearer_token,
+    AuthError, Authenticator, KeySet, Lookup, MemoOutcome, Principal, TokenDigest, Verifier, bearer_token,
 };
-use crate::catalogue::{self, A2aVersion, Dialect, McpRevision};
-use crate::jsonrpc::{self, ErrorObject, Id, Message, code};
+use crate::catalogue::{self, Endpoint, McpRevision};
+use crate::jsonrpc::{ErrorObject, Message, code};
 use crate::time::Timestamp;
 use crate::trace::{self, TraceParent};
 
@@ -79,8 +75,15 @@ pub enum GatewayError {
 /// process; it holds no per-tenant state (that lives with the caller, in [`TenantState`]).
 #[derive(Debug)]
 pub struct Gateway {
-    config: GatewayConfig,
+    shared: Arc<Shared>,
     auth: Authenticator,
+    last_hop: bool,
+}
+
+/// What every [`Exchange`] reads and none changes.
+#[derive(Debug)]
+struct Shared {
+    config: GatewayConfig,
     metadata_url: String,
 }
 
@@ -102,63 +105,33 @@ pub struct HttpRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// The first decision on a request.
-#[derive(Debug)]
-#[must_use]
-pub enum Begin {
-    Respond(Reply),
-    Proceed(Box<Pending>),
-}
-
-/// The first decision on a request from [`Gateway::begin_deferring`].
-#[derive(Debug)]
-#[must_use]
-pub enum SignatureStep {
-    Decided(Begin),
-    /// The token is new and its signature is the caller's to check; report the verdict with
-    /// [`Gateway::resume`].
-    Verify(Box<UnverifiedToken>),
-}
-
 impl Gateway {
     pub fn new(config: GatewayConfig, keys: KeySet) -> Result<Self, GatewayError> {
         config.tiers.validate()?;
         let verifier = Verifier::new(config.auth.clone(), keys)?;
         let capacity = NonZeroUsize::new(config.memo_capacity).ok_or(GatewayError::MemoCapacity)?;
         let metadata_url = config.resource_metadata_url();
-        Ok(Self { auth: Authenticator::new(verifier, capacity), metadata_url, config })
+        Ok(Self {
+            auth: Authenticator::new(verifier, capacity),
+            shared: Arc::new(Shared { metadata_url, config }),
+            last_hop: false,
+        })
+    }
+
+    /// The gateway of the origin, the last hop: it answers nothing itself and caches nothing; an
+    /// admitted request goes straight to [`Step::Forward`], which there means its handler.
+    pub fn last_hop(mut self) -> Self {
+        self.last_hop = true;
+        self
     }
 
     pub fn config(&self) -> &GatewayConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// The token verifier, for adapters that look a token's signature check up themselves.
     pub fn verifier(&self) -> &Verifier {
         self.auth.verifier()
-    }
-
-    /// [`Gateway::begin`], except that the signature of a token the memo does not know is left to
-    /// the caller when its key has a public JWK: for runtimes whose own crypto beats the core's
-    /// compiled to WebAssembly (WebCrypto in workerd).
-    pub fn begin_deferring(&mut self, req: &HttpRequest<'_>, ctx: RequestContext) -> SignatureStep {
-        match self.begin_with(req, ctx, true) {
-            Ok(begin) => SignatureStep::Decided(begin),
-            Err(token) => SignatureStep::Verify(token),
-        }
-    }
-
-    /// Continues [`Gateway::begin_deferring`] for the same request with the caller's verdict on
-    /// the signature it asked for.
-    pub fn resume(
-        &mut self,
-        req: &HttpRequest<'_>,
-        ctx: RequestContext,
-        token: UnverifiedToken,
-        signature_ok: bool,
-    ) -> Begin {
-        self.auth.settle(token, signature_ok, ctx.now);
-        self.begin(req, ctx)
     }
 
     /// Forgets every remembered token, so each is verified again on its next use.
@@ -171,8 +144,8 @@ impl Gateway {
         Ok(self.auth.replace_keys(keys)?)
     }
 
-    /// Verifies a bearer token through the memo. Exposed for the origin, which checks tokens
-    /// itself without the rest of the pipeline.
+    /// Verifies a bearer token through the memo, with the core's own crypto, outside any
+    /// request.
     pub fn authenticate(
         &mut self,
         token: &str,
@@ -184,47 +157,71 @@ impl Gateway {
     /// The largest request body [`Gateway::begin`] accepts. Adapters stop reading a body past
     /// this many bytes and answer with [`Gateway::payload_too_large`] instead of buffering it.
     pub fn max_body_bytes(&self) -> usize {
-        self.config.limits.max_body_bytes
+        self.shared.config.limits.max_body_bytes
     }
 
     /// The 413 for a body longer than [`Gateway::max_body_bytes`], for adapters that find out
     /// while reading it (so `begin` never sees the body).
     pub fn payload_too_large(&self, headers: &HeaderMap, ctx: RequestContext) -> Reply {
         let (_, request_id) = ids(headers, &ctx);
-        let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.metadata_url };
+        let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.shared.metadata_url };
         let e = ErrorObject::new(
             code::INVALID_REQUEST,
-            format!("Invalid Request: body exceeds {} bytes", self.config.limits.max_body_bytes),
+            format!("Invalid Request: body exceeds {} bytes", self.shared.config.limits.max_body_bytes),
         );
         reply.jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, &e)
     }
 
-    /// Takes the first decisions on a request: where it goes, who sent it, whether it is well
-    /// formed and allowed.
-    pub fn begin(&mut self, req: &HttpRequest<'_>, ctx: RequestContext) -> Begin {
-        match self.begin_with(req, ctx, false) {
-            Ok(begin) => begin,
-            // Without deferral the lookup checks signatures itself and never lands here; if it
-            // did, the answer would still be the core's own check.
-            Err(token) => {
-                let ok = token.check.verify_in_core().unwrap_or(false);
-                self.resume(req, ctx, *token, ok)
+    /// Starts a request: where it goes, whether its method is allowed there, and who sent it as
+    /// far as the memo knows. The rest happens as the returned [`Exchange`] is polled.
+    pub fn begin<'r>(&mut self, req: HttpRequest<'r>, ctx: RequestContext) -> Exchange<'r> {
+        let ids = ids(req.headers, &ctx);
+        let exchange = Exchange::new(Arc::clone(&self.shared), self.last_hop, req, ctx.now, ids);
+        let config = &self.shared.config;
+        let reply = reply::ReplyBuilder { request_id: exchange.request_id(), metadata_url: &self.shared.metadata_url };
+        let path = req.path_and_query.split_once('?').map_or(req.path_and_query, |(p, _)| p);
+        let read_only = req.method == Method::GET || req.method == Method::HEAD;
+        let endpoint = match path {
+            "/mcp" => Endpoint::Mcp,
+            "/a2a" => Endpoint::A2a,
+            p if p == METADATA_PATH || p.starts_with(concat!("/.well-known/oauth-protected-resource", "/")) => {
+                let r = if read_only {
+                    reply.metadata(&config.resource_metadata())
+                } else {
+                    reply.method_not_allowed("GET, HEAD")
+                };
+                return exchange.reply_with(r);
             }
+            p if config.public_paths.iter().any(|pp| pp == p) => {
+                if !read_only {
+                    let r = reply.method_not_allowed("GET, HEAD");
+                    return exchange.reply_with(r);
+                }
+                return exchange.passthrough();
+            }
+            _ => {
+                let r = reply.not_found();
+                return exchange.reply_with(r);
+            }
+        };
+        if let Err(r) = check_origin(config, req.headers, &reply) {
+            return exchange.reply_with(r);
         }
-    }
-
-    fn begin_with(
-        &mut self,
-        req: &HttpRequest<'_>,
-        ctx: RequestContext,
-        defer: bool,
-    ) -> Result<Begin, Box<UnverifiedToken>> {
-        let (traceparent, request_id) = ids(req.headers, &ctx);
-        let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.metadata_url };
-        match begin_inner(&self.config, &mut self.auth, req, ctx.now, defer, &reply, &traceparent) {
-            Ok(pending) => Ok(Begin::Proceed(Box::new(pending))),
-            Err(Stop::Reply(r)) => Ok(Begin::Respond(r)),
-            Err(Stop::VerifySignature(t)) => Err(t),
+        let (allowed, stream_or_session) = match endpoint {
+            Endpoint::Mcp => ("POST, GET, DELETE", req.method == Method::GET || req.method == Method::DELETE),
+            Endpoint::A2a => ("POST", false),
+        };
+        if req.method != Method::POST && !stream_or_session {
+            let r = reply.method_not_allowed(allowed);
+            return exchange.reply_with(r);
+        }
+        match authenticate_request(&mut self.auth, req.headers, ctx.now) {
+            Ok(Lookup::Verified(principal, digest, _)) => exchange.authenticated(endpoint, principal, digest),
+            Ok(Lookup::NeedsSignature(token)) => exchange.needs_signature(endpoint, token),
+            Err(e) => {
+                let r = reply.auth(&e, None);
+                exchange.reply_with(r)
+            }
         }
     }
 }
@@ -235,133 +232,6 @@ fn ids(headers: &HeaderMap, ctx: &RequestContext) -> (TraceParent, String) {
     let traceparent = TraceParent::next_hop(incoming_trace.as_ref(), &ctx.entropy);
     let request_id = trace::request_id(header_str(headers, header::REQUEST_ID), &traceparent);
     (traceparent, request_id)
-}
-
-/// Why [`begin_inner`] stopped short of a [`Pending`].
-enum Stop {
-    Reply(Reply),
-    VerifySignature(Box<UnverifiedToken>),
-}
-
-impl From<Reply> for Stop {
-    fn from(r: Reply) -> Self {
-        Stop::Reply(r)
-    }
-}
-
-// Replies are this function's ordinary output, not an exceptional path; boxing them buys nothing.
-#[allow(clippy::result_large_err)]
-fn begin_inner(
-    config: &GatewayConfig,
-    auth: &mut Authenticator,
-    req: &HttpRequest<'_>,
-    now: Timestamp,
-    defer_signature: bool,
-    reply: &reply::ReplyBuilder<'_>,
-    traceparent: &TraceParent,
-) -> Result<Pending, Stop> {
-    let (path, query) = match req.path_and_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (req.path_and_query, None),
-    };
-    let endpoint = match path {
-        "/mcp" => catalogue::Endpoint::Mcp,
-        "/a2a" => catalogue::Endpoint::A2a,
-        p if p == METADATA_PATH || p.starts_with(concat!("/.well-known/oauth-protected-resource", "/")) => {
-            if req.method != Method::GET && req.method != Method::HEAD {
-                return Err(reply.method_not_allowed("GET, HEAD").into());
-            }
-            return Err(reply.metadata(&config.resource_metadata()).into());
-        }
-        p if config.public_paths.iter().any(|pp| pp == p) => {
-            if req.method != Method::GET && req.method != Method::HEAD {
-                return Err(reply.method_not_allowed("GET, HEAD").into());
-            }
-            return Ok(Pending::passthrough(reply.request_id, *traceparent, None, req.path_and_query));
-        }
-        _ => return Err(reply.not_found().into()),
-    };
-    check_origin(config, req.headers, reply)?;
-
-    let allowed = match endpoint {
-        catalogue::Endpoint::Mcp => "POST, GET, DELETE",
-        catalogue::Endpoint::A2a => "POST",
-    };
-    let is_stream_or_session =
-        endpoint == catalogue::Endpoint::Mcp && (req.method == Method::GET || req.method == Method::DELETE);
-    if req.method != Method::POST && !is_stream_or_session {
-        return Err(reply.method_not_allowed(allowed).into());
-    }
-
-    let (principal, token) = match authenticate_request(auth, req.headers, now, defer_signature) {
-        Ok(Lookup::Verified(principal, digest, _)) => (principal, digest),
-        Ok(Lookup::NeedsSignature(t)) => return Err(Stop::VerifySignature(Box::new(t))),
-        Err(e) => return Err(reply.auth(&e, None).into()),
-    };
-    let quota = config.tiers.quota(principal.tier.as_deref()).copied();
-
-    if is_stream_or_session {
-        // MCP's GET stream and session DELETE carry no JSON-RPC body; the origin owns them.
-        return Ok(Pending::passthrough(
-            reply.request_id,
-            *traceparent,
-            Some(Caller { principal, token, quota }),
-            req.path_and_query,
-        ));
-    }
-
-    if let Some(ct) = header_str(req.headers, http::header::CONTENT_TYPE.as_str())
-        && !is_json_content_type(ct)
-    {
-        return Err(reply
-            .jsonrpc_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                None,
-                &ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: Content-Type must be application/json"),
-            )
-            .into());
-    }
-    let message = jsonrpc::parse(req.body, &config.limits)
-        .map_err(|e| reply.jsonrpc_error(e.http_status(), e.id.as_ref(), &e.to_error_object()))?;
-    let id = message.id().cloned();
-
-    let dialect = match endpoint {
-        catalogue::Endpoint::Mcp => Dialect::Mcp(
-            mcp_revision(req.headers).map_err(|e| reply.jsonrpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &e))?,
-        ),
-        catalogue::Endpoint::A2a => {
-            let v = header_str(req.headers, header::A2A_VERSION)
-                .or_else(|| query.and_then(|q| query_param(q, "A2A-Version")));
-            Dialect::A2a(
-                A2aVersion::from_header(v)
-                    .map_err(|e| reply.jsonrpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &e))?,
-            )
-        }
-    };
-    if let Dialect::Mcp(Some(rev)) = dialect
-        && rev.is_stateless()
-    {
-        check_mcp_headers(req.headers, &message)
-            .map_err(|e| reply.jsonrpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &e))?;
-    }
-
-    let route = catalogue::route(&message, dialect, &config.tools).map_err(|e| {
-        // 2026-07-28 answers an unknown method with 404; earlier revisions and A2A with a
-        // JSON-RPC error in a 200.
-        let status = match (e.code, dialect) {
-            (code::METHOD_NOT_FOUND, Dialect::Mcp(Some(r))) if r.is_stateless() => StatusCode::NOT_FOUND,
-            _ => StatusCode::OK,
-        };
-        reply.jsonrpc_error(status, id.as_ref(), &e)
-    })?;
-    if let Some(required) = route.scope
-        && !principal.scopes.contains(required)
-    {
-        let e = AuthError::InsufficientScope { required: required.to_owned() };
-        return Err(reply.auth(&e, id.as_ref()).into());
-    }
-    let caller = Caller { principal, token, quota };
-    Ok(Pending::jsonrpc(reply.request_id, *traceparent, caller, req.path_and_query, &message, &route))
 }
 
 #[allow(clippy::result_large_err)]
@@ -375,12 +245,7 @@ fn check_origin(config: &GatewayConfig, headers: &HeaderMap, reply: &reply::Repl
     }
 }
 
-fn authenticate_request(
-    auth: &mut Authenticator,
-    headers: &HeaderMap,
-    now: Timestamp,
-    defer_signature: bool,
-) -> Result<Lookup, AuthError> {
+fn authenticate_request(auth: &mut Authenticator, headers: &HeaderMap, now: Timestamp) -> Result<Lookup, AuthError> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(if headers.contains_key(http::header::AUTHORIZATION) {
@@ -391,7 +256,7 @@ fn authenticate_request(
     };
     let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
     let token = bearer_token(value)?;
-    Ok(auth.lookup(token, now, defer_signature)?)
+    Ok(auth.lookup(token, now)?)
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -457,11 +322,6 @@ fn decode_header_value(raw: &[u8]) -> Option<String> {
         return String::from_utf8(bytes).ok();
     }
     text.bytes().all(|b| (0x20..0x7f).contains(&b)).then(|| text.to_owned())
-}
-
-/// The id to echo in errors for a message, if it has one.
-pub(crate) fn message_id(message: &Message) -> Option<Id> {
-    message.id().cloned()
 }
 
 #[cfg(test)]

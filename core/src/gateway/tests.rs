@@ -34,6 +34,15 @@ fn configuration_errors_are_reported() {
     assert!(matches!(Gateway::new(config, keys), Err(GatewayError::Tiers(_))));
 }
 
+/// Polls until the exchange asks for something other than a signature (checked by the core).
+fn past_signature<'e>(gw: &mut Gateway, ex: &'e mut Exchange<'_>) -> Step<'e> {
+    if let Step::VerifySignature(check) = ex.poll() {
+        let ok = check.verify_in_core().unwrap();
+        ex.handle_signature(gw, ok);
+    }
+    ex.poll()
+}
+
 #[test]
 fn a_search_walks_the_whole_pipeline() {
     let mut gw = gateway();
@@ -41,26 +50,101 @@ fn a_search_walks_the_whole_pipeline() {
     let h = headers(&token);
     let body = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hybrid_search","arguments":{"query":"q"}}}"#;
     let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body };
-    let Begin::Proceed(mut p) = gw.begin(&req, ctx()) else { panic!("refused") };
-    assert_eq!(p.method(), Some("tools/call"));
-    assert_eq!(p.tool(), Some("hybrid_search"));
-    let check = p.rate_limit().unwrap();
+    let mut ex = gw.begin(req, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    assert_eq!(ex.method(), Some("tools/call"));
+    assert_eq!(ex.tool(), Some("hybrid_search"));
     let mut tenant = TenantState::default();
-    assert!(p.admit(tenant.admit(ctx().now, &check.quota)).is_none());
-    assert!(p.local_reply().is_none());
-    let key = p.cache_key(tenant.generation).unwrap();
-    let fwd = p.forward(&h);
-    assert_eq!(fwd.path_and_query, "/mcp");
+    ex.handle_admission(tenant.admit(ctx().now, &check.quota), tenant.generation);
+    let Step::LookupCache(key) = ex.poll() else { panic!("no cache lookup") };
+    let key = key.clone();
+    ex.handle_cache(None);
+    let Step::Forward(fwd) = ex.poll() else { panic!("not forwarded") };
+    assert_eq!((fwd.method, fwd.path_and_query.as_str()), (Method::POST, "/mcp"));
     assert_eq!(fwd.headers.get("traceparent").unwrap().to_str().unwrap().len(), 55);
     let mut origin_headers = HeaderMap::new();
     origin_headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    assert!(p.wants_body(StatusCode::OK, &origin_headers));
-    let origin_body = br#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#;
-    let out = p.on_origin_response(StatusCode::OK, Some(origin_body), ctx().now);
-    assert!(!out.bump_generation);
-    let store = out.store.unwrap();
+    origin_headers.insert(http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    ex.handle_origin_head(StatusCode::OK, origin_headers);
+    assert!(matches!(ex.poll(), Step::ReadOriginBody));
+    ex.handle_origin_body(br#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#);
+    let Step::StoreCache(store) = ex.poll() else { panic!("nothing to store") };
     assert_eq!((store.key, store.ttl_ms), (key, 30_000));
-    assert_eq!(out.headers.get(header::CACHE).unwrap(), "miss");
+    let Step::Respond(head) = ex.poll() else { panic!("no response") };
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers.get(header::CACHE).unwrap(), "miss");
+    assert!(head.headers.get(http::header::CONNECTION).is_none());
+}
+
+#[test]
+fn a_step_is_repeated_until_it_is_answered_and_answers_out_of_turn_are_ignored() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    let mut ex = gw.begin(list_request(&h), ctx());
+    ex.handle_cache(Some(b"{}"));
+    ex.handle_origin_failed();
+    assert!(matches!(ex.poll(), Step::VerifySignature(_)));
+    assert!(matches!(ex.poll(), Step::VerifySignature(_)));
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    assert!(matches!(ex.poll(), Step::Admit(_)));
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    assert!(matches!(ex.poll(), Step::LookupCache(_)));
+    ex.handle_origin_head(StatusCode::OK, HeaderMap::new());
+    ex.handle_cache(None);
+    assert!(matches!(ex.poll(), Step::Forward(_)));
+    ex.handle_origin_failed();
+    let Step::Reply(r) = ex.poll() else { panic!("no reply") };
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    // Polled after the end: an internal error, not a panic.
+    let Step::Reply(r) = ex.poll() else { panic!("no reply") };
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[test]
+fn a_write_bumps_the_generation_before_the_response() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "docs:write")).unwrap();
+    let h = headers(&token);
+    let body = br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"upsert_document","arguments":{}}}"#;
+    let mut ex = gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body }, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    assert!(matches!(ex.poll(), Step::Forward(_)));
+    ex.handle_origin_head(StatusCode::OK, HeaderMap::new());
+    assert!(matches!(ex.poll(), Step::BumpGeneration(t) if t == check.tenant));
+    assert!(matches!(ex.poll(), Step::Respond(_)));
+}
+
+#[test]
+fn a_dead_cache_entry_is_evicted_and_the_request_forwarded() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    let mut ex = gw.begin(list_request(&h), ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    let Step::LookupCache(key) = ex.poll() else { panic!("no cache lookup") };
+    let key = key.clone();
+    ex.handle_cache(Some(b"not an entry"));
+    assert!(matches!(ex.poll(), Step::EvictCache(k) if k == key));
+    assert!(matches!(ex.poll(), Step::Forward(_)));
+}
+
+#[test]
+fn the_last_hop_neither_answers_ping_nor_caches() {
+    let mut gw = gateway().last_hop();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    for body in
+        [&br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#[..], br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#]
+    {
+        let mut ex = gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body }, ctx());
+        let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+        ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+        assert!(matches!(ex.poll(), Step::Forward(_)));
+        assert!(ex.message().is_some());
+    }
 }
 
 #[test]
@@ -69,9 +153,8 @@ fn the_memo_is_used_across_requests() {
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "")).unwrap();
     assert_eq!(gw.authenticate(&token, ctx().now).unwrap().2, MemoOutcome::Miss);
     let h = headers(&token);
-    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
-    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body };
-    assert!(matches!(gw.begin(&req, ctx()), Begin::Proceed(_)));
+    let mut ex = gw.begin(list_request(&h), ctx());
+    assert!(matches!(ex.poll(), Step::Admit(_)));
     assert_eq!(gw.authenticate(&token, ctx().now).unwrap().2, MemoOutcome::Hit);
 }
 
@@ -82,7 +165,7 @@ fn duplicate_authorization_headers_are_refused() {
     let mut h = headers(&token);
     h.append(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer other"));
     let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: b"{}" };
-    let Begin::Respond(r) = gw.begin(&req, ctx()) else { panic!("accepted") };
+    let Step::Reply(r) = gw.begin(req, ctx()).poll() else { panic!("accepted") };
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -111,10 +194,13 @@ fn an_unreachable_origin_gets_a_502_echoing_the_id() {
     let mut gw = gateway();
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
     let h = headers(&token);
-    let body = br#"{"jsonrpc":"2.0","id":"c-1","method":"tools/list"}"#;
-    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body };
-    let Begin::Proceed(p) = gw.begin(&req, ctx()) else { panic!("refused") };
-    let r = p.origin_unavailable();
+    let body = br#"{"jsonrpc":"2.0","id":"c-1","method":"initialize","params":{}}"#;
+    let mut ex = gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body }, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    assert!(matches!(ex.poll(), Step::Forward(_)));
+    ex.handle_origin_failed();
+    let Step::Reply(r) = ex.poll() else { panic!("no reply") };
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert_eq!(r.jsonrpc_error_code(), Some(i64::from(code::ORIGIN_UNAVAILABLE)));
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -132,37 +218,39 @@ fn list_request(h: &HeaderMap) -> HttpRequest<'_> {
 }
 
 #[test]
-fn a_deferred_signature_is_asked_for_once_and_a_good_verdict_is_remembered() {
+fn a_new_signature_is_asked_for_once_and_a_good_verdict_is_remembered() {
     let mut gw = gateway();
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
     let h = headers(&token);
-    let req = list_request(&h);
-    let SignatureStep::Verify(t) = gw.begin_deferring(&req, ctx()) else { panic!("expected a signature request") };
-    assert_eq!(t.check.algorithm(), crate::auth::Algorithm::RS256);
-    assert_eq!(t.check.kid(), Some("rsa-1"));
-    let jwk: serde_json::Value = serde_json::from_str(t.check.public_jwk().unwrap()).unwrap();
+    let mut ex = gw.begin(list_request(&h), ctx());
+    let Step::VerifySignature(check) = ex.poll() else { panic!("expected a signature request") };
+    assert_eq!(check.algorithm(), crate::auth::Algorithm::RS256);
+    assert_eq!(check.kid(), Some("rsa-1"));
+    let jwk: serde_json::Value = serde_json::from_str(check.public_jwk().unwrap()).unwrap();
     assert_eq!(jwk["kty"], "RSA");
     assert!(jwk.get("d").is_none() && jwk.get("n").is_some());
     let (signed, _) = token.rsplit_once('.').unwrap();
-    assert_eq!(t.check.signing_input(), signed.as_bytes());
-    assert_eq!(t.check.signature().len(), 256);
-    assert!(t.check.verify_in_core().unwrap());
-    assert!(matches!(gw.resume(&req, ctx(), *t, true), Begin::Proceed(_)));
+    assert_eq!(check.signing_input(), signed.as_bytes());
+    assert_eq!(check.signature().len(), 256);
+    assert!(check.verify_in_core().unwrap());
+    ex.handle_signature(&mut gw, true);
+    assert!(matches!(ex.poll(), Step::Admit(_)));
     // The memo now holds the token: no second signature request.
-    assert!(matches!(gw.begin_deferring(&req, ctx()), SignatureStep::Decided(Begin::Proceed(_))));
+    assert!(matches!(gw.begin(list_request(&h), ctx()).poll(), Step::Admit(_)));
 }
 
 #[test]
-fn a_failed_deferred_signature_is_a_401_and_is_not_remembered() {
+fn a_failed_signature_is_a_401_and_is_not_remembered() {
     let mut gw = gateway();
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
     let h = headers(&token);
-    let req = list_request(&h);
-    let SignatureStep::Verify(t) = gw.begin_deferring(&req, ctx()) else { panic!("expected a signature request") };
-    let Begin::Respond(r) = gw.resume(&req, ctx(), *t, false) else { panic!("expected a refusal") };
+    let mut ex = gw.begin(list_request(&h), ctx());
+    assert!(matches!(ex.poll(), Step::VerifySignature(_)));
+    ex.handle_signature(&mut gw, false);
+    let Step::Reply(r) = ex.poll() else { panic!("expected a refusal") };
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.headers.get("www-authenticate").unwrap().to_str().unwrap().contains("invalid_token"));
-    assert!(matches!(gw.begin_deferring(&req, ctx()), SignatureStep::Verify(_)));
+    assert!(matches!(gw.begin(list_request(&h), ctx()).poll(), Step::VerifySignature(_)));
 }
 
 #[test]
@@ -170,16 +258,9 @@ fn a_good_signature_on_an_expired_token_is_still_refused() {
     let mut gw = gateway();
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000 - 7200, "search:read")).unwrap();
     let h = headers(&token);
-    let req = list_request(&h);
-    let SignatureStep::Verify(t) = gw.begin_deferring(&req, ctx()) else { panic!("expected a signature request") };
-    let Begin::Respond(r) = gw.resume(&req, ctx(), *t, true) else { panic!("expected a refusal") };
+    let mut ex = gw.begin(list_request(&h), ctx());
+    assert!(matches!(ex.poll(), Step::VerifySignature(_)));
+    ex.handle_signature(&mut gw, true);
+    let Step::Reply(r) = ex.poll() else { panic!("expected a refusal") };
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-}
-
-#[test]
-fn without_deferral_the_core_checks_signatures_itself() {
-    let mut gw = gateway();
-    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
-    let h = headers(&token);
-    assert!(matches!(gw.begin(&list_request(&h), ctx()), Begin::Proceed(_)));
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::auth::KeySet;
-use crate::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, SignatureStep, TenantState};
+use crate::gateway::{self, Gateway, GatewayConfig, HttpRequest, RequestContext, TenantState};
 use crate::time::Timestamp;
 
 /// The vector files, compiled in so that runtimes without a file system can run them.
@@ -158,24 +158,12 @@ struct Observed {
     forwarded: Option<(String, HeaderMap)>,
 }
 
-/// Who checks token signatures while the vectors run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signatures {
-    /// The core, inside [`Gateway::begin`].
-    InCore,
-    /// The caller, after [`Begin::VerifySignature`], as the Worker does with WebCrypto; here the
-    /// check itself is [`crate::auth::SignatureCheck::verify_in_core`], so the vectors prove the
-    /// begin/resume protocol gives the same answers.
-    Deferred,
-}
-
 /// One in-memory deployment: the gateway plus the state an adapter would keep in its stores.
 pub struct World {
     gateway: Gateway,
     tenants: BTreeMap<Uuid, TenantState>,
     cache: BTreeMap<String, Vec<u8>>,
     steps: u64,
-    signatures: Signatures,
 }
 
 impl std::fmt::Debug for World {
@@ -207,7 +195,7 @@ fn merge(base: &mut Value, over: &Value) {
 }
 
 impl World {
-    pub fn new(config_overrides: Option<&Value>, signatures: Signatures) -> Result<Self, String> {
+    pub fn new(config_overrides: Option<&Value>) -> Result<Self, String> {
         let mut config = base_config();
         if let Some(o) = config_overrides {
             merge(&mut config, o);
@@ -216,7 +204,7 @@ impl World {
         let jwks = super::jwks().map_err(|e| e.to_string())?;
         let keys = KeySet::from_jwks(&jwks).map_err(|e| e.to_string())?;
         let gateway = Gateway::new(config, keys).map_err(|e| e.to_string())?;
-        Ok(Self { gateway, tenants: BTreeMap::new(), cache: BTreeMap::new(), steps: 0, signatures })
+        Ok(Self { gateway, tenants: BTreeMap::new(), cache: BTreeMap::new(), steps: 0 })
     }
 
     /// Runs one request through the pipeline, as an edge adapter would.
@@ -244,67 +232,60 @@ impl World {
         entropy[..8].copy_from_slice(&self.steps.to_be_bytes());
         entropy[16..].copy_from_slice(&self.steps.to_be_bytes());
         let http_req = HttpRequest { method: &method, path_and_query: &req.path, headers: &headers, body: &body };
-        let ctx = RequestContext { now, entropy };
-        let begin = match self.signatures {
-            Signatures::InCore => self.gateway.begin(&http_req, ctx),
-            Signatures::Deferred => match self.gateway.begin_deferring(&http_req, ctx) {
-                SignatureStep::Decided(b) => b,
-                SignatureStep::Verify(token) => {
-                    let ok = token.check.verify_in_core().unwrap_or(false);
-                    self.gateway.resume(&http_req, ctx, *token, ok)
+        let answer = step.origin.as_ref();
+        let origin_body = answer.map(|a| serde_json::to_vec(&a.body)).transpose().map_err(|e| e.to_string())?;
+        let mut forwarded = None;
+        let mut exchange = self.gateway.begin(http_req, RequestContext { now, entropy });
+        // The reference shell: every edge adapter is this loop over its own stores.
+        loop {
+            match exchange.poll() {
+                gateway::Step::VerifySignature(check) => {
+                    let ok = check.verify_in_core().unwrap_or(false);
+                    exchange.handle_signature(&mut self.gateway, ok);
                 }
-            },
-        };
-        let mut pending = match begin {
-            Begin::Respond(r) => return Ok(reply(r)),
-            Begin::Proceed(p) => p,
-        };
-        if let Some(check) = pending.rate_limit() {
-            let state = self.tenants.entry(check.tenant).or_default();
-            let decision = state.admit(now, &check.quota);
-            if let Some(r) = pending.admit(decision) {
-                return Ok(reply(r));
+                gateway::Step::Admit(check) => {
+                    let state = self.tenants.entry(check.tenant).or_default();
+                    let decision = state.admit(now, &check.quota);
+                    exchange.handle_admission(decision, state.generation);
+                }
+                gateway::Step::ReadGeneration(tenant) => {
+                    exchange.handle_generation(self.tenants.get(&tenant).map_or(0, |s| s.generation));
+                }
+                gateway::Step::LookupCache(key) => {
+                    let stored = self.cache.get(key.as_str()).cloned();
+                    exchange.handle_cache(stored.as_deref());
+                }
+                gateway::Step::EvictCache(key) => {
+                    self.cache.remove(key.as_str());
+                }
+                gateway::Step::Forward(fwd) => {
+                    let answer = answer.ok_or("request reached the origin but the step has no origin answer")?;
+                    let status = StatusCode::from_u16(answer.status).map_err(|e| e.to_string())?;
+                    let mut origin_headers = HeaderMap::new();
+                    let content_type = HeaderValue::from_str(&answer.content_type).map_err(|e| e.to_string())?;
+                    origin_headers.insert(http::header::CONTENT_TYPE, content_type);
+                    forwarded = Some((fwd.path_and_query, fwd.headers));
+                    exchange.handle_origin_head(status, origin_headers);
+                }
+                gateway::Step::ReadOriginBody => {
+                    exchange.handle_origin_body(origin_body.as_deref().unwrap_or_default())
+                }
+                gateway::Step::BumpGeneration(tenant) => self.tenants.entry(tenant).or_default().bump_generation(),
+                gateway::Step::StoreCache(entry) => {
+                    self.cache.insert(entry.key.as_str().to_owned(), entry.bytes);
+                }
+                gateway::Step::Respond(head) => {
+                    return Ok(Observed {
+                        outcome: "forward",
+                        status: head.status,
+                        headers: head.headers,
+                        body: origin_body.unwrap_or_default(),
+                        forwarded,
+                    });
+                }
+                gateway::Step::Reply(r) => return Ok(reply(r)),
             }
         }
-        if let Some(r) = pending.local_reply() {
-            return Ok(reply(r));
-        }
-        let tenant = pending.principal().map(|p| p.tenant);
-        let generation = tenant.and_then(|t| self.tenants.get(&t)).map_or(0, |s| s.generation);
-        if let Some(key) = pending.cache_key(generation)
-            && let Some(stored) = self.cache.get(key.as_str())
-            && let Some(r) = pending.reply_from_cache(stored, now)
-        {
-            return Ok(reply(r));
-        }
-        let forward = pending.forward(&headers);
-        let answer = step.origin.as_ref().ok_or("request reached the origin but the step has no origin answer")?;
-        let status = StatusCode::from_u16(answer.status).map_err(|e| e.to_string())?;
-        let mut origin_headers = HeaderMap::new();
-        origin_headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_str(&answer.content_type).map_err(|e| e.to_string())?,
-        );
-        let origin_body = serde_json::to_vec(&answer.body).map_err(|e| e.to_string())?;
-        let buffered = pending.wants_body(status, &origin_headers).then_some(origin_body.as_slice());
-        let outcome = pending.on_origin_response(status, buffered, now);
-        if let Some(store) = outcome.store {
-            self.cache.insert(store.key.as_str().to_owned(), store.bytes);
-        }
-        if outcome.bump_generation
-            && let Some(t) = tenant
-        {
-            self.tenants.entry(t).or_default().bump_generation();
-        }
-        let mut client_headers = origin_headers;
-        client_headers.extend(outcome.headers);
-        Ok(Observed {
-            outcome: "forward",
-            status,
-            headers: client_headers,
-            body: origin_body,
-            forwarded: Some((forward.path_and_query, forward.headers)),
-        })
     }
 
     fn generation(&self, step: &Step) -> u64 {
@@ -412,14 +393,14 @@ fn check(expect: &Expect, got: &Observed, generation: u64) -> Vec<String> {
 }
 
 /// Runs every case of a vector file; returns one line per failed expectation.
-pub fn run_file(name: &str, text: &str, signatures: Signatures) -> Vec<String> {
+pub fn run_file(name: &str, text: &str) -> Vec<String> {
     let file: VectorFile = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(e) => return vec![format!("{name}: cannot read: {e}")],
     };
     let mut failures = Vec::new();
     for case in &file.cases {
-        let mut world = match World::new(file.config.as_ref(), signatures) {
+        let mut world = match World::new(file.config.as_ref()) {
             Ok(w) => w,
             Err(e) => {
                 failures.push(format!("{name} / {}: {e}", case.name));
@@ -448,15 +429,11 @@ pub fn run_file(name: &str, text: &str, signatures: Signatures) -> Vec<String> {
 
 /// Runs every built-in vector file: `(cases run, failures)`.
 pub fn run_builtin() -> (usize, Vec<String>) {
-    run_builtin_with(Signatures::InCore)
-}
-
-pub fn run_builtin_with(signatures: Signatures) -> (usize, Vec<String>) {
     let mut cases = 0;
     let mut failures = Vec::new();
     for (name, text) in BUILTIN {
         cases += serde_json::from_str::<VectorFile>(text).map_or(0, |f| f.cases.len());
-        failures.extend(run_file(name, text, signatures));
+        failures.extend(run_file(name, text));
     }
     (cases, failures)
 }

@@ -6,9 +6,8 @@
 use http::{HeaderMap, HeaderValue, Method};
 
 use super::{AUDIENCE, ISSUER, RESOURCE};
-use crate::auth::KeySet;
-use crate::auth::UnverifiedToken;
-use crate::gateway::{Begin, Gateway, GatewayConfig, HttpRequest, RequestContext, SignatureStep, TenantState};
+use crate::auth::{KeySet, SignatureCheck};
+use crate::gateway::{Exchange, Gateway, GatewayConfig, HttpRequest, RequestContext, Step, TenantState};
 use crate::ratelimit::{Quota, Tiers};
 use crate::time::Timestamp;
 
@@ -78,40 +77,21 @@ impl Workload {
         Ok(Self { gateway, tenant: TenantState::default(), headers, tokens, now_ms: NOW_SECS * 1000 })
     }
 
-    /// Decides one request as an edge does up to the origin call: begin (token, parse, route,
-    /// scope), rate limit, cache key, forward headers. Returns whether it was forwarded.
+    /// Decides one request as an edge does up to the origin call: token, parse, route, scope,
+    /// rate limit, cache key, forward headers. Returns whether it was forwarded.
     pub fn request(&mut self) -> bool {
+        let mut run = self.begin();
+        let ok = run.signature().is_some_and(|check| check.verify_in_core().unwrap_or(false));
+        run.finish(ok)
+    }
+
+    /// Starts the next request, for a caller that checks signatures itself (the Worker, with
+    /// WebCrypto): [`Run::signature`], then [`Run::finish`].
+    pub fn begin(&mut self) -> Run<'_> {
         self.next_request();
         let ctx = self.context();
-        let begin = self.gateway.begin(&http_request(&self.headers), ctx);
-        self.finish(begin)
-    }
-
-    /// The first half of [`Workload::request`] for a caller that checks signatures itself (the
-    /// Worker, with WebCrypto): then [`Workload::resume`] if asked, then [`Workload::finish`].
-    pub fn begin_deferring(&mut self) -> SignatureStep {
-        self.next_request();
-        let ctx = self.context();
-        self.gateway.begin_deferring(&http_request(&self.headers), ctx)
-    }
-
-    pub fn resume(&mut self, token: UnverifiedToken, signature_ok: bool) -> Begin {
-        let ctx = self.context();
-        self.gateway.resume(&http_request(&self.headers), ctx, token, signature_ok)
-    }
-
-    /// The rest of the request after `begin`: rate limit, cache key, forward headers.
-    pub fn finish(&mut self, begin: Begin) -> bool {
-        let Begin::Proceed(mut p) = begin else { return false };
-        let now = self.context().now;
-        if let Some(check) = p.rate_limit()
-            && p.admit(self.tenant.admit(now, &check.quota)).is_some()
-        {
-            return false;
-        }
-        let _key = p.cache_key(self.tenant.generation);
-        let forward = p.forward(&self.headers);
-        !forward.path_and_query.is_empty()
+        let exchange = self.gateway.begin(http_request(&self.headers), ctx);
+        Run { exchange, gateway: &mut self.gateway, tenant: &mut self.tenant, now: ctx.now }
     }
 
     fn next_request(&mut self) {
@@ -133,6 +113,44 @@ impl Workload {
     }
 }
 
+/// One request of a [`Workload`] in flight.
+#[derive(Debug)]
+pub struct Run<'w> {
+    exchange: Exchange<'w>,
+    gateway: &'w mut Gateway,
+    tenant: &'w mut TenantState,
+    now: Timestamp,
+}
+
+impl Run<'_> {
+    /// The signature the request waits for, if its token is new.
+    pub fn signature(&mut self) -> Option<&SignatureCheck> {
+        match self.exchange.poll() {
+            Step::VerifySignature(check) => Some(check),
+            _ => None,
+        }
+    }
+
+    /// Drives the request to its forward, with `signature_ok` as the verdict on the signature
+    /// [`Run::signature`] asked for. Returns whether it was forwarded.
+    pub fn finish(mut self, signature_ok: bool) -> bool {
+        loop {
+            match self.exchange.poll() {
+                Step::VerifySignature(_) => self.exchange.handle_signature(self.gateway, signature_ok),
+                Step::Admit(check) => {
+                    let decision = self.tenant.admit(self.now, &check.quota);
+                    self.exchange.handle_admission(decision, self.tenant.generation);
+                }
+                Step::ReadGeneration(_) => self.exchange.handle_generation(self.tenant.generation),
+                Step::LookupCache(_) => self.exchange.handle_cache(None),
+                Step::Forward(forward) => return !forward.path_and_query.is_empty(),
+                Step::EvictCache(_) | Step::BumpGeneration(_) | Step::StoreCache(_) => {}
+                Step::ReadOriginBody | Step::Respond(_) | Step::Reply(_) => return false,
+            }
+        }
+    }
+}
+
 fn http_request(headers: &HeaderMap) -> HttpRequest<'_> {
     HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers, body: TOOLS_CALL }
 }
@@ -150,13 +168,17 @@ mod tests {
     }
 
     #[test]
-    fn the_deferred_path_forwards_too_and_asks_for_each_signature() {
+    fn each_signature_is_asked_for_when_the_memo_is_emptied() {
         let mut w = Workload::new(Tokens::MemoMiss("ec-1")).unwrap();
         for _ in 0..5 {
-            let SignatureStep::Verify(t) = w.begin_deferring() else { panic!("no signature asked for") };
-            let ok = t.check.verify_in_core().unwrap();
-            let begin = w.resume(*t, ok);
-            assert!(w.finish(begin));
+            let mut run = w.begin();
+            let ok = run.signature().expect("no signature asked for").verify_in_core().unwrap();
+            assert!(run.finish(ok));
         }
+        let mut w = Workload::new(Tokens::MemoHit).unwrap();
+        assert!(w.request());
+        let mut run = w.begin();
+        assert!(run.signature().is_none());
+        assert!(run.finish(false));
     }
 }

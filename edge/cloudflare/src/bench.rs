@@ -5,7 +5,6 @@
 //! Worker does in production. workerd stops `Date.now()` and `performance.now()` while code runs,
 //! so the time is taken from outside: `bench/edge.py` times `n = N` against `n = 0`.
 
-use agentplane_core::gateway::SignatureStep;
 use agentplane_core::testkit::workload::{Tokens, Workload};
 use worker::{Request, Response};
 
@@ -52,14 +51,12 @@ async fn run_with_webcrypto(workload: &mut Workload, n: u32) -> Result<u32, Edge
     let mut forwarded = 0;
     // One warm-up request first, as `Workload::run` does: it imports the key.
     for i in 0..=n {
-        let begin = match workload.begin_deferring() {
-            SignatureStep::Decided(begin) => begin,
-            SignatureStep::Verify(token) => {
-                let ok = webcrypto::verify(&token.check).await?;
-                workload.resume(*token, ok)
-            }
+        let mut run = workload.begin();
+        let ok = match run.signature() {
+            Some(check) => webcrypto::verify(check).await?,
+            None => false,
         };
-        if workload.finish(begin) && i > 0 {
+        if run.finish(ok) && i > 0 {
             forwarded += 1;
         }
     }

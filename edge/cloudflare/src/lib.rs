@@ -1,11 +1,10 @@
 //! The Cloudflare Workers edge of agentplane: a drive loop over `agentplane-core`.
 //!
-//! Per request: convert the `fetch` event into the core's `HttpRequest` ▸
-//! `Gateway::begin_deferring` (a new token's signature checked by WebCrypto, then `resume`) ▸ ask
-//! the tenant's Durable Object to admit it (limiter + data generation) ▸ answer `ping` locally ▸
-//! look the core's cache key up in the Cache API ▸ otherwise forward to the origin with `fetch`,
-//! streaming the body back ▸ carry out the core's `OriginOutcome` (store, bump the generation).
-//! Every decision is the core's; this crate only moves bytes between it and the Workers APIs.
+//! Per request (`proxy.rs`): convert the `fetch` event into the core's `HttpRequest`, then answer
+//! each `Step` of the core's `Exchange`: a new token's signature through WebCrypto, admission and
+//! the data generation through the tenant's Durable Object, cache lookups and stores through the
+//! Cache API, the origin through `fetch` with the body streamed back. Every decision is the
+//! core's; this crate only moves bytes between it and the Workers APIs.
 //!
 //! Everything is compiled for `wasm32` only: natively this crate is empty, so the workspace's
 //! native build and clippy do not compile the Workers SDK (see `scripts/test` for the wasm32

@@ -1,7 +1,8 @@
-//! The drive loop: the order of calls is the one `agentplane_core::gateway` documents and
-//! `agentplane_core::testkit::vectors::World::drive` runs over in-memory stores.
+//! The drive loop: a `match` over the core's `Step`s, with the Durable Object, the Cache API,
+//! WebCrypto and `fetch` for the I/O. `agentplane_core::testkit::vectors::World::drive` is the
+//! same loop over in-memory stores.
 
-use agentplane_core::gateway::{Begin, HttpRequest, OriginOutcome, Pending, RequestContext, SignatureStep};
+use agentplane_core::gateway::{Forward, HttpRequest, RequestContext, ResponseHead, Step};
 use agentplane_core::time::Timestamp;
 use futures_util::StreamExt as _;
 use http::{HeaderMap, StatusCode};
@@ -12,13 +13,8 @@ use crate::isolate::{self, EdgeError};
 use crate::tenant::{self, TenantOp};
 use crate::{cache, convert, webcrypto};
 
-/// Response headers that describe the origin's connection or encoding of the body rather than
-/// the body itself; the Workers runtime sets its own when the body is passed on.
-const ORIGIN_HOP_HEADERS: &[&str] = &["connection", "keep-alive", "transfer-encoding", "content-length"];
-
 pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, EdgeError> {
-    let now_ms = Date::now().as_millis();
-    let now = Timestamp::from_unix_millis(now_ms);
+    let now = Timestamp::from_unix_millis(Date::now().as_millis());
     let mut entropy = [0u8; 24];
     // crypto.getRandomValues, through getrandom's `js` backend.
     getrandom::getrandom(&mut entropy).map_err(|e| EdgeError::Keys(format!("entropy: {e}")))?;
@@ -41,44 +37,58 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
     };
 
     let http_request = HttpRequest { method: &method, path_and_query: &path_and_query, headers: &headers, body: &body };
-    let begin = match isolate::with_gateway(|g| g.begin_deferring(&http_request, rctx))? {
-        SignatureStep::Decided(begin) => begin,
-        SignatureStep::Verify(token) => {
-            let ok = webcrypto::verify(&token.check).await?;
-            isolate::with_gateway(|g| g.resume(&http_request, rctx, *token, ok))?
+    let mut exchange = isolate::with_gateway(|g| g.begin(http_request, rctx))?;
+    let mut origin = None;
+    let mut buffered = None;
+    loop {
+        match exchange.poll() {
+            Step::VerifySignature(check) => {
+                let ok = webcrypto::verify(check).await?;
+                isolate::with_gateway(|g| exchange.handle_signature(g, ok))?;
+            }
+            Step::Admit(check) => {
+                let answer = tenant::call(env, check.tenant, &TenantOp::Admit { quota: check.quota }).await?;
+                let decision =
+                    answer.decision.ok_or_else(|| EdgeError::Tenant("admit answered without a decision".into()))?;
+                exchange.handle_admission(decision, answer.generation);
+            }
+            Step::ReadGeneration(t) => {
+                exchange.handle_generation(tenant::call(env, t, &TenantOp::Read).await?.generation)
+            }
+            Step::LookupCache(key) => {
+                let stored = cache::lookup(key).await;
+                exchange.handle_cache(stored.as_deref());
+            }
+            // Cache API entries expire at the TTL they were stored with.
+            Step::EvictCache(_) => {}
+            Step::Forward(fwd) => match send(&fwd, &body).await? {
+                Some(response) => {
+                    let status = StatusCode::from_u16(response.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
+                    exchange.handle_origin_head(status, convert::header_map(response.headers()));
+                    origin = Some(response);
+                }
+                None => exchange.handle_origin_failed(),
+            },
+            // A cacheable JSON answer: small, and the core needs it whole to decide what to store.
+            Step::ReadOriginBody => match origin.as_mut().map(Response::bytes) {
+                Some(read) => match read.await {
+                    Ok(bytes) => {
+                        exchange.handle_origin_body(&bytes);
+                        buffered = Some(bytes);
+                    }
+                    Err(_) => exchange.handle_origin_failed(),
+                },
+                None => exchange.handle_origin_failed(),
+            },
+            // Awaited, not deferred: the tenant's next read must already see the new generation.
+            Step::BumpGeneration(t) => {
+                tenant::call(env, t, &TenantOp::Bump).await?;
+            }
+            Step::StoreCache(entry) => ctx.wait_until(cache::store(entry)),
+            Step::Respond(head) => return respond(head, origin, buffered),
+            Step::Reply(reply) => return Ok(convert::reply(reply)?),
         }
-    };
-    let mut pending = match begin {
-        Begin::Respond(reply) => return Ok(convert::reply(reply)?),
-        Begin::Proceed(p) => p,
-    };
-
-    let tenant = pending.principal().map(|p| p.tenant);
-    let mut generation = None;
-    if let Some(check) = pending.rate_limit() {
-        let answer = tenant::call(env, check.tenant, &TenantOp::Admit { quota: check.quota }).await?;
-        generation = Some(answer.generation);
-        let Some(decision) = answer.decision else {
-            return Err(EdgeError::Tenant("admit answered without a decision".into()));
-        };
-        if let Some(reply) = pending.admit(decision) {
-            return Ok(convert::reply(reply)?);
-        }
     }
-    if let Some(reply) = pending.local_reply() {
-        return Ok(convert::reply(reply)?);
-    }
-    if let (None, Some(t)) = (generation, tenant) {
-        generation = Some(tenant::call(env, t, &TenantOp::Read).await?.generation);
-    }
-    if let Some(key) = pending.cache_key(generation.unwrap_or(0))
-        && let Some(stored) = cache::lookup(&key).await
-        && let Some(reply) = pending.reply_from_cache(&stored, now)
-    {
-        return Ok(convert::reply(reply)?);
-    }
-
-    forward(&pending, &method, &headers, body, env, ctx, now).await
 }
 
 /// Reads the request body, or `None` when it is longer than `limit`: reading stops there, so an
@@ -103,76 +113,31 @@ async fn read_body(req: &mut Request, headers: &HeaderMap, limit: usize) -> Resu
     Ok(Some(body))
 }
 
-async fn forward(
-    pending: &Pending,
-    method: &http::Method,
-    incoming: &HeaderMap,
-    body: Vec<u8>,
-    env: &Env,
-    ctx: &Context,
-    now: Timestamp,
-) -> Result<Response, EdgeError> {
-    let fwd = pending.forward(incoming);
+/// The origin's answer, or `None` when it cannot be reached.
+async fn send(fwd: &Forward, body: &[u8]) -> Result<Option<Response>, EdgeError> {
     let url = format!("{}{}", isolate::origin_url()?, fwd.path_and_query);
     let mut init = RequestInit::new();
-    init.with_method(worker::Method::from(method.as_str().to_owned())).with_headers(convert::headers(&fwd.headers)?);
+    init.with_method(worker::Method::from(fwd.method.as_str().to_owned()));
+    init.with_headers(convert::headers(&fwd.headers)?);
     if !body.is_empty() {
-        init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
+        init.with_body(Some(Uint8Array::from(body).into()));
     }
-    let origin_request = Request::new_with_init(&url, &init)?;
-    let mut origin = match Fetch::Request(origin_request).send().await {
-        Ok(r) => r,
+    match Fetch::Request(Request::new_with_init(&url, &init)?).send().await {
+        Ok(r) => Ok(Some(r)),
         Err(e) => {
             console_warn!("agentplane edge: origin unreachable: {e}");
-            return Ok(convert::reply(pending.origin_unavailable())?);
+            Ok(None)
         }
-    };
-    let status = StatusCode::from_u16(origin.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response_headers = convert::header_map(origin.headers());
-    for name in ORIGIN_HOP_HEADERS {
-        response_headers.remove(*name);
     }
-
-    if pending.wants_body(status, &response_headers) {
-        // A cacheable JSON answer: small, and the core needs it whole to decide what to store.
-        let Ok(bytes) = origin.bytes().await else {
-            return Ok(convert::reply(pending.origin_unavailable())?);
-        };
-        let outcome = pending.on_origin_response(status, Some(&bytes), now);
-        let response_headers = apply(outcome, response_headers, pending, env, ctx).await?;
-        return Ok(Response::builder()
-            .with_status(status.as_u16())
-            .with_headers(convert::headers(&response_headers)?)
-            .fixed(bytes));
-    }
-
-    // Everything else, SSE included, streams through: the origin's ReadableStream becomes the
-    // client's body, chunk by chunk, with nothing buffered here.
-    let outcome = pending.on_origin_response(status, None, now);
-    let response_headers = apply(outcome, response_headers, pending, env, ctx).await?;
-    Ok(Response::builder()
-        .with_status(status.as_u16())
-        .with_headers(convert::headers(&response_headers)?)
-        .body(origin.body().clone()))
 }
 
-/// Carries out what the core decided about the origin's answer; returns the client's headers.
-async fn apply(
-    outcome: OriginOutcome,
-    mut headers: HeaderMap,
-    pending: &Pending,
-    env: &Env,
-    ctx: &Context,
-) -> Result<HeaderMap, EdgeError> {
-    if outcome.bump_generation
-        && let Some(p) = pending.principal()
-    {
-        // Awaited, not deferred: the tenant's next read must already see the new generation.
-        tenant::call(env, p.tenant, &TenantOp::Bump).await?;
-    }
-    if let Some(entry) = outcome.store {
-        ctx.wait_until(cache::store(entry));
-    }
-    headers.extend(outcome.headers);
-    Ok(headers)
+/// The client's response: the core's status and headers, with the body buffered for the cache or,
+/// SSE included, the origin's ReadableStream passed on chunk by chunk.
+fn respond(head: ResponseHead, origin: Option<Response>, buffered: Option<Vec<u8>>) -> Result<Response, EdgeError> {
+    let builder = Response::builder().with_status(head.status.as_u16()).with_headers(convert::headers(&head.headers)?);
+    Ok(match (buffered, origin) {
+        (Some(bytes), _) => builder.fixed(bytes),
+        (None, Some(origin)) => builder.body(origin.body().clone()),
+        (None, None) => return Ok(convert::internal_error()?),
+    })
 }

@@ -2,11 +2,11 @@
 //! driving `agentplane-core`, with Spin key-value for the per-tenant record, the cache and
 //! remembered token verdicts, and Spin variables for the settings.
 //!
-//! Per request: settings and keys (`instance.rs`) ▸ `Gateway::begin_deferring` (a new token's
-//! signature checked once, then remembered in key-value until the token expires) ▸ admit the
-//! request against the tenant's record (compare-and-swap, `store.rs`) ▸ answer `ping` locally ▸
-//! look the core's cache key up ▸ otherwise forward to the origin, streaming the body back ▸
-//! carry out the core's `OriginOutcome`. Every decision is the core's.
+//! Per request: settings and keys (`instance.rs`), then each `Step` of the core's `Exchange`
+//! answered: a new token's signature checked once and the verdict remembered in key-value until
+//! the token expires, admission against the tenant's record (compare-and-swap, `store.rs`), cache
+//! lookups, the origin over outbound HTTP with the body streamed back. Every decision is the
+//! core's.
 //!
 //! Natively this crate is empty (see `Cargo.toml`).
 #![cfg(all(target_arch = "wasm32", target_os = "wasi"))]
@@ -18,7 +18,7 @@ mod store;
 #[cfg(feature = "test-vectors")]
 mod vectors;
 
-use agentplane_core::gateway::{Begin, HttpRequest, Reply, RequestContext, SignatureStep};
+use agentplane_core::gateway::{HttpRequest, Reply, RequestContext, Step};
 use agentplane_core::jsonrpc::{self, ErrorObject, code};
 use agentplane_core::time::Timestamp;
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -40,9 +40,6 @@ enum EdgeError {
     #[error("http: {0}")]
     Http(String),
 }
-
-/// Response headers that describe the origin's connection or encoding rather than the body.
-const ORIGIN_HOP_HEADERS: &[&str] = &["connection", "keep-alive", "transfer-encoding", "content-length"];
 
 #[http_service]
 async fn handle(req: Request) -> Response<BoxBody> {
@@ -97,32 +94,6 @@ fn reply(r: Reply) -> Response<BoxBody> {
     out
 }
 
-/// `begin_deferring`, with a new token's signature checked by the core once and then remembered
-/// in key-value (keyed by the key and the signed bytes) until the token expires, so the next
-/// instance that sees the token skips the signature math.
-async fn begin(http_request: &HttpRequest<'_>, ctx: RequestContext, kv: &mut Kv) -> Result<Begin, EdgeError> {
-    let token = match instance::with_gateway(|g| g.begin_deferring(http_request, ctx))? {
-        SignatureStep::Decided(begin) => return Ok(begin),
-        SignatureStep::Verify(token) => token,
-    };
-    let fingerprint = token.check.fingerprint();
-    let known = match &fingerprint {
-        Some(f) => kv.signature_known(f, ctx.now).await,
-        None => false,
-    };
-    let ok = known || token.check.verify_in_core().unwrap_or(false);
-    let (begin, leeway) =
-        instance::with_gateway(|g| (g.resume(http_request, ctx, *token, ok), g.config().auth.leeway_secs))?;
-    if ok
-        && !known
-        && let (Some(f), Begin::Proceed(p)) = (&fingerprint, &begin)
-        && let Some(principal) = p.principal()
-    {
-        kv.remember_signature(f, principal.expires_at.saturating_add(leeway).saturating_mul(1000)).await;
-    }
-    Ok(begin)
-}
-
 async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
     let now = now();
     let ctx = RequestContext { now, entropy: entropy() };
@@ -138,73 +109,76 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
     let body = collected.to_bytes();
     let http_request =
         HttpRequest { method: &parts.method, path_and_query: &path_and_query, headers: &parts.headers, body: &body };
-    let mut pending = match begin(&http_request, ctx, &mut kv).await? {
-        Begin::Respond(r) => return Ok(reply(r)),
-        Begin::Proceed(p) => p,
-    };
+    let mut exchange = instance::with_gateway(|g| g.begin(http_request, ctx))?;
+    let mut origin_body = None;
+    loop {
+        match exchange.poll() {
+            Step::VerifySignature(check) => {
+                // A verdict another instance reached is remembered under the key and signed bytes.
+                let fingerprint = check.fingerprint();
+                let known = match &fingerprint {
+                    Some(f) => kv.signature_known(f, now).await,
+                    None => false,
+                };
+                let ok = known || check.verify_in_core().unwrap_or(false);
+                instance::with_gateway(|g| exchange.handle_signature(g, ok))?;
+                if let (false, Some(f), Some(until)) = (known, &fingerprint, exchange.verdict_valid_until()) {
+                    kv.remember_signature(f, until.as_unix_millis()).await;
+                }
+            }
+            Step::Admit(check) => {
+                let (decision, generation) = kv.admit(check.tenant, &check.quota, now)?;
+                exchange.handle_admission(decision, generation);
+            }
+            Step::ReadGeneration(t) => exchange.handle_generation(kv.generation(t)?),
+            Step::LookupCache(key) => {
+                let stored = kv.cached(key).await;
+                exchange.handle_cache(stored.as_deref());
+            }
+            Step::EvictCache(key) => kv.drop_cached(&key).await,
+            Step::Forward(fwd) => {
+                let mut outgoing = http::Request::builder()
+                    .method(fwd.method)
+                    .uri(format!("{}{}", instance::origin_url()?, fwd.path_and_query))
+                    .body(Full::new(body.clone()))
+                    .map_err(|e| EdgeError::Http(e.to_string()))?;
+                *outgoing.headers_mut() = fwd.headers;
+                match send(outgoing).await {
+                    Ok(origin) => {
+                        let (head, b) = origin.into_parts();
+                        exchange.handle_origin_head(head.status, head.headers);
+                        origin_body = Some(box_body(b));
+                    }
+                    Err(e) => {
+                        eprintln!("agentplane edge: origin unreachable: {e:?}");
+                        exchange.handle_origin_failed();
+                    }
+                }
+            }
+            // A cacheable JSON answer: small, and the core needs it whole to decide what to store.
+            Step::ReadOriginBody => match read_all(origin_body.take()).await {
+                Some(bytes) => {
+                    exchange.handle_origin_body(&bytes);
+                    origin_body = Some(box_body(Full::new(bytes)));
+                }
+                None => exchange.handle_origin_failed(),
+            },
+            // Before the answer goes out: the tenant's next read must already see the new generation.
+            Step::BumpGeneration(t) => kv.bump(t)?,
+            Step::StoreCache(entry) => kv.put_cached(entry).await,
+            Step::Respond(head) => {
+                // Everything not buffered above, SSE included, streams through frame by frame.
+                let mut response =
+                    Response::new(origin_body.unwrap_or_else(|| box_body(Full::new(bytes::Bytes::new()))));
+                *response.status_mut() = head.status;
+                *response.headers_mut() = head.headers;
+                return Ok(response);
+            }
+            Step::Reply(r) => return Ok(reply(r)),
+        }
+    }
+}
 
-    let tenant = pending.principal().map(|p| p.tenant);
-    let mut generation = None;
-    if let Some(check) = pending.rate_limit() {
-        let (decision, g) = kv.admit(check.tenant, &check.quota, now)?;
-        generation = Some(g);
-        if let Some(r) = pending.admit(decision) {
-            return Ok(reply(r));
-        }
-    }
-    if let Some(r) = pending.local_reply() {
-        return Ok(reply(r));
-    }
-    if let (None, Some(t)) = (generation, tenant) {
-        generation = Some(kv.generation(t)?);
-    }
-    if let Some(key) = pending.cache_key(generation.unwrap_or(0))
-        && let Some(stored) = kv.cached(&key).await
-    {
-        match pending.reply_from_cache(&stored, now) {
-            Some(r) => return Ok(reply(r)),
-            None => kv.drop_cached(&key).await,
-        }
-    }
-
-    let fwd = pending.forward(&parts.headers);
-    let mut outgoing = http::Request::builder()
-        .method(parts.method.clone())
-        .uri(format!("{}{}", instance::origin_url()?, fwd.path_and_query))
-        .body(Full::new(body))
-        .map_err(|e| EdgeError::Http(e.to_string()))?;
-    *outgoing.headers_mut() = fwd.headers;
-    let origin = match send(outgoing).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("agentplane edge: origin unreachable: {e:?}");
-            return Ok(reply(pending.origin_unavailable()));
-        }
-    };
-    let (mut origin_parts, origin_body) = origin.into_parts();
-    for name in ORIGIN_HOP_HEADERS {
-        origin_parts.headers.remove(*name);
-    }
-    let status = origin_parts.status;
-    let (outcome, body) = if pending.wants_body(status, &origin_parts.headers) {
-        // A cacheable JSON answer: small, and the core needs it whole to decide what to store.
-        let Ok(collected) = origin_body.collect().await else { return Ok(reply(pending.origin_unavailable())) };
-        let bytes = collected.to_bytes();
-        let outcome = pending.on_origin_response(status, Some(&bytes), now);
-        (outcome, box_body(Full::new(bytes)))
-    } else {
-        // Everything else, SSE included, streams through frame by frame; nothing is buffered.
-        (pending.on_origin_response(status, None, now), box_body(origin_body))
-    };
-    if outcome.bump_generation
-        && let Some(t) = tenant
-    {
-        // Before the answer goes out: the tenant's next read must already see the new generation.
-        kv.bump(t)?;
-    }
-    if let Some(entry) = outcome.store {
-        kv.put_cached(entry).await;
-    }
-    origin_parts.headers.extend(outcome.headers);
-    Ok(Response::from_parts(origin_parts, body))
+async fn read_all(body: Option<BoxBody>) -> Option<bytes::Bytes> {
+    Some(body?.collect().await.ok()?.to_bytes())
 }

@@ -1,13 +1,17 @@
 //! The origin's front gate: every request passes through the same core pipeline the edge runs
 //! (token, JSON-RPC envelope, protocol version, route, scope), plus an origin-local rate limit.
 //! Defence in depth: the origin trusts nothing the edge decided.
+//!
+//! The gateway is shared by every request of the process, so it is locked only for the two
+//! memo operations (looking a token up, remembering a verdict); signatures are checked and bodies
+//! parsed outside the lock.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentplane_core::auth::Principal;
-use agentplane_core::gateway::{Begin, Gateway, HttpRequest, Reply, RequestContext, TenantState};
+use agentplane_core::gateway::{Gateway, HttpRequest, Reply, RequestContext, Step, TenantState};
 use agentplane_core::jsonrpc::{self, ErrorObject, code};
 use agentplane_core::time::Timestamp;
 use axum::body::Body;
@@ -55,7 +59,7 @@ impl Gate {
     pub fn new(gateway: Gateway, anonymous: Option<Principal>) -> Self {
         let max_body = gateway.config().limits.max_body_bytes;
         Self {
-            gateway: Mutex::new(gateway),
+            gateway: Mutex::new(gateway.last_hop()),
             tenants: Mutex::new(HashMap::new()),
             max_body,
             sessions: Mutex::new(HashMap::new()),
@@ -144,25 +148,34 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let now = now();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let http_request = HttpRequest { method: &parts.method, path_and_query, headers: &parts.headers, body: &bytes };
-    let begin = {
-        let mut gateway = gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
-        gateway.begin(&http_request, RequestContext { now, entropy })
-    };
-    let mut pending = match begin {
-        Begin::Respond(reply) => return to_response(reply),
-        Begin::Proceed(p) => p,
-    };
-    if let Some(check) = pending.rate_limit() {
-        let decision = {
-            let mut tenants = gate.tenants.lock().unwrap_or_else(|e| e.into_inner());
-            tenants.entry(check.tenant).or_default().admit(now, &check.quota)
-        };
-        if let Some(reply) = pending.admit(decision) {
-            return to_response(reply);
+    let lock_gateway = || gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
+    let mut exchange = lock_gateway().begin(http_request, RequestContext { now, entropy });
+    // The origin is the last hop: nothing is cached or answered here, so the exchange ends at
+    // `Forward` (the handler) or a reply.
+    loop {
+        match exchange.poll() {
+            Step::VerifySignature(check) => {
+                let ok = check.verify_in_core().unwrap_or(false);
+                exchange.handle_signature(&mut lock_gateway(), ok);
+            }
+            Step::Admit(check) => {
+                let decision = {
+                    let mut tenants = gate.tenants.lock().unwrap_or_else(|e| e.into_inner());
+                    tenants.entry(check.tenant).or_default().admit(now, &check.quota)
+                };
+                exchange.handle_admission(decision, 0);
+            }
+            Step::Forward(_) => break,
+            Step::Reply(reply) => return to_response(reply),
+            // Not asked of the last hop; answered as an edge without a cache would.
+            Step::ReadGeneration(_) => exchange.handle_generation(0),
+            Step::LookupCache(_) => exchange.handle_cache(None),
+            Step::EvictCache(_) | Step::BumpGeneration(_) | Step::StoreCache(_) => {}
+            Step::ReadOriginBody | Step::Respond(_) => exchange.handle_origin_failed(),
         }
     }
-    let request_id = pending.request_id().to_owned();
-    let principal = pending.principal().cloned();
+    let request_id = exchange.request_id().to_owned();
+    let principal = exchange.principal().cloned();
     let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let (Some(id), Some(p)) = (&session, &principal)
         && !gate.session_belongs_to(id, p)
@@ -182,9 +195,10 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         request_id = %request_id,
         tenant = principal.as_ref().map(|p| p.tenant.to_string()).unwrap_or_default(),
         subject = principal.as_ref().map(|p| p.subject.as_str()).unwrap_or_default(),
-        method = pending.method().unwrap_or_default(),
-        tool = pending.tool().unwrap_or_default(),
+        method = exchange.method().unwrap_or_default(),
+        tool = exchange.tool().unwrap_or_default(),
     );
+    drop(exchange);
     let mut request = Request::from_parts(parts, Body::from(bytes));
     let principal_for_session = principal.clone();
     if let Some(p) = principal {

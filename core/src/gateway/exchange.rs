@@ -1,0 +1,661 @@
+//! One request on its way through the gateway: a state machine its I/O shell drives.
+//!
+//! [`Exchange::poll`] names the one thing the shell must do next ([`Step`]); the shell does it
+//! and reports the outcome with the matching `handle_*` method; the exchange continues where it
+//! stopped. Polling again without reporting returns the same step, so a shell cannot skip one.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::reply::{self, Reply, ReplyBuilder};
+use super::{Gateway, HttpRequest, Shared, header};
+use crate::auth::{AuthError, Principal, SignatureCheck, TokenDigest, UnverifiedToken};
+use crate::cache::{self, CacheEntry, CacheHints, CacheKey, CacheRule, KeyParts};
+use crate::catalogue::{self, A2aVersion, Dialect, Endpoint, Route, Streaming, Target};
+use crate::jsonrpc::{self, ErrorObject, Id, Message, code};
+use crate::ratelimit::{Quota, RateDecision};
+use crate::time::Timestamp;
+use crate::trace::TraceParent;
+
+/// The limiter question of [`Step::Admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitCheck {
+    pub tenant: Uuid,
+    pub quota: Quota,
+}
+
+/// Whether a response came from the edge cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Not a cacheable call.
+    Bypass,
+    Miss,
+    Hit,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Bypass => "bypass",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Hit => "hit",
+        }
+    }
+}
+
+/// What to send to the origin. The body is the client's, unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    pub method: Method,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+}
+
+/// A result to keep in the edge cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreEntry {
+    pub key: CacheKey,
+    pub bytes: Vec<u8>,
+    pub ttl_ms: u64,
+}
+
+/// The status and headers of the client's response to a forwarded request; its body is the
+/// origin's, streamed or as buffered for [`Step::ReadOriginBody`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+}
+
+/// What the shell must do next.
+#[derive(Debug)]
+#[must_use]
+pub enum Step<'e> {
+    /// The token is new: check this signature (with [`SignatureCheck::verify_in_core`], or the
+    /// runtime's own crypto), then [`Exchange::handle_signature`].
+    VerifySignature(&'e SignatureCheck),
+    /// Run [`super::TenantState::admit`] on the tenant's record, then
+    /// [`Exchange::handle_admission`] with the decision and the record's data generation.
+    Admit(RateLimitCheck),
+    /// Read the tenant's data generation, then [`Exchange::handle_generation`].
+    ReadGeneration(Uuid),
+    /// Look the key up in the edge cache, then [`Exchange::handle_cache`].
+    LookupCache(&'e CacheKey),
+    /// The stored entry is dead: remove it (no answer needed).
+    EvictCache(CacheKey),
+    /// Send the request to the origin with the client's body, then
+    /// [`Exchange::handle_origin_head`] or [`Exchange::handle_origin_failed`]. At the origin
+    /// ([`Gateway::last_hop`]) this means: run the handler.
+    Forward(Forward),
+    /// Buffer the origin's body, then [`Exchange::handle_origin_body`] (or
+    /// [`Exchange::handle_origin_failed`]).
+    ReadOriginBody,
+    /// The call wrote tenant data: bump the tenant's generation before the response goes out.
+    BumpGeneration(Uuid),
+    /// Keep this entry in the edge cache; the response need not wait for it.
+    StoreCache(StoreEntry),
+    /// Send the origin's response with this status and these headers. The exchange is over.
+    Respond(ResponseHead),
+    /// Send this reply. The exchange is over.
+    Reply(Reply),
+}
+
+/// The verified caller of a request and its tier's quota.
+#[derive(Debug)]
+struct Caller {
+    principal: Principal,
+    token: TokenDigest,
+    quota: Option<Quota>,
+}
+
+/// What the route of a JSON-RPC call decided, owned.
+#[derive(Debug)]
+struct Call {
+    id: Option<Id>,
+    dialect: Dialect,
+    method: Option<String>,
+    target: Target,
+    streaming: Streaming,
+    cache: Option<CacheRule>,
+    writes: bool,
+    tool: Option<String>,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Waits for [`Exchange::handle_signature`].
+    Signature(Box<UnverifiedToken>),
+    /// Authenticated; the envelope, version, route and scope checks run next.
+    Checks,
+    /// Waits for [`Exchange::handle_admission`].
+    Admission(RateLimitCheck),
+    /// Admitted; a local reply or the cache comes next.
+    Admitted,
+    /// Waits for [`Exchange::handle_generation`].
+    Generation(Uuid),
+    /// Waits for [`Exchange::handle_cache`].
+    Cache(CacheKey),
+    Evict(CacheKey),
+    /// Waits for [`Exchange::handle_origin_head`].
+    Forward,
+    /// Waits for [`Exchange::handle_origin_body`].
+    OriginBody(ResponseHead),
+    Finish(Box<Finish>),
+    Reply(Reply),
+    Done,
+}
+
+/// The effects of the origin's answer, handed out one step at a time.
+#[derive(Debug)]
+struct Finish {
+    bump: Option<Uuid>,
+    store: Option<StoreEntry>,
+    head: ResponseHead,
+}
+
+/// Headers never passed on: hop-by-hop ones (RFC 9110 section 7.6.1), ones the adapter recomputes,
+/// and our own, which a client must not be able to forge.
+const DROPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    header::TRACEPARENT,
+    header::REQUEST_ID,
+];
+
+/// Response headers that describe the origin's connection or encoding of the body rather than
+/// the body itself; the runtime sets its own when the body is passed on.
+const ORIGIN_HOP_HEADERS: &[&str] = &["connection", "keep-alive", "transfer-encoding", "content-length"];
+
+/// One request through the gateway. Made by [`Gateway::begin`].
+#[derive(Debug)]
+pub struct Exchange<'r> {
+    shared: Arc<Shared>,
+    last_hop: bool,
+    req: HttpRequest<'r>,
+    now: Timestamp,
+    request_id: String,
+    traceparent: TraceParent,
+    endpoint: Option<Endpoint>,
+    caller: Option<Caller>,
+    message: Option<Message>,
+    call: Option<Call>,
+    decision: Option<RateDecision>,
+    generation: Option<u64>,
+    cache_key: Option<CacheKey>,
+    cache_status: CacheStatus,
+    state: State,
+}
+
+impl<'r> Exchange<'r> {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        last_hop: bool,
+        req: HttpRequest<'r>,
+        now: Timestamp,
+        (traceparent, request_id): (TraceParent, String),
+    ) -> Self {
+        Self {
+            shared,
+            last_hop,
+            req,
+            now,
+            request_id,
+            traceparent,
+            endpoint: None,
+            caller: None,
+            message: None,
+            call: None,
+            decision: None,
+            generation: None,
+            cache_key: None,
+            cache_status: CacheStatus::Bypass,
+            state: State::Done,
+        }
+    }
+
+    pub(super) fn reply_with(mut self, reply: Reply) -> Self {
+        self.state = State::Reply(reply);
+        self
+    }
+
+    /// A request for a public path: forwarded as it is, with no caller.
+    pub(super) fn passthrough(mut self) -> Self {
+        self.state = State::Admitted;
+        self
+    }
+
+    pub(super) fn needs_signature(mut self, endpoint: Endpoint, token: UnverifiedToken) -> Self {
+        self.endpoint = Some(endpoint);
+        self.state = State::Signature(Box::new(token));
+        self
+    }
+
+    pub(super) fn authenticated(mut self, endpoint: Endpoint, principal: Principal, token: TokenDigest) -> Self {
+        self.endpoint = Some(endpoint);
+        self.set_caller(principal, token);
+        self
+    }
+
+    fn set_caller(&mut self, principal: Principal, token: TokenDigest) {
+        let quota = self.shared.config.tiers.quota(principal.tier.as_deref()).copied();
+        self.caller = Some(Caller { principal, token, quota });
+        self.state = State::Checks;
+    }
+
+    /// The next thing to do. See [`Step`].
+    pub fn poll(&mut self) -> Step<'_> {
+        self.advance();
+        match self.state {
+            State::Signature(_)
+            | State::Admission(_)
+            | State::Generation(_)
+            | State::Cache(_)
+            | State::Forward
+            | State::OriginBody(_) => self.awaited_step(),
+            _ => self.take_step(),
+        }
+    }
+
+    /// Runs the decisions that need nothing from the shell.
+    fn advance(&mut self) {
+        loop {
+            self.state = match std::mem::replace(&mut self.state, State::Done) {
+                State::Checks => self.checks(),
+                State::Admitted => self.after_admission(),
+                other => {
+                    self.state = other;
+                    return;
+                }
+            };
+        }
+    }
+
+    /// A step that waits for the shell's answer; it is repeated until that answer comes.
+    fn awaited_step(&self) -> Step<'_> {
+        match &self.state {
+            State::Signature(t) => Step::VerifySignature(&t.check),
+            State::Admission(check) => Step::Admit(*check),
+            State::Generation(tenant) => Step::ReadGeneration(*tenant),
+            State::Cache(key) => Step::LookupCache(key),
+            State::Forward => Step::Forward(self.forward()),
+            State::OriginBody(_) => Step::ReadOriginBody,
+            _ => Step::Reply(self.finished()),
+        }
+    }
+
+    /// A step handed out once.
+    fn take_step(&mut self) -> Step<'static> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Reply(r) => Step::Reply(r),
+            State::Evict(key) => {
+                self.state = State::Forward;
+                Step::EvictCache(key)
+            }
+            State::Finish(mut f) => {
+                if let Some(tenant) = f.bump.take() {
+                    self.state = State::Finish(f);
+                    Step::BumpGeneration(tenant)
+                } else if let Some(entry) = f.store.take() {
+                    self.state = State::Finish(f);
+                    Step::StoreCache(entry)
+                } else {
+                    Step::Respond(f.head)
+                }
+            }
+            _ => Step::Reply(self.finished()),
+        }
+    }
+
+    /// Polled after the exchange ended: a shell bug, answered rather than panicked on.
+    fn finished(&self) -> Reply {
+        let e = ErrorObject::new(code::INTERNAL_ERROR, "Internal error: request already answered");
+        self.builder().jsonrpc_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e)
+    }
+
+    /// The verdict on [`Step::VerifySignature`]. `gateway` completes the token's claims and
+    /// remembers a good one; it is needed only for this call, so a shell that shares its gateway
+    /// checks signatures outside any lock.
+    pub fn handle_signature(&mut self, gateway: &mut Gateway, signature_ok: bool) {
+        let State::Signature(_) = self.state else { return };
+        let State::Signature(token) = std::mem::replace(&mut self.state, State::Done) else { return };
+        match gateway.auth.settle(*token, signature_ok, self.now) {
+            Ok((principal, digest)) => self.set_caller(principal, digest),
+            Err(e) => self.state = State::Reply(self.auth_reply(&AuthError::from(e), None)),
+        }
+    }
+
+    /// The limiter's answer to [`Step::Admit`] and the generation of the same tenant record.
+    pub fn handle_admission(&mut self, decision: RateDecision, generation: u64) {
+        let State::Admission(_) = self.state else { return };
+        self.decision = Some(decision);
+        self.generation = Some(generation);
+        self.state = if decision.allowed {
+            State::Admitted
+        } else {
+            let id = self.call.as_ref().and_then(|c| c.id.as_ref());
+            State::Reply(self.builder().rate_limited(id, &decision))
+        };
+    }
+
+    /// The answer to [`Step::ReadGeneration`].
+    pub fn handle_generation(&mut self, generation: u64) {
+        let State::Generation(_) = self.state else { return };
+        self.generation = Some(generation);
+        self.state = State::Admitted;
+    }
+
+    /// The answer to [`Step::LookupCache`]: the stored bytes, if any.
+    pub fn handle_cache(&mut self, stored: Option<&[u8]>) {
+        let State::Cache(_) = self.state else { return };
+        let State::Cache(key) = std::mem::replace(&mut self.state, State::Forward) else { return };
+        let Some(stored) = stored else { return };
+        let entry = CacheEntry::read(stored, self.now);
+        match (entry, self.call.as_ref().and_then(|c| c.id.as_ref())) {
+            (Some(entry), Some(id)) => {
+                self.cache_status = CacheStatus::Hit;
+                let mut r = self.builder().json_body(StatusCode::OK, entry.response_for(id));
+                self.add_response_headers(&mut r.headers);
+                self.state = State::Reply(r);
+            }
+            _ => self.state = State::Evict(key),
+        }
+    }
+
+    /// The origin's status and headers after [`Step::Forward`].
+    pub fn handle_origin_head(&mut self, status: StatusCode, mut headers: HeaderMap) {
+        let State::Forward = self.state else { return };
+        for name in ORIGIN_HOP_HEADERS {
+            headers.remove(*name);
+        }
+        let head = ResponseHead { status, headers };
+        self.state = if self.wants_body(&head) { State::OriginBody(head) } else { self.finish(head, None) };
+    }
+
+    /// The origin's buffered body after [`Step::ReadOriginBody`].
+    pub fn handle_origin_body(&mut self, body: &[u8]) {
+        let State::OriginBody(_) = self.state else { return };
+        let State::OriginBody(head) = std::mem::replace(&mut self.state, State::Done) else { return };
+        self.state = self.finish(head, Some(body));
+    }
+
+    /// The origin could not be reached, or its answer could not be read: a 502 with the JSON-RPC
+    /// id echoed, so the client can match the failure to its call.
+    pub fn handle_origin_failed(&mut self) {
+        let (State::Forward | State::OriginBody(_)) = self.state else { return };
+        let id = self.call.as_ref().and_then(|c| c.id.as_ref());
+        let e = ErrorObject::new(code::ORIGIN_UNAVAILABLE, "Origin unavailable");
+        let mut r = self.builder().jsonrpc_error(StatusCode::BAD_GATEWAY, id, &e);
+        self.add_response_headers(&mut r.headers);
+        self.state = State::Reply(r);
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    pub fn traceparent(&self) -> &TraceParent {
+        &self.traceparent
+    }
+
+    /// The verified caller, once the token has been checked.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.caller.as_ref().map(|c| &c.principal)
+    }
+
+    /// Until when a remembered verdict on the caller's token may be used: its expiry plus the
+    /// verifier's leeway.
+    pub fn verdict_valid_until(&self) -> Option<Timestamp> {
+        let p = self.principal()?;
+        let leeway = self.shared.config.auth.leeway_secs;
+        Some(Timestamp::from_unix_secs(p.expires_at.saturating_add(leeway)))
+    }
+
+    /// The parsed JSON-RPC message, once the checks have passed.
+    pub fn message(&self) -> Option<&Message> {
+        self.message.as_ref()
+    }
+
+    /// The protocol and version the request speaks, once the checks have passed.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.call.as_ref().map(|c| c.dialect)
+    }
+
+    /// The JSON-RPC method, when the request is a JSON-RPC call.
+    pub fn method(&self) -> Option<&str> {
+        self.call.as_ref().and_then(|c| c.method.as_deref())
+    }
+
+    /// The tool of a `tools/call`.
+    pub fn tool(&self) -> Option<&str> {
+        self.call.as_ref().and_then(|c| c.tool.as_deref())
+    }
+
+    pub fn streaming(&self) -> Streaming {
+        match &self.call {
+            Some(c) => c.streaming,
+            // MCP's GET stream; public paths are plain documents the adapter may stream anyway.
+            None => Streaming::Negotiated,
+        }
+    }
+
+    /// Hands the parsed message over (for the origin's handlers), ending the exchange.
+    pub fn into_message(self) -> Option<Message> {
+        self.message
+    }
+
+    /// Content type, envelope, protocol version, route and scope: everything about the request
+    /// that needs no I/O, run after authentication so nobody unauthenticated costs a parse.
+    fn checks(&mut self) -> State {
+        let Some(endpoint) = self.endpoint else { return State::Admitted };
+        let Some(caller) = &self.caller else { return State::Admitted };
+        let config = &self.shared.config;
+        let method = self.req.method;
+        if endpoint == Endpoint::Mcp && (method == Method::GET || method == Method::DELETE) {
+            // MCP's GET stream and session DELETE carry no JSON-RPC body; the origin owns them.
+            return self.admission();
+        }
+        let reply = self.builder();
+        if let Some(ct) = super::header_str(self.req.headers, http::header::CONTENT_TYPE.as_str())
+            && !super::is_json_content_type(ct)
+        {
+            let e = ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: Content-Type must be application/json");
+            return State::Reply(reply.jsonrpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, &e));
+        }
+        let message = match jsonrpc::parse(self.req.body, &config.limits) {
+            Ok(m) => m,
+            Err(e) => return State::Reply(reply.jsonrpc_error(e.http_status(), e.id.as_ref(), &e.to_error_object())),
+        };
+        let id = message.id().cloned();
+        let bad_request = |e: ErrorObject| State::Reply(reply.jsonrpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &e));
+        let dialect = match endpoint {
+            Endpoint::Mcp => match super::mcp_revision(self.req.headers) {
+                Ok(rev) => Dialect::Mcp(rev),
+                Err(e) => return bad_request(e),
+            },
+            Endpoint::A2a => {
+                let query = self.req.path_and_query.split_once('?').map(|(_, q)| q);
+                let v = super::header_str(self.req.headers, header::A2A_VERSION)
+                    .or_else(|| query.and_then(|q| super::query_param(q, "A2A-Version")));
+                match A2aVersion::from_header(v) {
+                    Ok(v) => Dialect::A2a(v),
+                    Err(e) => return bad_request(e),
+                }
+            }
+        };
+        if let Dialect::Mcp(Some(rev)) = dialect
+            && rev.is_stateless()
+            && let Err(e) = super::check_mcp_headers(self.req.headers, &message)
+        {
+            return bad_request(e);
+        }
+        let route = match catalogue::route(&message, dialect, &config.tools) {
+            Ok(r) => r,
+            Err(e) => {
+                // 2026-07-28 answers an unknown method with 404; earlier revisions and A2A with a
+                // JSON-RPC error in a 200.
+                let status = match (e.code, dialect) {
+                    (code::METHOD_NOT_FOUND, Dialect::Mcp(Some(r))) if r.is_stateless() => StatusCode::NOT_FOUND,
+                    _ => StatusCode::OK,
+                };
+                return State::Reply(reply.jsonrpc_error(status, id.as_ref(), &e));
+            }
+        };
+        if let Some(required) = route.scope
+            && !caller.principal.scopes.contains(required)
+        {
+            let e = AuthError::InsufficientScope { required: required.to_owned() };
+            return State::Reply(self.auth_reply(&e, id.as_ref()));
+        }
+        let call = Call::of(&route, id);
+        self.call = Some(call);
+        self.message = Some(message);
+        self.admission()
+    }
+
+    fn admission(&self) -> State {
+        match &self.caller {
+            Some(Caller { principal, quota: Some(quota), .. }) => {
+                State::Admission(RateLimitCheck { tenant: principal.tenant, quota: *quota })
+            }
+            _ => State::Admitted,
+        }
+    }
+
+    /// After the limiter: `ping` answered here, then the cache, then the origin. The origin
+    /// itself (the last hop) answers and caches nothing here.
+    fn after_admission(&mut self) -> State {
+        if self.last_hop {
+            return State::Forward;
+        }
+        let Some(call) = &self.call else { return State::Forward };
+        if call.target == Target::EdgePong
+            && let Some(id) = &call.id
+        {
+            let mut r = self.builder().result(id, &serde_json::json!({}));
+            self.add_response_headers(&mut r.headers);
+            return State::Reply(r);
+        }
+        let (Some(rule), Some(_), Some(caller)) = (call.cache, &call.id, &self.caller) else { return State::Forward };
+        let Some(generation) = self.generation else { return State::Generation(caller.principal.tenant) };
+        let Some(method) = call.method.as_deref() else { return State::Forward };
+        let params = self.message.as_ref().and_then(Message::params);
+        let key = cache::cache_key(&KeyParts {
+            tenant: caller.principal.tenant,
+            generation,
+            dialect: call.dialect,
+            method,
+            params,
+            scope: rule.scope,
+            token: &caller.token,
+        });
+        self.cache_key = Some(key.clone());
+        self.cache_status = CacheStatus::Miss;
+        State::Cache(key)
+    }
+
+    /// The request to send to the origin: the client's headers less hop-by-hop and forged ones,
+    /// plus the request id, the next `traceparent`, and the verified principal for the origin's logs.
+    fn forward(&self) -> Forward {
+        let incoming = self.req.headers;
+        let mut headers = HeaderMap::with_capacity(incoming.len() + 4);
+        for (name, value) in incoming {
+            let n = name.as_str();
+            if DROPPED.contains(&n) || n.starts_with("x-agentplane-") {
+                continue;
+            }
+            headers.append(name.clone(), value.clone());
+        }
+        reply::set(&mut headers, header::REQUEST_ID, &self.request_id);
+        reply::set(&mut headers, header::TRACEPARENT, &self.traceparent.to_string());
+        if let Some(p) = self.principal() {
+            reply::set(&mut headers, header::TENANT, &p.tenant.to_string());
+            if let Ok(v) = HeaderValue::from_str(&p.subject) {
+                headers.insert(HeaderName::from_static(header::SUBJECT), v);
+            }
+        }
+        Forward { method: self.req.method.clone(), path_and_query: self.req.path_and_query.to_owned(), headers }
+    }
+
+    /// Only a cacheable call answered with a JSON 200 is buffered; any other body streams
+    /// straight through.
+    fn wants_body(&self, head: &ResponseHead) -> bool {
+        self.cache_key.is_some()
+            && head.status == StatusCode::OK
+            && head
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(super::is_json_content_type)
+    }
+
+    /// What the origin's answer changes at the edge.
+    fn finish(&self, mut head: ResponseHead, body: Option<&[u8]>) -> State {
+        self.add_response_headers(&mut head.headers);
+        let writes = self.call.as_ref().is_some_and(|c| c.writes);
+        let bump = self.principal().map(|p| p.tenant).filter(|_| writes && head.status.is_success());
+        let store = self.storable(head.status, body);
+        State::Finish(Box::new(Finish { bump, store, head }))
+    }
+
+    fn storable(&self, status: StatusCode, body: Option<&[u8]>) -> Option<StoreEntry> {
+        let key = self.cache_key.clone()?;
+        let rule = self.call.as_ref()?.cache?;
+        if status != StatusCode::OK {
+            return None;
+        }
+        let result =
+            match jsonrpc::parse(body?, &jsonrpc::Limits { max_body_bytes: usize::MAX, max_depth: 256 }).ok()? {
+                Message::Response(r) => r.outcome.ok()?,
+                _ => return None,
+            };
+        // A tool failure is a result too, but not one to repeat to the next caller.
+        if result.get("isError").and_then(Value::as_bool) == Some(true) {
+            return None;
+        }
+        let ttl_ms = cache::storable_ttl_ms(rule, CacheHints::from_result(&result))?;
+        Some(StoreEntry { key, bytes: CacheEntry::new(result, self.now, ttl_ms).to_vec(), ttl_ms })
+    }
+
+    fn add_response_headers(&self, headers: &mut HeaderMap) {
+        reply::set(headers, header::REQUEST_ID, &self.request_id);
+        reply::set(headers, header::CACHE, self.cache_status.as_str());
+        if let Some(d) = &self.decision {
+            reply::set_rate_headers(headers, d);
+        }
+    }
+
+    fn auth_reply(&self, e: &AuthError, id: Option<&Id>) -> Reply {
+        self.builder().auth(e, id)
+    }
+
+    fn builder(&self) -> ReplyBuilder<'_> {
+        ReplyBuilder { request_id: &self.request_id, metadata_url: &self.shared.metadata_url }
+    }
+}
+
+impl Call {
+    fn of(route: &Route<'_>, id: Option<Id>) -> Self {
+        Self {
+            id,
+            dialect: route.dialect,
+            method: route.method.map(str::to_owned),
+            target: route.target,
+            streaming: route.streaming,
+            cache: route.cache,
+            writes: route.writes,
+            tool: route.tool.map(str::to_owned),
+        }
+    }
+}
