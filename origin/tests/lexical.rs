@@ -4,9 +4,9 @@
 
 mod support;
 
-use agentplane_origin::db::{self, Database, LexicalBackend, LexicalChoice, TenantId};
-use agentplane_origin::docs::{self, Upsert};
-use agentplane_origin::search::{self, SearchParams};
+use agentplane_origin::data::db::{self, Database, LexicalBackend, LexicalChoice, TenantId};
+use agentplane_origin::data::docs::{self, Upsert};
+use agentplane_origin::data::search::{self, SearchParams};
 use serde_json::{Map, json};
 use sqlx::Connection;
 use support::{embedding, origin, pg_url};

@@ -1,11 +1,12 @@
-//! `agentplane eval`: search quality on a BEIR collection (see `crate::eval`).
+//! `agentplane eval`: search quality on a BEIR collection (see `crate::dev::eval`).
 
 use std::path::PathBuf;
 
-use crate::config::Config;
-use crate::db::TenantId;
-use crate::runtime::DatabaseHandle;
-use crate::{eval, server};
+use crate::app::config::Config;
+use crate::app::runtime::DatabaseHandle;
+use crate::app::server;
+use crate::data::db::TenantId;
+use crate::dev::eval;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

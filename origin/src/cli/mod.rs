@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::app::config::Config;
 
 /// Exit codes, as documented in the README.
 pub mod exit {

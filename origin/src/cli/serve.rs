@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::runtime::DatabaseHandle;
-use crate::{demo, devkeys, keys, server, telemetry};
+use crate::app::config::Config;
+use crate::app::runtime::DatabaseHandle;
+use crate::app::{devkeys, keys, server, telemetry};
+use crate::data::demo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,7 +63,7 @@ async fn serve(config: &Config, handle: &DatabaseHandle, listener: tokio::net::T
         let n = demo::seed(&db, embedder.as_ref()).await.context("seeding the demo corpus")?;
         print_demo_banner(config, addr, n)?;
     }
-    tokio::spawn(crate::db::maintenance::run(db.pool().clone(), db.lexical(), cancel.child_token()));
+    tokio::spawn(crate::data::db::maintenance::run(db.pool().clone(), db.lexical(), cancel.child_token()));
     let shutdown = cancel.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
