@@ -8,17 +8,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentplane_core::auth::Principal;
 use agentplane_core::gateway::{Begin, Gateway, HttpRequest, Reply, RequestContext, TenantState};
-use agentplane_core::jsonrpc::{self, ErrorObject, code};
 use agentplane_core::time::Timestamp;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
 use rand::RngCore;
 use uuid::Uuid;
 
-use super::AppState;
+use super::{AppError, AppState};
 
 /// The gateway and the per-tenant limiter records of this process.
 #[derive(Debug)]
@@ -127,16 +125,11 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let bytes = match axum::body::to_bytes(body, gate.max_body + 1).await {
         Ok(b) => b,
         Err(_) => {
-            let e = ErrorObject::new(
-                code::INVALID_REQUEST,
-                format!("Invalid Request: body exceeds {} bytes", gate.max_body),
-            );
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                [(http::header::CONTENT_TYPE, "application/json")],
-                jsonrpc::error_bytes(None, &e),
-            )
-                .into_response();
+            let mut entropy = [0u8; 24];
+            rand::thread_rng().fill_bytes(&mut entropy);
+            let ctx = RequestContext { now: now(), entropy };
+            let gateway = gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
+            return AppError::Core(gateway.payload_too_large(&parts.headers, ctx)).into_response();
         }
     };
     let mut entropy = [0u8; 24];
@@ -168,13 +161,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         && !gate.session_belongs_to(id, p)
     {
         // Indistinguishable from an unknown session: another tenant's session id reveals nothing.
-        let e = ErrorObject::new(code::INVALID_REQUEST, "Session not found");
-        return (
-            StatusCode::NOT_FOUND,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            jsonrpc::error_bytes(None, &e),
-        )
-            .into_response();
+        return AppError::SessionNotFound.into_response();
     }
     let closing_session = parts.method == http::Method::DELETE;
     let span = tracing::info_span!(

@@ -6,10 +6,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::gate;
+use super::{AppError, gate};
 use crate::data::db::Database;
 use crate::protocol::a2a::A2a;
 use crate::protocol::mcp::McpState;
@@ -61,7 +60,7 @@ async fn health() -> Json<Value> {
 
 /// Ready when the database answers and every migration has been applied. Names the lexical
 /// backend in use.
-async fn ready(State(state): State<AppState>) -> Response {
+async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     let expected = crate::data::db::MIGRATOR.iter().count();
     match state.db.readiness().await {
         Ok(applied) if applied >= expected => {
@@ -81,34 +80,30 @@ async fn ready(State(state): State<AppState>) -> Response {
                 }),
                 None => Value::Null,
             };
-            Json(json!({
+            Ok(Json(json!({
                 "status": "ready",
                 "database": "ok",
                 "migrations": { "applied": applied, "expected": expected },
                 "lexical_backend": state.db.lexical().name(),
                 "lexical_index_segments": segments,
                 "embedding": embedding,
-            }))
-            .into_response()
+            })))
         }
-        Ok(applied) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "migrating", "migrations": { "applied": applied, "expected": expected } })),
-        )
-            .into_response(),
+        Ok(applied) => Err(AppError::Unavailable(
+            json!({ "status": "migrating", "migrations": { "applied": applied, "expected": expected } }),
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "unreachable" })))
-                .into_response()
+            Err(AppError::Unavailable(json!({ "status": "unavailable", "database": "unreachable" })))
         }
     }
 }
 
-async fn jwks(State(state): State<AppState>) -> Response {
+async fn jwks(State(state): State<AppState>) -> Result<Response, AppError> {
     match &state.jwks {
         Some(doc) => {
-            ([(http::header::CACHE_CONTROL, "public, max-age=300")], Json(doc.as_ref().clone())).into_response()
+            Ok(([(http::header::CACHE_CONTROL, "public, max-age=300")], Json(doc.as_ref().clone())).into_response())
         }
-        None => (StatusCode::NOT_FOUND, Json(json!({ "error": "this server publishes no keys" }))).into_response(),
+        None => Err(AppError::NotFound("this server publishes no keys")),
     }
 }

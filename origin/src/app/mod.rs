@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod devkeys;
+mod error;
 pub mod gate;
 pub mod http;
 pub mod keys;
@@ -11,4 +12,5 @@ pub mod runtime;
 pub mod server;
 pub mod telemetry;
 
+pub use error::AppError;
 pub use http::AppState;

@@ -23,13 +23,14 @@ use std::time::Duration;
 
 use agentplane_core::auth::Principal;
 use agentplane_core::catalogue::A2aVersion;
-use agentplane_core::jsonrpc::{self, ErrorObject, Id, code};
+use agentplane_core::jsonrpc::{self, ErrorObject, code};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::AppError;
 use crate::app::config::Config;
 use crate::data::db::{Database, TenantId};
 use crate::models::embed::Embedder;
@@ -145,21 +146,14 @@ fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     })
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn error_response(id: Option<&Id>, e: &ErrorObject) -> Response {
-    json_response(StatusCode::OK, jsonrpc::error_bytes(id, e))
-}
-
-/// `POST /a2a`.
-pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Response {
+/// `POST /a2a`. Errors are JSON-RPC errors under 200, except for a body that is no JSON-RPC
+/// request (the parser's status).
+pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Response, AppError> {
     let (parts, body) = request.into_parts();
     let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
         // The gate authenticates every /a2a request; reaching here without a principal is a bug.
         tracing::error!("A2A request without a principal");
-        return error_response(None, &ErrorObject::new(code::INTERNAL_ERROR, "Internal error"));
+        return Err(AppError::rpc(None, ErrorObject::new(code::INTERNAL_ERROR, "Internal error")));
     };
     // The same reading as the gate's: header first, then the query parameter.
     let version_header = parts
@@ -167,29 +161,20 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Response {
         .get("a2a-version")
         .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.query().and_then(|q| query_param(q, "A2A-Version")));
-    let version = match A2aVersion::from_header(version_header) {
-        Ok(v) => v,
-        Err(e) => return error_response(None, &e),
-    };
+    let version = A2aVersion::from_header(version_header).map_err(|e| AppError::rpc(None, e))?;
     let last_event_id =
         parts.headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error_response(None, &ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: unreadable body"));
-        }
-    };
-    let message = match jsonrpc::parse(&bytes, &jsonrpc::Limits::default()) {
-        Ok(m) => m,
-        Err(e) => return json_response(e.http_status(), jsonrpc::error_bytes(e.id.as_ref(), &e.to_error_object())),
-    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        AppError::rpc(None, ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: unreadable body"))
+    })?;
+    let message = jsonrpc::parse(&bytes, &jsonrpc::Limits::default())?;
     let jsonrpc::Message::Request(request) = message else {
         // A2A servers send no requests, so there is nothing a client's response or notification
         // could answer.
-        return StatusCode::ACCEPTED.into_response();
+        return Ok(StatusCode::ACCEPTED.into_response());
     };
     let Some(op) = op(version, &request.method) else {
-        return error_response(Some(&request.id), &ErrorObject::method_not_found(&request.method));
+        return Err(AppError::rpc(Some(&request.id), ErrorObject::method_not_found(&request.method)));
     };
     let call = Call {
         a2a: &a2a,
@@ -220,13 +205,16 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Response {
         Op::ExtendedCard => Err(A2aError::ExtendedCardNotConfigured),
     };
     match outcome {
-        Ok(Outcome::Result(v)) => json_response(StatusCode::OK, jsonrpc::success_bytes(&request.id, &v)),
-        Ok(Outcome::Stream(r)) => r,
+        Ok(Outcome::Result(v)) => {
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], jsonrpc::success_bytes(&request.id, &v))
+                .into_response())
+        }
+        Ok(Outcome::Stream(r)) => Ok(r),
         Err(e) => {
             if let A2aError::Internal(inner) = &e {
                 tracing::error!(error = %inner, method = %request.method, "A2A call failed");
             }
-            error_response(Some(&request.id), &e.to_error_object(version))
+            Err(AppError::rpc(Some(&request.id), e.to_error_object(version)))
         }
     }
 }
