@@ -4,11 +4,12 @@
 //! One folder per layer: `app` (the process: configuration, keys, the gate, the router, metrics),
 //! `protocol` (MCP and A2A), `data` (PostgreSQL, documents, search, ingest), `models` (embedding
 //! and chat providers and what they cost), `cli` (the subcommands), and `dev` (benchmark and
-//! conformance tooling).
+//! conformance tooling, only with the `dev-tools` feature).
 
 pub mod app;
 pub mod cli;
 pub mod data;
+#[cfg(feature = "dev-tools")]
 pub mod dev;
 pub mod models;
 pub mod protocol;

@@ -47,7 +47,8 @@ pub struct Config {
     pub backfill_idle_secs: u64,
     /// Where `scripts/setup` put the local model.
     pub model_dir: PathBuf,
-    /// Expose the MCP conformance suite's fixture tools, prompts and resources.
+    /// Expose the MCP conformance suite's fixture tools, prompts and resources. Only a build with
+    /// the `dev-tools` feature has them; any other refuses to start with this set.
     pub conformance_fixtures: bool,
     /// Seed a small demo corpus for the demo tenant at start.
     pub seed_demo: bool,

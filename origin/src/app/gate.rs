@@ -28,7 +28,8 @@ pub struct Gate {
     /// usable with a token of the same tenant and subject.
     sessions: Mutex<HashMap<String, SessionOwner>>,
     /// Conformance mode only: the principal of requests that carry no `Authorization` header
-    /// (the official suite sends none). `None` everywhere else.
+    /// (the official suite sends none). `None` everywhere else; absent from production builds.
+    #[cfg(feature = "dev-tools")]
     anonymous: Option<Principal>,
 }
 
@@ -50,15 +51,23 @@ const SESSION_HEADER: &str = "mcp-session-id";
 pub struct RequestId(pub String);
 
 impl Gate {
-    pub fn new(gateway: Gateway, anonymous: Option<Principal>) -> Self {
+    pub fn new(gateway: Gateway) -> Self {
         let max_body = gateway.config().limits.max_body_bytes;
         Self {
             gateway: Mutex::new(gateway),
             tenants: Mutex::new(HashMap::new()),
             max_body,
             sessions: Mutex::new(HashMap::new()),
-            anonymous,
+            #[cfg(feature = "dev-tools")]
+            anonymous: None,
         }
+    }
+
+    /// Lets requests without an `Authorization` header through as `principal` (conformance mode).
+    #[cfg(feature = "dev-tools")]
+    pub fn with_anonymous(mut self, principal: Option<Principal>) -> Self {
+        self.anonymous = principal;
+        self
     }
 }
 
@@ -114,6 +123,7 @@ pub fn to_response(reply: Reply) -> Response {
 
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let gate = &state.gate;
+    #[cfg(feature = "dev-tools")]
     if let Some(anonymous) = &gate.anonymous
         && !request.headers().contains_key(http::header::AUTHORIZATION)
     {

@@ -2,12 +2,10 @@
 
 use std::sync::Arc;
 
-use agentplane_core::auth::{Principal, Scopes};
 use agentplane_core::gateway::{Gateway, GatewayConfig};
 use anyhow::Context as _;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::app::config::{Config, EmbeddingProvider};
@@ -16,9 +14,6 @@ use crate::app::keys::Keys;
 use crate::data::db::Database;
 use crate::models::embed::{Embedder, LocalModel, RemoteEmbedder};
 use crate::protocol::mcp::McpState;
-
-/// The tenant the conformance fixtures act for (no token, by the suite's design).
-pub const CONFORMANCE_TENANT: Uuid = Uuid::from_u128(0x0c0f_0000_0000_4000_8000_0000_0000_0001);
 
 /// The gateway configuration the origin runs its gate with.
 pub fn gateway_config(config: &Config) -> GatewayConfig {
@@ -61,24 +56,15 @@ pub fn router(
     let gateway_config = gateway_config(config);
     let tools = gateway_config.tools.clone();
     let gateway = Gateway::new(gateway_config, keys.trusted).context("gateway configuration")?;
-    let anonymous = if config.conformance_fixtures {
-        anyhow::ensure!(
-            config.listen.ip().is_loopback(),
-            "conformance fixtures accept unauthenticated requests; they only run on a loopback address"
-        );
-        tracing::warn!("conformance fixtures on: requests without a token act as the conformance tenant");
-        Some(Principal {
-            tenant: CONFORMANCE_TENANT,
-            subject: "conformance-suite".into(),
-            scopes: Scopes::new(["search:read", "docs:write", "tasks:run"]),
-            tier: Some("enterprise".into()),
-            token_id: None,
-            expires_at: u64::MAX,
-        })
-    } else {
-        None
-    };
-    let gate = Arc::new(Gate::new(gateway, anonymous));
+    #[cfg(not(feature = "dev-tools"))]
+    anyhow::ensure!(
+        !config.conformance_fixtures,
+        "this agentplane is built without the conformance fixtures: build it with --features dev-tools"
+    );
+    let gate = Gate::new(gateway);
+    #[cfg(feature = "dev-tools")]
+    let gate = gate.with_anonymous(crate::dev::conformance::anonymous_principal(config)?);
+    let gate = Arc::new(gate);
     if config.jwks.is_some() {
         tokio::spawn(crate::app::keys::refresh(config.clone(), gate.clone(), cancel.child_token()));
     }
@@ -100,6 +86,9 @@ pub fn router(
         AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new), embedding, metrics: Arc::default() };
     // Every origin process runs A2A executors: tasks survive any one process.
     let a2a = crate::protocol::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
-    let mcp = Arc::new(McpState::new(db, tools, config.conformance_fixtures, embedder));
+    let mcp = McpState::new(db, tools, embedder);
+    #[cfg(feature = "dev-tools")]
+    let mcp = if config.conformance_fixtures { mcp.with_conformance_fixtures() } else { mcp };
+    let mcp = Arc::new(mcp);
     Ok(crate::app::http::app(state, mcp, a2a, &config.allowed_hosts, cancel))
 }

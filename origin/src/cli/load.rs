@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::dev::beir::{Doc, Query, document_id, read_jsonl};
+use crate::data::ingest::document_id;
+use crate::dev::beir::{Doc, Query, read_jsonl};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

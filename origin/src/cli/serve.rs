@@ -21,6 +21,7 @@ pub struct Args {
     demo: bool,
     /// Expose the MCP conformance suite's fixtures (loopback only; unauthenticated requests act
     /// as a conformance tenant). Never in production.
+    #[cfg(feature = "dev-tools")]
     #[arg(long)]
     conformance_fixtures: bool,
 }
@@ -33,7 +34,10 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    config.conformance_fixtures |= args.conformance_fixtures;
+    #[cfg(feature = "dev-tools")]
+    {
+        config.conformance_fixtures |= args.conformance_fixtures;
+    }
     config.seed_demo |= args.demo;
     // Bind before starting the database, so a busy port fails fast and leaves nothing running.
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| match e.kind() {

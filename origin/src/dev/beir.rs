@@ -6,8 +6,6 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Doc {
@@ -27,18 +25,6 @@ pub struct Query {
 
 /// Relevance judgements: query id -> document id -> grade.
 pub type Qrels = BTreeMap<String, BTreeMap<String, u32>>;
-
-/// The document id a BEIR `_id` maps to within a tenant: stable, so loading twice updates rather
-/// than duplicates, and distinct per tenant, since document ids are unique across all tenants.
-pub fn document_id(tenant: Uuid, external: &str) -> Uuid {
-    let mut h = Sha256::new();
-    h.update(tenant.as_bytes());
-    h.update(external.as_bytes());
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
-}
 
 pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -106,9 +92,5 @@ mod tests {
         assert!((recall_at(&ranked, &rel, 2) - 0.5).abs() < 1e-12);
         assert_eq!(recall_at(&ranked, &rel, 100), 1.0);
         assert_eq!(ndcg_at(&[], &rel, 10), 0.0);
-        let (t1, t2) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert_eq!(document_id(t1, "x"), document_id(t1, "x"));
-        assert_ne!(document_id(t1, "x"), document_id(t1, "y"));
-        assert_ne!(document_id(t1, "x"), document_id(t2, "x"));
     }
 }

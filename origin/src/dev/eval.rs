@@ -44,7 +44,7 @@ pub struct Report {
 /// The tenant a collection is loaded into: derived from its directory name, so reruns find it.
 pub fn tenant_for(dir: &Path) -> Uuid {
     let name = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    beir::document_id(
+    crate::data::ingest::document_id(
         Uuid::nil(),
         &format!("agentplane-eval:{}", name.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
     )

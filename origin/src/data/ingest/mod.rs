@@ -12,11 +12,25 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::data::db::{Database, TenantId};
 use crate::models::embed::Embedder;
 use source::{Bad, Item, Record};
+
+/// The document id an external id (a BEIR `_id`, a file's path) maps to within a tenant: stable,
+/// so loading twice updates rather than duplicates, and distinct per tenant, since document ids
+/// are unique across all tenants.
+pub fn document_id(tenant: Uuid, external: &str) -> Uuid {
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update(external.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
 
 /// The subject ingest's embedding calls are metered under.
 pub const SUBJECT: &str = "agentplane-ingest";
@@ -119,8 +133,7 @@ async fn store(
     summary.read += n;
     // One row per id: the last line for an external id wins.
     let mut last: HashMap<Uuid, usize> = HashMap::with_capacity(batch.len());
-    let ids: Vec<Uuid> =
-        batch.iter().map(|r| crate::dev::beir::document_id(tenant.as_uuid(), &r.external_id)).collect();
+    let ids: Vec<Uuid> = batch.iter().map(|r| document_id(tenant.as_uuid(), &r.external_id)).collect();
     for (i, id) in ids.iter().enumerate() {
         last.insert(*id, i);
     }
@@ -215,4 +228,17 @@ async fn store(
     summary.unchanged += rows.len() as u64 - written.created - written.updated;
     observer.advanced(n);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_ids_are_stable_and_per_tenant() {
+        let (t1, t2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(document_id(t1, "x"), document_id(t1, "x"));
+        assert_ne!(document_id(t1, "x"), document_id(t1, "y"));
+        assert_ne!(document_id(t1, "x"), document_id(t2, "x"));
+    }
 }

@@ -1,5 +1,5 @@
 //! The MCP server on rmcp's Streamable HTTP transport: agentplane's tools, document resources and
-//! prompt, plus (when switched on) the conformance suite's fixtures.
+//! prompt, plus (in `dev-tools` builds, when switched on) the conformance suite's fixtures.
 //!
 //! The gate in front of this service has already verified the token, checked the envelope and the
 //! scope; handlers read the verified [`Principal`] from the request's extensions and scope every
@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::data::db::{Database, TenantId};
 use crate::data::docs::{self, DocError};
+#[cfg(feature = "dev-tools")]
 use crate::dev::fixtures;
 
 const DOCUMENT_URI: &str = "agentplane://documents/";
@@ -33,6 +34,8 @@ const ANSWER_PROMPT: &str = "answer_with_citations";
 pub struct McpState {
     pub db: Database,
     pub tools: ToolPolicies,
+    /// Whether the conformance suite's fixtures are served too.
+    #[cfg(feature = "dev-tools")]
     pub fixtures: bool,
     /// Makes query and document vectors; `None` means lexical search only.
     pub embedder: Option<crate::models::embed::Embedder>,
@@ -42,18 +45,33 @@ pub struct McpState {
 }
 
 impl McpState {
-    pub fn new(
-        db: Database,
-        tools: ToolPolicies,
-        fixtures: bool,
-        embedder: Option<crate::models::embed::Embedder>,
-    ) -> Self {
-        let mut definitions = tools::definitions();
-        if fixtures {
-            definitions.extend(fixtures::tools());
+    pub fn new(db: Database, tools: ToolPolicies, embedder: Option<crate::models::embed::Embedder>) -> Self {
+        Self {
+            db,
+            tools,
+            #[cfg(feature = "dev-tools")]
+            fixtures: false,
+            embedder,
+            definitions: tools::definitions(),
         }
-        Self { db, tools, fixtures, embedder, definitions }
     }
+
+    /// Serves the conformance suite's fixture tools, prompts and resources too.
+    #[cfg(feature = "dev-tools")]
+    pub fn with_conformance_fixtures(mut self) -> Self {
+        self.fixtures = true;
+        self.definitions.extend(fixtures::tools());
+        self
+    }
+}
+
+/// `list`, followed by the fixtures' items when `on`.
+#[cfg(feature = "dev-tools")]
+fn with_fixtures<T>(on: bool, mut list: Vec<T>, fixtures: impl FnOnce() -> Vec<T>) -> Vec<T> {
+    if on {
+        list.extend(fixtures());
+    }
+    list
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +135,7 @@ impl ServerHandler for Server {
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
         let caps = ServerCapabilities::builder().enable_tools().enable_resources();
+        #[cfg(feature = "dev-tools")]
         if self.state.fixtures {
             let caps = caps.enable_resources_subscribe().enable_prompts().enable_logging().enable_completions().build();
             return self.info(caps);
@@ -163,6 +182,7 @@ impl ServerHandler for Server {
                 return Ok(result.into());
             }
         }
+        #[cfg(feature = "dev-tools")]
         if self.state.fixtures && self.state.definitions.iter().any(|t| t.name == name) {
             return Ok(fixtures::call(name, &args, &ctx).await?.into());
         }
@@ -186,7 +206,7 @@ impl ServerHandler for Server {
             DocError::Sql(e) => db_error(&e),
             DocError::NotFound => McpError::internal_error("unexpected", None),
         })?;
-        let mut list: Vec<Resource> = page
+        let list: Vec<Resource> = page
             .into_iter()
             .map(|d| {
                 let name = if d.title.is_empty() { d.id.to_string() } else { d.title.clone() };
@@ -195,9 +215,8 @@ impl ServerHandler for Server {
                     .with_mime_type("text/plain")
             })
             .collect();
-        if self.state.fixtures && after.is_none() {
-            list.extend(fixtures::resources());
-        }
+        #[cfg(feature = "dev-tools")]
+        let list = with_fixtures(self.state.fixtures && after.is_none(), list, fixtures::resources);
         let mut result = ListResourcesResult::with_all_items(list);
         result.next_cursor = next.map(|id| id.to_string());
         Ok(result)
@@ -208,14 +227,13 @@ impl ServerHandler for Server {
         _req: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let mut list = vec![
+        let list = vec![
             ResourceTemplate::new(format!("{DOCUMENT_URI}{{id}}"), "document")
                 .with_description("A document by id; the text is its content")
                 .with_mime_type("text/plain"),
         ];
-        if self.state.fixtures {
-            list.extend(fixtures::resource_templates());
-        }
+        #[cfg(feature = "dev-tools")]
+        let list = with_fixtures(self.state.fixtures, list, fixtures::resource_templates);
         Ok(ListResourceTemplatesResult::with_all_items(list))
     }
 
@@ -236,6 +254,7 @@ impl ServerHandler for Server {
             let contents = ResourceContents::text(doc.content, uri).with_mime_type("text/plain");
             return Ok(ReadResourceResult::new(vec![contents]).into());
         }
+        #[cfg(feature = "dev-tools")]
         if self.state.fixtures
             && let Some(contents) = fixtures::read(uri)
         {
@@ -264,14 +283,13 @@ impl ServerHandler for Server {
         _req: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let mut list = vec![Prompt::new(
+        let list = vec![Prompt::new(
             ANSWER_PROMPT,
             Some("Answer a question from this tenant's documents, citing each claim by document id"),
             Some(vec![PromptArgument::new("question").with_description("The question to answer").with_required(true)]),
         )];
-        if self.state.fixtures {
-            list.extend(fixtures::prompts());
-        }
+        #[cfg(feature = "dev-tools")]
+        let list = with_fixtures(self.state.fixtures, list, fixtures::prompts);
         Ok(ListPromptsResult::with_all_items(list))
     }
 
@@ -298,6 +316,7 @@ impl ServerHandler for Server {
                 .with_description("Answer with citations");
             return Ok(result.into());
         }
+        #[cfg(feature = "dev-tools")]
         if self.state.fixtures
             && let Some(result) = fixtures::get_prompt(&req.name, &args)
         {
