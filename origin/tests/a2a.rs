@@ -930,7 +930,7 @@ async fn claims_work_when_the_migrating_role_is_no_superuser() {
     .await
     .expect("migrations run as a role that is no superuser");
 
-    let tenant = agentplane_origin::data::db::TenantId::trusted(Uuid::new_v4());
+    let tenant = agentplane_origin::data::db::TenantId::for_tests(Uuid::new_v4());
     let input = agentplane_origin::protocol::a2a::wire::Message::agent("m".into(), "hello");
     let mut tx = db.tenant_tx(tenant).await.unwrap();
     let task = agentplane_origin::protocol::a2a::store::create_task(

@@ -101,7 +101,7 @@ async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
     assert_eq!(s["hits"][0]["vector_rank"], 1);
     assert!(s["hits"][0]["bm25_rank"].is_null());
     // Each embedding call is in the ledger: three documents and one query.
-    let mut tx = db.tenant_tx(agentplane_origin::data::db::TenantId::trusted(tenant)).await.unwrap();
+    let mut tx = db.tenant_tx(agentplane_origin::data::db::TenantId::for_tests(tenant)).await.unwrap();
     let (calls, tokens): (i64, Option<i64>) = sqlx::query_as(
         "SELECT count(*), sum(input_tokens)::bigint FROM usage_ledger WHERE kind = 'embedding' AND model = 'all-MiniLM-L6-v2' AND subject = 'embedder'",
     )
@@ -116,7 +116,7 @@ async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
 async fn eval_loads_once_and_scores_every_mode() {
     let (_, _, db, embedder) = with_local_model().await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir-mini");
-    let tenant = agentplane_origin::data::db::TenantId::trusted(Uuid::new_v4());
+    let tenant = agentplane_origin::data::db::TenantId::for_tests(Uuid::new_v4());
     use agentplane_origin::dev::eval;
     let first = eval::load(&db, embedder.as_ref(), tenant, &dir, &mut ()).await.unwrap();
     assert_eq!((first.read, first.created), (8, 8));

@@ -124,7 +124,7 @@ async fn while_the_circuit_is_open_search_is_lexical_and_writes_keep_null_vector
     fake.set(Mode::Ok);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let progress = Progress::default();
-    let n = backfill::drain_tenant(&db, &embedder, TenantId::trusted(tenant), 32, &progress).await.unwrap();
+    let n = backfill::drain_tenant(&db, &embedder, TenantId::for_tests(tenant), 32, &progress).await.unwrap();
     assert_eq!(n, 1);
     let r = c.call("hybrid_search", search).await;
     assert_eq!(r.structured()["mode"], "hybrid");
@@ -137,7 +137,7 @@ async fn while_the_circuit_is_open_search_is_lexical_and_writes_keep_null_vector
 #[tokio::test]
 async fn two_backfill_workers_embed_each_row_once() {
     let db = database().await;
-    let tenant = TenantId::trusted(Uuid::new_v4());
+    let tenant = TenantId::for_tests(Uuid::new_v4());
     let marker = format!("bf{}", Uuid::new_v4().simple());
     let dir = std::env::temp_dir().join(format!("agentplane-backfill-{marker}"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::app::config::Config;
 use crate::app::runtime::DatabaseHandle;
 use crate::app::server;
-use crate::data::db::TenantId;
+use crate::data::db::{SystemTask, TenantId};
 use crate::data::ingest::{self, Options, source::Bad};
 
 #[derive(Debug, clap::Args)]
@@ -99,7 +99,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         let summary = ingest::ingest(
             &handle.db,
             embedder.as_ref(),
-            TenantId::trusted(args.tenant),
+            TenantId::for_system_task(args.tenant, SystemTask::Ingest),
             &args.path,
             &options,
             &mut progress,

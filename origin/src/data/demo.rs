@@ -4,7 +4,7 @@
 use serde_json::{Map, json};
 use uuid::Uuid;
 
-use crate::data::db::{Database, TenantId};
+use crate::data::db::{Database, SystemTask, TenantId};
 use crate::data::docs::{self, Upsert};
 use crate::models::embed::Embedder;
 
@@ -76,7 +76,7 @@ const DOCS: &[(&str, &str, &str)] = &[
 /// Upserts the demo documents for [`DEMO_TENANT`]. Unchanged documents keep their vectors;
 /// new or changed ones are embedded through the back-fill, so restarts embed nothing twice.
 pub async fn seed(db: &Database, embedder: Option<&Embedder>) -> anyhow::Result<usize> {
-    let tenant = TenantId::trusted(DEMO_TENANT);
+    let tenant = TenantId::for_system_task(DEMO_TENANT, SystemTask::DemoSeed);
     let mut tx = db.tenant_tx(tenant).await?;
     for (i, (title, topic, content)) in DOCS.iter().enumerate() {
         let mut metadata = Map::new();

@@ -3,35 +3,18 @@
 
 pub mod embedded;
 pub mod maintenance;
+mod tenant;
 
 use std::time::Duration;
 
-use agentplane_core::auth::Principal;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
-use uuid::Uuid;
+
+pub(crate) use tenant::SystemTask;
+pub use tenant::TenantId;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
-
-/// A tenant id that can only be made from a verified principal: request arguments have no way in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TenantId(Uuid);
-
-impl TenantId {
-    pub fn of(principal: &Principal) -> Self {
-        Self(principal.tenant)
-    }
-
-    pub fn as_uuid(self) -> Uuid {
-        self.0
-    }
-
-    /// For tests, tools and the demo seeder, which act for a tenant they name themselves.
-    pub fn trusted(id: Uuid) -> Self {
-        Self(id)
-    }
-}
 
 /// Which lexical ranking the server offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -112,7 +95,7 @@ impl Database {
     pub async fn tenant_tx(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant.0.to_string())
+            .bind(tenant.as_uuid().to_string())
             .execute(&mut *tx)
             .await?;
         Ok(tx)

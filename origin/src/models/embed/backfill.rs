@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{EmbedError, Embedder};
-use crate::data::db::{Database, TenantId};
+use crate::data::db::{Database, SystemTask, TenantId};
 
 /// The subject back-fill embedding calls are metered under.
 pub const SUBJECT: &str = "agentplane-backfill";
@@ -140,7 +140,8 @@ pub async fn run(
     loop {
         let pass = async {
             for (tenant, _) in backlog(&db).await? {
-                drain_tenant(&db, &embedder, TenantId::trusted(tenant), BATCH, &progress).await?;
+                drain_tenant(&db, &embedder, TenantId::for_system_task(tenant, SystemTask::Backfill), BATCH, &progress)
+                    .await?;
             }
             Ok::<(), BackfillError>(())
         };

@@ -21,7 +21,7 @@ use super::store::{self, StoreError};
 use super::stream::Hub;
 use super::wire::{Message, TaskState};
 use super::workflow::{self, RunContext, StepInput};
-use crate::data::db::TenantId;
+use crate::data::db::{SystemTask, TenantId};
 
 /// How executors run; from `[a2a]` in the configuration.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ async fn claim_loop(
                             settings: settings.clone(),
                             owner,
                             task,
-                            tenant: TenantId::trusted(tenant),
+                            tenant: TenantId::for_system_task(tenant, SystemTask::ClaimedTask),
                             shutdown: shutdown.clone(),
                         };
                         tokio::spawn(run.run(permit));
