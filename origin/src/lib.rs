@@ -1,26 +1,15 @@
 //! The agentplane origin: MCP over Streamable HTTP at `/mcp`, A2A at `/a2a`, backed by PostgreSQL with row-level
 //! security, hybrid search, and the CLI around it. See ARCHITECTURE.md for the map.
+//!
+//! One folder per layer: `app` (the process: configuration, keys, the gate, the router, metrics),
+//! `protocol` (MCP and A2A), `data` (PostgreSQL, documents, search, ingest), `models` (embedding
+//! and chat providers and what they cost), `cli` (the subcommands), and `dev` (benchmark and
+//! conformance tooling, only with the `dev-tools` feature).
 
-pub mod a2a;
-pub mod beir;
-pub mod breaker;
-pub mod budget;
-pub mod chat;
+pub mod app;
 pub mod cli;
-pub mod config;
-pub mod db;
-pub mod demo;
-pub mod devkeys;
-pub mod docs;
-pub mod embed;
-pub mod eval;
-pub mod http;
-pub mod ingest;
-pub mod keys;
-pub mod mcp;
-pub mod metrics;
-pub mod runtime;
-pub mod search;
-pub mod server;
-pub mod telemetry;
-pub mod usage;
+pub mod data;
+#[cfg(feature = "dev-tools")]
+pub mod dev;
+pub mod models;
+pub mod protocol;

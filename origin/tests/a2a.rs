@@ -799,8 +799,12 @@ async fn webhooks_get_every_event_in_order_signed_and_retried() {
         assert_eq!(h["authorization"], "Bearer hook-secret");
         let sig = h["x-a2a-signature"].to_str().unwrap();
         let t: u64 = sig.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap();
-        assert_eq!(sig, agentplane_origin::a2a::push::signature("tok-123", t, body), "the signature covers the body");
-        assert_ne!(sig, agentplane_origin::a2a::push::signature("other-token", t, body));
+        assert_eq!(
+            sig,
+            agentplane_origin::protocol::a2a::push::signature("tok-123", t, body),
+            "the signature covers the body"
+        );
+        assert_ne!(sig, agentplane_origin::protocol::a2a::push::signature("other-token", t, body));
     }
 
     // 1.0: a config set on a running task hears what happens from then on, as StreamResponses.
@@ -917,21 +921,21 @@ async fn claims_work_when_the_migrating_role_is_no_superuser() {
             .unwrap();
     owner_url.set_username("agentplane_owner_test").unwrap();
     owner_url.set_password(Some("owner-test")).unwrap();
-    let db = agentplane_origin::db::Database::open(
+    let db = agentplane_origin::data::db::Database::open(
         &support::pg_url(&o.config, "agentplane", "app_password", "agentplane_nosuper"),
         owner_url.as_str(),
         4,
-        agentplane_origin::db::LexicalChoice::TsRankCd,
+        agentplane_origin::data::db::LexicalChoice::TsRankCd,
     )
     .await
     .expect("migrations run as a role that is no superuser");
 
-    let tenant = agentplane_origin::db::TenantId::trusted(Uuid::new_v4());
-    let input = agentplane_origin::a2a::wire::Message::agent("m".into(), "hello");
+    let tenant = agentplane_origin::data::db::TenantId::for_tests(Uuid::new_v4());
+    let input = agentplane_origin::protocol::a2a::wire::Message::agent("m".into(), "hello");
     let mut tx = db.tenant_tx(tenant).await.unwrap();
-    let task = agentplane_origin::a2a::store::create_task(
+    let task = agentplane_origin::protocol::a2a::store::create_task(
         &mut tx,
-        agentplane_origin::a2a::store::NewTask {
+        agentplane_origin::protocol::a2a::store::NewTask {
             context_id: "c",
             subject: "s",
             tier: "free",
@@ -944,10 +948,12 @@ async fn claims_work_when_the_migrating_role_is_no_superuser() {
     tx.commit().await.unwrap();
     // No executor runs on this database, so the task is there to be claimed, by this call only.
     let owner = Uuid::new_v4();
-    let claimed = agentplane_origin::a2a::store::claim(db.pool(), owner, Duration::from_secs(30), 100).await.unwrap();
+    let claimed =
+        agentplane_origin::protocol::a2a::store::claim(db.pool(), owner, Duration::from_secs(30), 100).await.unwrap();
     assert!(claimed.contains(&(task.id, tenant.as_uuid())), "{claimed:?}");
-    let again =
-        agentplane_origin::a2a::store::claim(db.pool(), Uuid::new_v4(), Duration::from_secs(30), 100).await.unwrap();
+    let again = agentplane_origin::protocol::a2a::store::claim(db.pool(), Uuid::new_v4(), Duration::from_secs(30), 100)
+        .await
+        .unwrap();
     assert!(!again.iter().any(|(id, _)| *id == task.id), "a leased task is not claimed twice");
     let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM a2a_tasks").fetch_one(db.pool()).await.unwrap();
     assert_eq!(visible, 0, "the service role still sees nothing without a tenant");

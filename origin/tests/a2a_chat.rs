@@ -66,7 +66,7 @@ fn origin() -> &'static Origin {
     ORIGIN.get_or_init(|| {
         let model = fake_model();
         let mut config = support::test_config();
-        config.chat = agentplane_origin::chat::ChatConfig {
+        config.chat = agentplane_origin::models::chat::ChatConfig {
             url: Some(format!("http://{model}/v1")),
             model: "fake-model".into(),
             api_key: Some("test-key".into()),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentplane_origin::mcp::client;
+use agentplane_origin::dev::client;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentplane");

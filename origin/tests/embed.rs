@@ -4,7 +4,7 @@
 
 mod support;
 
-use agentplane_origin::embed::LocalModel;
+use agentplane_origin::models::embed::LocalModel;
 use serde_json::{Value, json};
 use support::{ALL_SCOPES, Client, origin, pg_url, test_config};
 use tokio_util::sync::CancellationToken;
@@ -49,18 +49,18 @@ fn local_model_matches_the_reference_vectors() {
 /// The shared origin's database, opened again with the local model switched on.
 async fn with_local_model() -> (
     &'static support::Origin,
-    agentplane_origin::config::Config,
-    agentplane_origin::db::Database,
-    Option<agentplane_origin::embed::Embedder>,
+    agentplane_origin::app::config::Config,
+    agentplane_origin::data::db::Database,
+    Option<agentplane_origin::models::embed::Embedder>,
 ) {
     let shared = origin();
     let mut config = test_config();
-    config.embedding = agentplane_origin::config::EmbeddingProvider::Local;
+    config.embedding = agentplane_origin::app::config::EmbeddingProvider::Local;
     config.model_dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(".tools/models/all-MiniLM-L6-v2");
     let admin = pg_url(&config, "agentplane_admin", "admin_password", "agentplane");
-    let db = agentplane_origin::db::Database::open(&shared.app_url, &admin, 4, Default::default()).await.unwrap();
-    let embedder = agentplane_origin::server::embedder(&config, &db).await.unwrap();
+    let db = agentplane_origin::data::db::Database::open(&shared.app_url, &admin, 4, Default::default()).await.unwrap();
+    let embedder = agentplane_origin::app::server::embedder(&config, &db).await.unwrap();
     (shared, config, db, embedder)
 }
 
@@ -68,10 +68,11 @@ async fn with_local_model() -> (
 async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
     let (shared, config, db, embedder) = with_local_model().await;
     assert!(embedder.is_some());
-    let keys = agentplane_origin::keys::load(&config).await.unwrap();
+    let keys = agentplane_origin::app::keys::load(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let app = agentplane_origin::server::router(&config, db.clone(), keys, embedder, CancellationToken::new()).unwrap();
+    let app =
+        agentplane_origin::app::server::router(&config, db.clone(), keys, embedder, CancellationToken::new()).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let tenant = Uuid::new_v4();
@@ -100,7 +101,7 @@ async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
     assert_eq!(s["hits"][0]["vector_rank"], 1);
     assert!(s["hits"][0]["bm25_rank"].is_null());
     // Each embedding call is in the ledger: three documents and one query.
-    let mut tx = db.tenant_tx(agentplane_origin::db::TenantId::trusted(tenant)).await.unwrap();
+    let mut tx = db.tenant_tx(agentplane_origin::data::db::TenantId::for_tests(tenant)).await.unwrap();
     let (calls, tokens): (i64, Option<i64>) = sqlx::query_as(
         "SELECT count(*), sum(input_tokens)::bigint FROM usage_ledger WHERE kind = 'embedding' AND model = 'all-MiniLM-L6-v2' AND subject = 'embedder'",
     )
@@ -115,8 +116,8 @@ async fn search_is_hybrid_by_default_and_embedding_calls_are_metered() {
 async fn eval_loads_once_and_scores_every_mode() {
     let (_, _, db, embedder) = with_local_model().await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir-mini");
-    let tenant = agentplane_origin::db::TenantId::trusted(Uuid::new_v4());
-    use agentplane_origin::eval;
+    let tenant = agentplane_origin::data::db::TenantId::for_tests(Uuid::new_v4());
+    use agentplane_origin::dev::eval;
     let first = eval::load(&db, embedder.as_ref(), tenant, &dir, &mut ()).await.unwrap();
     assert_eq!((first.read, first.created), (8, 8));
     // A second run finds everything in place and writes nothing.
@@ -134,7 +135,7 @@ async fn eval_loads_once_and_scores_every_mode() {
     assert!(report.vector.unwrap().ndcg_10 > 0.9, "{report:?}");
     assert_eq!(report.grid.len(), 36);
     // The grid's default setting is the hybrid search itself, fused offline.
-    use agentplane_origin::search::{DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT};
+    use agentplane_origin::data::search::{DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT};
     let default =
         report.grid.iter().find(|g| g.vector_weight == DEFAULT_VECTOR_WEIGHT && g.rrf_k == DEFAULT_RRF_K).unwrap();
     assert!((default.scores.ndcg_10 - hybrid.ndcg_10).abs() < 1e-9, "{default:?} vs {hybrid:?}");

@@ -6,11 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use agentplane_origin::breaker::Status;
-use agentplane_origin::config::EmbeddingProvider;
-use agentplane_origin::db::{Database, TenantId};
-use agentplane_origin::embed::backfill::{self, Progress};
-use agentplane_origin::embed::{Embedder, RemoteEmbedder};
+use agentplane_origin::app::config::EmbeddingProvider;
+use agentplane_origin::data::db::{Database, TenantId};
+use agentplane_origin::models::breaker::Status;
+use agentplane_origin::models::embed::backfill::{self, Progress};
+use agentplane_origin::models::embed::{Embedder, RemoteEmbedder};
 use serde_json::{Value, json};
 use support::fake_embeddings::{FakeEmbeddings, Mode, vector};
 use support::{ALL_SCOPES, Client, origin, pg_url, test_config};
@@ -67,7 +67,7 @@ async fn a_provider_of_the_wrong_dimension_is_a_startup_error() {
     config.embedding = EmbeddingProvider::Openai;
     config.remote_embedding = fake.config();
     config.remote_embedding.dimensions = 768;
-    let err = agentplane_origin::server::embedder(&config, &database().await).await.unwrap_err().to_string();
+    let err = agentplane_origin::app::server::embedder(&config, &database().await).await.unwrap_err().to_string();
     assert!(err.contains("768") && err.contains("384"), "{err}");
 }
 
@@ -79,13 +79,18 @@ async fn while_the_circuit_is_open_search_is_lexical_and_writes_keep_null_vector
     config.embedding = EmbeddingProvider::Openai;
     config.remote_embedding = fake.config();
     let db = database().await;
-    let embedder = agentplane_origin::server::embedder(&config, &db).await.unwrap().unwrap();
-    let keys = agentplane_origin::keys::load(&config).await.unwrap();
+    let embedder = agentplane_origin::app::server::embedder(&config, &db).await.unwrap().unwrap();
+    let keys = agentplane_origin::app::keys::load(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app =
-        agentplane_origin::server::router(&config, db.clone(), keys, Some(embedder.clone()), CancellationToken::new())
-            .unwrap();
+    let app = agentplane_origin::app::server::router(
+        &config,
+        db.clone(),
+        keys,
+        Some(embedder.clone()),
+        CancellationToken::new(),
+    )
+    .unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let tenant = Uuid::new_v4();
     let c = Client {
@@ -119,7 +124,7 @@ async fn while_the_circuit_is_open_search_is_lexical_and_writes_keep_null_vector
     fake.set(Mode::Ok);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let progress = Progress::default();
-    let n = backfill::drain_tenant(&db, &embedder, TenantId::trusted(tenant), 32, &progress).await.unwrap();
+    let n = backfill::drain_tenant(&db, &embedder, TenantId::for_tests(tenant), 32, &progress).await.unwrap();
     assert_eq!(n, 1);
     let r = c.call("hybrid_search", search).await;
     assert_eq!(r.structured()["mode"], "hybrid");
@@ -132,7 +137,7 @@ async fn while_the_circuit_is_open_search_is_lexical_and_writes_keep_null_vector
 #[tokio::test]
 async fn two_backfill_workers_embed_each_row_once() {
     let db = database().await;
-    let tenant = TenantId::trusted(Uuid::new_v4());
+    let tenant = TenantId::for_tests(Uuid::new_v4());
     let marker = format!("bf{}", Uuid::new_v4().simple());
     let dir = std::env::temp_dir().join(format!("agentplane-backfill-{marker}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -141,8 +146,8 @@ async fn two_backfill_workers_embed_each_row_once() {
         .collect();
     std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
     // Stored without vectors (embeddings off), as after an outage.
-    let options = agentplane_origin::ingest::Options { batch: 1000 };
-    let s = agentplane_origin::ingest::ingest(&db, None, tenant, &dir, &options, &mut ()).await.unwrap();
+    let options = agentplane_origin::data::ingest::Options { batch: 1000 };
+    let s = agentplane_origin::data::ingest::ingest(&db, None, tenant, &dir, &options, &mut ()).await.unwrap();
     assert_eq!(s.created, 200);
     let backlog = backfill::backlog(&db).await.unwrap();
     assert!(backlog.contains(&(tenant.as_uuid(), 200)), "{backlog:?}");
@@ -151,7 +156,7 @@ async fn two_backfill_workers_embed_each_row_once() {
     fake.shared.latency_ms.store(20, std::sync::atomic::Ordering::Relaxed);
     // 20 currency units per million tokens: 20 micros a token.
     let embedder = Embedder::Remote(
-        RemoteEmbedder::new(agentplane_origin::embed::RemoteConfig {
+        RemoteEmbedder::new(agentplane_origin::models::embed::RemoteConfig {
             price_micros_per_mtok: 20_000_000,
             ..fake.config()
         })

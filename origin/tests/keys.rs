@@ -39,7 +39,7 @@ async fn an_issuers_key_rotation_reaches_the_origin_without_a_restart() {
     config.jwks = Some(jwks_path.display().to_string());
     config.trust_dev_key = Some(false);
     config.jwks_refresh_secs = 1;
-    let db = agentplane_origin::db::Database::open(
+    let db = agentplane_origin::data::db::Database::open(
         &shared.app_url,
         &support::pg_url(&config, "agentplane_admin", "admin_password", "agentplane"),
         4,
@@ -47,12 +47,12 @@ async fn an_issuers_key_rotation_reaches_the_origin_without_a_restart() {
     )
     .await
     .unwrap();
-    let keys = agentplane_origin::keys::load(&config).await.unwrap();
+    let keys = agentplane_origin::app::keys::load(&config).await.unwrap();
     assert!(keys.published.is_none(), "a real issuer's keys are not republished");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     let cancel = CancellationToken::new();
-    let app = agentplane_origin::server::router(&config, db, keys, None, cancel.clone()).unwrap();
+    let app = agentplane_origin::app::server::router(&config, db, keys, None, cancel.clone()).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let tenant = Uuid::new_v4();

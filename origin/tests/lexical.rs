@@ -4,9 +4,9 @@
 
 mod support;
 
-use agentplane_origin::db::{self, Database, LexicalBackend, LexicalChoice, TenantId};
-use agentplane_origin::docs::{self, Upsert};
-use agentplane_origin::search::{self, SearchParams};
+use agentplane_origin::data::db::{self, Database, LexicalBackend, LexicalChoice, TenantId};
+use agentplane_origin::data::docs::{self, Upsert};
+use agentplane_origin::data::search::{self, SearchParams};
 use serde_json::{Map, json};
 use sqlx::Connection;
 use support::{embedding, origin, pg_url};
@@ -65,7 +65,7 @@ async fn full_text_fallback_ranks_filters_and_isolates() {
     .unwrap();
     assert_eq!(db.lexical(), LexicalBackend::TsRankCd);
 
-    let (a, b) = (TenantId::trusted(Uuid::new_v4()), TenantId::trusted(Uuid::new_v4()));
+    let (a, b) = (TenantId::for_tests(Uuid::new_v4()), TenantId::for_tests(Uuid::new_v4()));
     let word = format!("w{}", &Uuid::new_v4().simple().to_string()[..10]);
     let best =
         put(&db, a, "Fever in children", &format!("paracetamol lowers fevers in children {word} {word}"), "drug").await;
@@ -101,7 +101,7 @@ async fn the_service_role_can_compact_the_bm25_index() {
     .await
     .unwrap();
     assert_eq!(db.lexical(), LexicalBackend::PgSearchBm25);
-    let t = TenantId::trusted(Uuid::new_v4());
+    let t = TenantId::for_tests(Uuid::new_v4());
     let id = put(&db, t, "compaction", "documents survive a rebuilt index", "x").await;
     // Zero allowed segments forces a rebuild: the privilege (MAINTAIN) and the statement work.
     let before = db::maintenance::compact_if_fragmented(db.pool(), 0).await.unwrap();

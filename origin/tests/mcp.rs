@@ -182,7 +182,7 @@ async fn hybrid_search_fuses_both_rankings_and_honours_filters() {
     assert_eq!((top["bm25_rank"].clone(), top["vector_rank"].clone()), (json!(1), json!(1)));
     assert!(top["vector_score"].as_f64().unwrap() > 0.99);
     // Rank 1 on both sides, weights 1 and 1, the default k.
-    let k = f64::from(agentplane_origin::search::DEFAULT_RRF_K);
+    let k = f64::from(agentplane_origin::data::search::DEFAULT_RRF_K);
     assert!((top["score"].as_f64().unwrap() - 2.0 / (k + 1.0)).abs() < 1e-9);
     assert_eq!(s["hits"].as_array().unwrap().len(), 3, "every document is a vector candidate");
     // Filters apply to both sides.

@@ -1,11 +1,12 @@
-//! `agentplane eval`: search quality on a BEIR collection (see `crate::eval`).
+//! `agentplane eval`: search quality on a BEIR collection (see `crate::dev::eval`).
 
 use std::path::PathBuf;
 
-use crate::config::Config;
-use crate::db::TenantId;
-use crate::runtime::DatabaseHandle;
-use crate::{eval, server};
+use crate::app::config::Config;
+use crate::app::runtime::DatabaseHandle;
+use crate::app::server;
+use crate::data::db::{SystemTask, TenantId};
+use crate::dev::eval;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,7 +28,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let handle = DatabaseHandle::open(&config).await?;
     let result = async {
         let embedder = server::embedder(&config, &handle.db).await?;
-        let tenant = TenantId::trusted(eval::tenant_for(&args.corpus));
+        let tenant = TenantId::for_system_task(eval::tenant_for(&args.corpus), SystemTask::Evaluation);
         let mut progress = super::ingest::Progress::new();
         let loaded = eval::load(&handle.db, embedder.as_ref(), tenant, &args.corpus, &mut progress).await;
         progress.finish();

@@ -1,4 +1,4 @@
-//! `agentplane ingest FILE|DIR --tenant UUID`: see `crate::ingest`.
+//! `agentplane ingest FILE|DIR --tenant UUID`: see `crate::data::ingest`.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -7,11 +7,11 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use uuid::Uuid;
 
-use crate::config::Config;
-use crate::db::TenantId;
-use crate::ingest::{self, Options, source::Bad};
-use crate::runtime::DatabaseHandle;
-use crate::server;
+use crate::app::config::Config;
+use crate::app::runtime::DatabaseHandle;
+use crate::app::server;
+use crate::data::db::{SystemTask, TenantId};
+use crate::data::ingest::{self, Options, source::Bad};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -99,7 +99,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         let summary = ingest::ingest(
             &handle.db,
             embedder.as_ref(),
-            TenantId::trusted(args.tenant),
+            TenantId::for_system_task(args.tenant, SystemTask::Ingest),
             &args.path,
             &options,
             &mut progress,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::beir::{Doc, Query, document_id, read_jsonl};
+use crate::data::ingest::document_id;
+use crate::dev::beir::{Doc, Query, read_jsonl};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,7 +50,7 @@ struct Endpoint {
 impl Endpoint {
     async fn call(&self, tool: &str, arguments: Value) -> Result<(), String> {
         let params = json!({"name": tool, "arguments": arguments});
-        let resp = crate::mcp::client::request(&self.http, &self.url, &self.token, 1, "tools/call", params)
+        let resp = crate::dev::client::request(&self.http, &self.url, &self.token, 1, "tools/call", params)
             .send()
             .await
             .map_err(|e| e.to_string())?;

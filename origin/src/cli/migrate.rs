@@ -1,7 +1,7 @@
 //! `agentplane migrate`: apply the migrations and exit.
 
-use crate::config::Config;
-use crate::runtime::DatabaseHandle;
+use crate::app::config::Config;
+use crate::app::runtime::DatabaseHandle;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let handle = DatabaseHandle::open(&config).await?;

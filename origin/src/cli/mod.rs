@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand. Exit codes: 0 success, 1 runtime failure, 2 usage
 //! or configuration error.
 
+#[cfg(feature = "dev-tools")]
 mod eval;
 pub mod ingest;
+#[cfg(feature = "dev-tools")]
 mod load;
 mod migrate;
 mod serve;
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::app::config::Config;
 
 /// Exit codes, as documented in the README.
 pub mod exit {
@@ -40,8 +42,10 @@ enum Command {
     /// Load documents (BEIR JSONL, Markdown, text) into a tenant, with embeddings.
     Ingest(ingest::Args),
     /// Score search quality (nDCG@10, Recall@100) on a BEIR collection.
+    #[cfg(feature = "dev-tools")]
     Eval(eval::Args),
     /// Load-test hybrid_search over MCP (optionally loading a BEIR corpus first).
+    #[cfg(feature = "dev-tools")]
     Load(load::Args),
     /// Development tokens signed with the local dev key.
     #[command(subcommand)]
@@ -68,7 +72,9 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(config, args).await,
             Command::Migrate => migrate::run(config).await,
+            #[cfg(feature = "dev-tools")]
             Command::Load(args) => load::run(args).await,
+            #[cfg(feature = "dev-tools")]
             Command::Eval(args) => eval::run(config, args).await,
             Command::Ingest(args) => ingest::run(config, args).await,
             Command::Token(cmd) => token::run(config, cmd),

@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::runtime::DatabaseHandle;
-use crate::{demo, devkeys, keys, server, telemetry};
+use crate::app::config::Config;
+use crate::app::runtime::DatabaseHandle;
+use crate::app::{devkeys, keys, server, telemetry};
+use crate::data::demo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +21,7 @@ pub struct Args {
     demo: bool,
     /// Expose the MCP conformance suite's fixtures (loopback only; unauthenticated requests act
     /// as a conformance tenant). Never in production.
+    #[cfg(feature = "dev-tools")]
     #[arg(long)]
     conformance_fixtures: bool,
 }
@@ -32,7 +34,10 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    config.conformance_fixtures |= args.conformance_fixtures;
+    #[cfg(feature = "dev-tools")]
+    {
+        config.conformance_fixtures |= args.conformance_fixtures;
+    }
     config.seed_demo |= args.demo;
     // Bind before starting the database, so a busy port fails fast and leaves nothing running.
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| match e.kind() {
@@ -62,7 +67,7 @@ async fn serve(config: &Config, handle: &DatabaseHandle, listener: tokio::net::T
         let n = demo::seed(&db, embedder.as_ref()).await.context("seeding the demo corpus")?;
         print_demo_banner(config, addr, n)?;
     }
-    tokio::spawn(crate::db::maintenance::run(db.pool().clone(), db.lexical(), cancel.child_token()));
+    tokio::spawn(crate::data::db::maintenance::run(db.pool().clone(), db.lexical(), cancel.child_token()));
     let shutdown = cancel.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::config::Config;
-use crate::devkeys::DevKey;
+use crate::app::config::Config;
+use crate::app::devkeys::DevKey;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

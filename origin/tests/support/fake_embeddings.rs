@@ -70,8 +70,8 @@ impl FakeEmbeddings {
     }
 
     /// A remote-provider configuration pointing here, with short timeouts for tests.
-    pub fn config(&self) -> agentplane_origin::embed::RemoteConfig {
-        agentplane_origin::embed::RemoteConfig {
+    pub fn config(&self) -> agentplane_origin::models::embed::RemoteConfig {
+        agentplane_origin::models::embed::RemoteConfig {
             url: self.url(),
             model: "fake-minilm".into(),
             dimensions: DIMENSIONS,

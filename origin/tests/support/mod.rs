@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use agentplane_origin::config::Config;
-use agentplane_origin::devkeys::DevKey;
-use agentplane_origin::runtime::DatabaseHandle;
+use agentplane_origin::app::config::Config;
+use agentplane_origin::app::devkeys::DevKey;
+use agentplane_origin::app::runtime::DatabaseHandle;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -38,7 +38,7 @@ pub fn test_config() -> Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         allowed_origins: vec!["https://app.example".into()],
         // Most tests are about the data plane, not vectors; tests/embed.rs turns the model on.
-        embedding: agentplane_origin::config::EmbeddingProvider::None,
+        embedding: agentplane_origin::app::config::EmbeddingProvider::None,
         // The shared test database holds every earlier run's rows; tests/embed.rs drives the
         // back-fill itself, for its own tenants.
         backfill: false,
@@ -50,7 +50,7 @@ pub fn test_config() -> Config {
         .unwrap(),
         // The probe workflow for the executor's retry, timeout and cancel paths; webhooks on
         // loopback for the push tests; short waits.
-        a2a: agentplane_origin::config::A2aConfig {
+        a2a: agentplane_origin::app::config::A2aConfig {
             test_workflows: true,
             push_allow_loopback: true,
             poll_ms: 100,
@@ -79,10 +79,15 @@ pub fn start(config: Config) -> Origin {
             let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
             let addr = listener.local_addr().unwrap();
             config.listen = addr;
-            let keys = agentplane_origin::keys::load(&config).await.unwrap();
-            let app =
-                agentplane_origin::server::router(&config, handle.db.clone(), keys, None, CancellationToken::new())
-                    .unwrap();
+            let keys = agentplane_origin::app::keys::load(&config).await.unwrap();
+            let app = agentplane_origin::app::server::router(
+                &config,
+                handle.db.clone(),
+                keys,
+                None,
+                CancellationToken::new(),
+            )
+            .unwrap();
             let key = DevKey::load_or_create(&config.data_dir).unwrap();
             let app_url = app_url(&config);
             tx.send(Origin { addr, config, app_url, key }).unwrap();
@@ -178,7 +183,7 @@ pub struct Client {
 impl Client {
     /// A stateless 2026-07-28 request, with the `Mcp-Method`/`Mcp-Name` headers it requires.
     pub async fn rpc(&self, method: &str, params: Value) -> Reply {
-        send(agentplane_origin::mcp::client::request(&self.http, &self.url, &self.token, 1, method, params)).await
+        send(agentplane_origin::dev::client::request(&self.http, &self.url, &self.token, 1, method, params)).await
     }
 
     pub async fn call(&self, tool: &str, arguments: Value) -> Reply {
@@ -230,7 +235,7 @@ async fn send(req: reqwest::RequestBuilder) -> Reply {
     let headers = resp.headers().clone();
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let text = resp.text().await.unwrap_or_default();
-    Reply { status, headers, message: agentplane_origin::mcp::client::response_in(content_type.as_deref(), &text) }
+    Reply { status, headers, message: agentplane_origin::dev::client::response_in(content_type.as_deref(), &text) }
 }
 
 /// A random embedding of the right size, unit length.

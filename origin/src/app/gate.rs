@@ -1,0 +1,219 @@
+//! The origin's front gate: every request passes through the same core pipeline the edge runs
+//! (token, JSON-RPC envelope, protocol version, route, scope), plus an origin-local rate limit.
+//! Defence in depth: the origin trusts nothing the edge decided.
+//!
+//! The gateway is shared by every request of the process, so it is locked only for the two
+//! memo operations (looking a token up, remembering a verdict); signatures are checked and bodies
+//! parsed outside the lock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use agentplane_core::auth::Principal;
+use agentplane_core::gateway::{Gateway, HttpRequest, Reply, RequestContext, Step, TenantState};
+use agentplane_core::time::Timestamp;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::{AppError, AppState};
+
+/// The gateway and the per-tenant limiter records of this process.
+#[derive(Debug)]
+pub struct Gate {
+    gateway: Mutex<Gateway>,
+    tenants: Mutex<HashMap<Uuid, TenantState>>,
+    max_body: usize,
+    /// MCP session ids (2025 revisions) and the principal that opened each: a session is only
+    /// usable with a token of the same tenant and subject.
+    sessions: Mutex<HashMap<String, SessionOwner>>,
+    /// Conformance mode only: the principal of requests that carry no `Authorization` header
+    /// (the official suite sends none). `None` everywhere else; absent from production builds.
+    #[cfg(feature = "dev-tools")]
+    anonymous: Option<Principal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionOwner {
+    tenant: Uuid,
+    subject: String,
+    opened: std::time::Instant,
+}
+
+/// Past this many tracked sessions, ones older than a day are forgotten (rmcp closes idle
+/// sessions after minutes, so those are long dead).
+const MAX_SESSIONS: usize = 100_000;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The request id the gate assigned, for handlers and logs.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl Gate {
+    pub fn new(gateway: Gateway) -> Self {
+        let max_body = gateway.config().limits.max_body_bytes;
+        Self {
+            gateway: Mutex::new(gateway.last_hop()),
+            tenants: Mutex::new(HashMap::new()),
+            max_body,
+            sessions: Mutex::new(HashMap::new()),
+            #[cfg(feature = "dev-tools")]
+            anonymous: None,
+        }
+    }
+
+    /// Lets requests without an `Authorization` header through as `principal` (conformance mode).
+    #[cfg(feature = "dev-tools")]
+    pub fn with_anonymous(mut self, principal: Option<Principal>) -> Self {
+        self.anonymous = principal;
+        self
+    }
+}
+
+impl Gate {
+    /// Installs a refreshed key set (memoised tokens are forgotten).
+    pub fn replace_keys(
+        &self,
+        keys: agentplane_core::auth::KeySet,
+    ) -> Result<(), agentplane_core::gateway::GatewayError> {
+        self.gateway.lock().unwrap_or_else(|e| e.into_inner()).replace_keys(keys)
+    }
+
+    fn session_belongs_to(&self, id: &str, p: &Principal) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.get(id).is_none_or(|o| o.tenant == p.tenant && o.subject == p.subject)
+    }
+
+    /// Records the owner of a session the MCP service just opened, and forgets closed ones.
+    fn track_session(&self, sent: Option<&str>, closing: bool, response: &http::HeaderMap, p: Option<&Principal>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(id), true) = (sent, closing) {
+            sessions.remove(id);
+            return;
+        }
+        let Some(p) = p else { return };
+        let Some(opened) = response.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else { return };
+        if sent == Some(opened) {
+            return;
+        }
+        if sessions.len() >= MAX_SESSIONS {
+            let day = std::time::Duration::from_secs(24 * 3600);
+            sessions.retain(|_, o| o.opened.elapsed() < day);
+        }
+        sessions.insert(
+            opened.to_owned(),
+            SessionOwner { tenant: p.tenant, subject: p.subject.clone(), opened: std::time::Instant::now() },
+        );
+    }
+}
+
+pub fn now() -> Timestamp {
+    // A clock before 1970 is a broken host; treating it as the epoch fails every token check.
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    Timestamp::from_unix_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+pub fn to_response(reply: Reply) -> Response {
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = reply.headers;
+    response
+}
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let gate = &state.gate;
+    #[cfg(feature = "dev-tools")]
+    if let Some(anonymous) = &gate.anonymous
+        && !request.headers().contains_key(http::header::AUTHORIZATION)
+    {
+        let mut request = request;
+        request.extensions_mut().insert(anonymous.clone());
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, gate.max_body + 1).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut entropy = [0u8; 24];
+            rand::thread_rng().fill_bytes(&mut entropy);
+            let ctx = RequestContext { now: now(), entropy };
+            let gateway = gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
+            return AppError::Core(gateway.payload_too_large(&parts.headers, ctx)).into_response();
+        }
+    };
+    let mut entropy = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut entropy);
+    let now = now();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let http_request = HttpRequest { method: &parts.method, path_and_query, headers: &parts.headers, body: &bytes };
+    let lock_gateway = || gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
+    let mut exchange = lock_gateway().begin(http_request, RequestContext { now, entropy });
+    // The origin is the last hop: nothing is cached or answered here, so the exchange ends at
+    // `Forward` (the handler) or a reply.
+    loop {
+        match exchange.poll() {
+            Step::VerifySignature(check) => {
+                let ok = check.verify_in_core().unwrap_or(false);
+                exchange.handle_signature(&mut lock_gateway(), ok);
+            }
+            Step::Admit(check) => {
+                let decision = {
+                    let mut tenants = gate.tenants.lock().unwrap_or_else(|e| e.into_inner());
+                    tenants.entry(check.tenant).or_default().admit(now, &check.quota)
+                };
+                exchange.handle_admission(decision, 0);
+            }
+            Step::Forward(_) => break,
+            Step::Reply(reply) => return to_response(reply),
+            // Not asked of the last hop; answered as an edge without a cache would.
+            Step::ReadGeneration(_) => exchange.handle_generation(0),
+            Step::LookupCache(_) => exchange.handle_cache(None),
+            Step::EvictCache(_) | Step::BumpGeneration(_) | Step::StoreCache(_) => {}
+            Step::ReadOriginBody | Step::Respond(_) => exchange.handle_origin_failed(),
+        }
+    }
+    let request_id = exchange.request_id().to_owned();
+    let principal = exchange.principal().cloned();
+    let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let (Some(id), Some(p)) = (&session, &principal)
+        && !gate.session_belongs_to(id, p)
+    {
+        // Indistinguishable from an unknown session: another tenant's session id reveals nothing.
+        return AppError::SessionNotFound.into_response();
+    }
+    let closing_session = parts.method == http::Method::DELETE;
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        tenant = principal.as_ref().map(|p| p.tenant.to_string()).unwrap_or_default(),
+        subject = principal.as_ref().map(|p| p.subject.as_str()).unwrap_or_default(),
+        method = exchange.method().unwrap_or_default(),
+        tool = exchange.tool().unwrap_or_default(),
+    );
+    drop(exchange);
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    let principal_for_session = principal.clone();
+    if let Some(p) = principal {
+        request.extensions_mut().insert(p);
+    }
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let started = std::time::Instant::now();
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    gate.track_session(session.as_deref(), closing_session, response.headers(), principal_for_session.as_ref());
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "served"
+        );
+    });
+    response
+}

@@ -1,0 +1,100 @@
+//! This process's Prometheus metrics, served at `/metrics` in the OpenMetrics text format.
+//!
+//! Requests are counted by the outermost layer, before the gate, so a request the gate refuses is
+//! counted too: "the origin served N requests on /mcp" is then a fact an operator (or the edge's
+//! runtime test) can read, not an inference from logs. `/metrics` is not among the edge's public
+//! paths, so it is only reachable at the origin itself.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use super::AppError;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: &'static str,
+    status: u16,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("agentplane");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests answered, by endpoint and status", requests.clone());
+        Self { registry, requests }
+    }
+}
+
+impl Metrics {
+    fn count(&self, endpoint: &'static str, status: StatusCode) {
+        self.requests.get_or_create(&RequestLabels { endpoint, status: status.as_u16() }).inc();
+    }
+
+    fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// A bounded set of label values: paths are client-chosen, so they are never labels themselves.
+fn endpoint(path: &str) -> &'static str {
+    match path {
+        "/mcp" => "mcp",
+        "/a2a" => "a2a",
+        "/health" | "/ready" => "health",
+        "/metrics" => "metrics",
+        p if p.starts_with("/.well-known/") => "well_known",
+        _ => "other",
+    }
+}
+
+/// The counting layer; wrap it around everything else.
+pub async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let endpoint = endpoint(request.uri().path());
+    let response = next.run(request).await;
+    metrics.count(endpoint, response.status());
+    response
+}
+
+pub async fn serve(State(metrics): State<Arc<Metrics>>) -> Response {
+    match metrics.render() {
+        Ok(text) => {
+            ([(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+                .into_response()
+        }
+        Err(_) => AppError::Internal.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_endpoint_and_status() {
+        let m = Metrics::default();
+        m.count(endpoint("/mcp"), StatusCode::OK);
+        m.count(endpoint("/mcp"), StatusCode::OK);
+        m.count(endpoint("/a2a"), StatusCode::UNAUTHORIZED);
+        m.count(endpoint("/anything/else"), StatusCode::NOT_FOUND);
+        let text = m.render().unwrap();
+        assert!(text.contains(r#"agentplane_http_requests_total{endpoint="mcp",status="200"} 2"#), "{text}");
+        assert!(text.contains(r#"agentplane_http_requests_total{endpoint="a2a",status="401"} 1"#), "{text}");
+        assert!(text.contains(r#"agentplane_http_requests_total{endpoint="other",status="404"} 1"#), "{text}");
+    }
+}

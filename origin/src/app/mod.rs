@@ -1,0 +1,16 @@
+//! The process: configuration, token keys, the gate every request passes, the router, metrics and
+//! logs, and assembling them into a server.
+
+pub mod config;
+pub mod devkeys;
+mod error;
+pub mod gate;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod runtime;
+pub mod server;
+pub mod telemetry;
+
+pub use error::AppError;
+pub use http::AppState;

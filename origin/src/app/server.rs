@@ -1,0 +1,94 @@
+//! Assembling the server from configuration: keys, gateway, MCP state, router.
+
+use std::sync::Arc;
+
+use agentplane_core::gateway::{Gateway, GatewayConfig};
+use anyhow::Context as _;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::app::config::{Config, EmbeddingProvider};
+use crate::app::gate::Gate;
+use crate::app::keys::Keys;
+use crate::data::db::Database;
+use crate::models::embed::{Embedder, LocalModel, RemoteEmbedder};
+use crate::protocol::mcp::McpState;
+
+/// The gateway configuration the origin runs its gate with.
+pub fn gateway_config(config: &Config) -> GatewayConfig {
+    let mut g = GatewayConfig::new(&config.issuer, &config.audience, &config.public_url());
+    g.tiers = config.tiers.clone();
+    g.allowed_origins = config.allowed_origins.clone();
+    g
+}
+
+/// The configured embedding provider, loaded and checked against the database's vector column.
+pub async fn embedder(config: &Config, db: &Database) -> anyhow::Result<Option<Embedder>> {
+    let embedder = match config.embedding {
+        EmbeddingProvider::None => return Ok(None),
+        EmbeddingProvider::Local => {
+            let dir = config.model_dir.clone();
+            let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir)).await??;
+            Embedder::Local(model)
+        }
+        EmbeddingProvider::Openai => Embedder::Remote(RemoteEmbedder::new(config.remote_embedding.clone())?),
+    };
+    let column = db.embedding_dimensions().await?;
+    anyhow::ensure!(
+        column == embedder.dimensions(),
+        "embedding model {} makes {} dimensions but documents.embedding holds {column}: choose a {column}-dimension model",
+        embedder.model(),
+        embedder.dimensions()
+    );
+    Ok(Some(embedder))
+}
+
+/// Builds the router and starts this process's A2A executor; `cancel` ends MCP and A2A streams
+/// and the executor on shutdown.
+pub fn router(
+    config: &Config,
+    db: Database,
+    keys: Keys,
+    embedder: Option<Embedder>,
+    cancel: CancellationToken,
+) -> anyhow::Result<Router> {
+    let gateway_config = gateway_config(config);
+    let tools = gateway_config.tools.clone();
+    let gateway = Gateway::new(gateway_config, keys.trusted).context("gateway configuration")?;
+    #[cfg(not(feature = "dev-tools"))]
+    anyhow::ensure!(
+        !config.conformance_fixtures,
+        "this agentplane is built without the conformance fixtures: build it with --features dev-tools"
+    );
+    let gate = Gate::new(gateway);
+    #[cfg(feature = "dev-tools")]
+    let gate = gate.with_anonymous(crate::dev::conformance::anonymous_principal(config)?);
+    let gate = Arc::new(gate);
+    if config.jwks.is_some() {
+        tokio::spawn(crate::app::keys::refresh(config.clone(), gate.clone(), cancel.child_token()));
+    }
+    let backfill = Arc::new(crate::models::embed::backfill::Progress::default());
+    if let Some(e) = &embedder
+        && config.backfill
+    {
+        let idle = std::time::Duration::from_secs(config.backfill_idle_secs.max(1));
+        tokio::spawn(crate::models::embed::backfill::run(
+            db.clone(),
+            e.clone(),
+            backfill.clone(),
+            idle,
+            cancel.child_token(),
+        ));
+    }
+    let embedding = embedder.clone().map(|embedder| crate::app::http::Embedding { embedder, backfill });
+    let state =
+        AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new), embedding, metrics: Arc::default() };
+    // Every origin process runs A2A executors: tasks survive any one process.
+    let a2a = crate::protocol::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
+    let mcp = McpState::new(db, tools, embedder);
+    #[cfg(feature = "dev-tools")]
+    let mcp = if config.conformance_fixtures { mcp.with_conformance_fixtures() } else { mcp };
+    let mcp = Arc::new(mcp);
+    Ok(crate::app::http::app(state, mcp, a2a, &config.allowed_hosts, cancel))
+}

@@ -1,0 +1,310 @@
+//! Hybrid search: a lexical top-N (pg_search BM25, or `ts_rank_cd` where that is missing) and a
+//! vector top-N (pgvector HNSW, cosine), fused by weighted reciprocal rank fusion.
+//!
+//! Every query runs inside the caller's tenant transaction, so row-level security applies; the
+//! explicit `tenant_id = $n` predicate (from the same verified principal) only helps the planners
+//! push the tenant into the BM25 and HNSW scans. All user input is bound, never formatted in.
+
+pub mod fusion;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::data::db::{LexicalBackend, TenantId};
+use fusion::{Candidate, Fused, Weights};
+
+/// Embedding dimension of the `documents.embedding` column.
+pub const DIMENSIONS: usize = 384;
+
+/// Fusion defaults for `hybrid_search`, chosen on SciFact's train split with `agentplane eval
+/// --qrels train --tune` (BENCHMARKS.md); the test split only reports.
+pub const DEFAULT_BM25_WEIGHT: f64 = 1.0;
+pub const DEFAULT_VECTOR_WEIGHT: f64 = 1.0;
+pub const DEFAULT_RRF_K: u32 = 10;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchParams {
+    pub query: String,
+    pub limit: u32,
+    pub bm25_weight: f64,
+    pub vector_weight: f64,
+    pub rrf_k: u32,
+    /// Metadata key = value pairs that every hit must have.
+    pub filter: Map<String, Value>,
+    pub include_content: bool,
+    /// The query's embedding, when the caller or an embedding provider has one.
+    pub embedding: Option<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Hybrid,
+    /// No query embedding could be made: lexical ranking only.
+    Bm25Only,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub id: Uuid,
+    /// The id the document was ingested under, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    pub metadata: Value,
+    pub bm25_rank: Option<u32>,
+    pub vector_rank: Option<u32>,
+    pub bm25_score: Option<f64>,
+    pub vector_score: Option<f64>,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResult {
+    pub mode: Mode,
+    pub lexical_backend: &'static str,
+    pub hits: Vec<Hit>,
+    /// Why a search that should have been hybrid ran lexically (the embedding provider failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+/// A search as every caller gets it (the MCP tool, `agentplane eval`): the query is embedded when
+/// no vector was given and the vector side counts, the embedding call is metered, and the search
+/// runs in one transaction of `tenant`. Inference happens before the transaction opens, so it
+/// never holds a connection.
+pub async fn search_as(
+    db: &crate::data::db::Database,
+    embedder: Option<&crate::models::embed::Embedder>,
+    tenant: TenantId,
+    subject: &str,
+    mut params: SearchParams,
+) -> Result<SearchResult, sqlx::Error> {
+    let mut usage = None;
+    let mut notice = None;
+    if params.embedding.is_none()
+        && params.vector_weight > 0.0
+        && let Some(e) = embedder
+    {
+        match e.embed_one(params.query.clone()).await {
+            Ok((v, u)) => {
+                params.embedding = Some(v);
+                usage = Some(u);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "query embedding failed; answering with lexical ranking only");
+                notice = Some(format!("lexical ranking only: {err}"));
+            }
+        }
+    }
+    let mut tx = db.tenant_tx(tenant).await?;
+    if let Some(u) = &usage {
+        crate::models::usage::record_embedding(&mut tx, subject, u).await?;
+    }
+    let mut result = hybrid_search(&mut tx, db.lexical(), tenant, &params).await?;
+    tx.commit().await?;
+    result.notice = notice;
+    Ok(result)
+}
+
+/// How many candidates each side contributes before fusion.
+fn depth(limit: u32) -> i64 {
+    i64::from(limit.saturating_mul(5).clamp(50, 250))
+}
+
+pub async fn hybrid_search(
+    tx: &mut Transaction<'static, Postgres>,
+    backend: LexicalBackend,
+    tenant: TenantId,
+    params: &SearchParams,
+) -> Result<SearchResult, sqlx::Error> {
+    let filter = Value::Object(params.filter.clone());
+    let n = depth(params.limit);
+    let lexical = if params.query.trim().is_empty() || params.bm25_weight == 0.0 && params.embedding.is_some() {
+        Vec::new()
+    } else {
+        lexical_top(tx, backend, tenant, &params.query, &filter, n).await?
+    };
+    let (mode, dense) = match &params.embedding {
+        Some(e) if params.vector_weight > 0.0 => (Mode::Hybrid, vector_top(tx, tenant, e, &filter, n).await?),
+        Some(_) => (Mode::Hybrid, Vec::new()),
+        None => (Mode::Bm25Only, Vec::new()),
+    };
+    let weights = Weights { bm25: params.bm25_weight, vector: params.vector_weight, k: f64::from(params.rrf_k) };
+    let fused: Vec<Fused> = fusion::fuse(&lexical, &dense, weights).into_iter().take(params.limit as usize).collect();
+    let hits = hydrate(tx, &fused, &params.query, params.include_content).await?;
+    Ok(SearchResult { mode, lexical_backend: backend.name(), hits, notice: None })
+}
+
+async fn lexical_top(
+    tx: &mut Transaction<'static, Postgres>,
+    backend: LexicalBackend,
+    tenant: TenantId,
+    query: &str,
+    filter: &Value,
+    n: i64,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    // `|||` is pg_search's match-disjunction operator: the text is tokenized, not parsed as
+    // query syntax, so operators and quotes in user input are just words. The ORDER BY must be
+    // `pdb.score(id) DESC` itself (no cast, no second key) for pg_search to run a top-N scan
+    // instead of scoring every match (measured: 2 ms against 43 ms on SciFact).
+    const BM25: &str = "SELECT id, pdb.score(id) AS score FROM documents \
+         WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 \
+         ORDER BY pdb.score(id) DESC LIMIT $3";
+    const BM25_FILTERED: &str = "SELECT id, pdb.score(id) AS score FROM documents \
+         WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 AND metadata @> $4 \
+         ORDER BY pdb.score(id) DESC LIMIT $3";
+    // The query's lexemes OR-ed together (BM25's semantics), each quoted so nothing in the
+    // input is read as tsquery syntax.
+    const FULL_TEXT: &str = "WITH q AS (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) AS q \
+                         FROM unnest(to_tsvector('english', $1))) \
+         SELECT d.id, ts_rank_cd(d.search_text, q.q)::float4 AS score FROM documents d, q \
+         WHERE d.search_text @@ q.q AND d.tenant_id = $2 AND ($4::jsonb IS NULL OR d.metadata @> $4) \
+         ORDER BY score DESC LIMIT $3";
+    let filtered = filter.as_object().is_some_and(|m| !m.is_empty());
+    let sql = match (backend, filtered) {
+        (LexicalBackend::PgSearchBm25, false) => BM25,
+        (LexicalBackend::PgSearchBm25, true) => BM25_FILTERED,
+        (LexicalBackend::TsRankCd, _) => FULL_TEXT,
+    };
+    let mut q = sqlx::query_as::<_, (Uuid, f32)>(sql).bind(query).bind(tenant.as_uuid()).bind(n);
+    if filtered || backend == LexicalBackend::TsRankCd {
+        q = q.bind(filtered.then_some(filter));
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    let mut candidates: Vec<Candidate> =
+        rows.into_iter().map(|(id, score)| Candidate { id, score: f64::from(score) }).collect();
+    // Equal scores in a stable, deterministic order.
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    Ok(candidates)
+}
+
+async fn vector_top(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    embedding: &[f32],
+    filter: &Value,
+    n: i64,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    // Without iterative scans, HNSW returns its ef_search nearest rows before the tenant and
+    // metadata filters run, and a small tenant in a large table would get fewer than n hits.
+    sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut **tx).await?;
+    sqlx::query("SET LOCAL hnsw.ef_search = 200").execute(&mut **tx).await?;
+    let filtered = filter.as_object().is_some_and(|m| !m.is_empty());
+    let rows: Vec<(Uuid, f64)> = sqlx::query_as(
+        "SELECT id, (1 - (embedding <=> $1))::float8 AS score FROM documents \
+         WHERE embedding IS NOT NULL AND tenant_id = $2 AND ($3::jsonb IS NULL OR metadata @> $3) \
+         ORDER BY embedding <=> $1 LIMIT $4",
+    )
+    .bind(pgvector::Vector::from(embedding.to_vec()))
+    .bind(tenant.as_uuid())
+    .bind(filtered.then_some(filter))
+    .bind(n)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut candidates: Vec<Candidate> = rows.into_iter().map(|(id, score)| Candidate { id, score }).collect();
+    // relaxed_order may return neighbours slightly out of order.
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    Ok(candidates)
+}
+
+async fn hydrate(
+    tx: &mut Transaction<'static, Postgres>,
+    fused: &[Fused],
+    query: &str,
+    include_content: bool,
+) -> Result<Vec<Hit>, sqlx::Error> {
+    let ids: Vec<Uuid> = fused.iter().map(|f| f.id).collect();
+    let rows: Vec<(Uuid, Option<String>, String, String, Value)> =
+        sqlx::query_as("SELECT id, external_id, title, content, metadata FROM documents WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut by_id: std::collections::HashMap<Uuid, (Option<String>, String, String, Value)> =
+        rows.into_iter().map(|(id, e, t, c, m)| (id, (e, t, c, m))).collect();
+    Ok(fused
+        .iter()
+        .filter_map(|f| {
+            let (external_id, title, content, metadata) = by_id.remove(&f.id)?;
+            let (snippet, content) =
+                if include_content { (None, Some(content)) } else { (Some(snippet(&content, query, 240)), None) };
+            Some(Hit {
+                id: f.id,
+                external_id,
+                title,
+                snippet,
+                content,
+                metadata,
+                bm25_rank: f.bm25_rank,
+                vector_rank: f.vector_rank,
+                bm25_score: f.bm25_score,
+                vector_score: f.vector_score,
+                score: f.score,
+            })
+        })
+        .collect())
+}
+
+/// About `max_chars` of `content` around the first query word it contains, cut at word
+/// boundaries, with ellipses where text was left out.
+pub fn snippet(content: &str, query: &str, max_chars: usize) -> String {
+    let lower = content.to_lowercase();
+    // Lowercasing can change byte lengths (rarely); fall back to the start when it did.
+    let start_byte = if lower.len() == content.len() {
+        query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .filter_map(|w| lower.find(&w.to_lowercase()))
+            .min()
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let chars: Vec<(usize, char)> = content.char_indices().collect();
+    let total = chars.len();
+    if total <= max_chars {
+        return content.to_owned();
+    }
+    let hit = chars.partition_point(|(b, _)| *b < start_byte);
+    let mut from = hit.saturating_sub(max_chars / 4);
+    let mut to = (from + max_chars).min(total);
+    from = to.saturating_sub(max_chars).min(from);
+    while from > 0 && !chars[from - 1].1.is_whitespace() && hit - from < max_chars / 2 {
+        from -= 1;
+    }
+    while to < total && !chars[to].1.is_whitespace() && to - from < max_chars + 20 {
+        to += 1;
+    }
+    let body: String = chars[from..to].iter().map(|(_, c)| c).collect();
+    format!("{}{}{}", if from > 0 { "…" } else { "" }, body.trim(), if to < total { "…" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_center_on_the_query() {
+        let text = format!("{} fever in children is common {}", "lorem ipsum ".repeat(40), "dolor sit ".repeat(40));
+        let s = snippet(&text, "Fever", 80);
+        assert!(s.contains("fever in children"), "{s}");
+        assert!(s.starts_with('…') && s.ends_with('…'));
+        assert_eq!(snippet("short text", "x", 80), "short text");
+        // Multi-byte text never splits a character.
+        let s = snippet(&"é".repeat(500), "é", 50);
+        assert!(s.chars().count() <= 75);
+    }
+
+    #[test]
+    fn candidate_depth_is_bounded() {
+        assert_eq!(depth(1), 50);
+        assert_eq!(depth(20), 100);
+        assert_eq!(depth(50), 250);
+    }
+}

@@ -1,0 +1,10 @@
+//! Development and benchmark tooling, compiled only with the `dev-tools` feature (never into a
+//! production server): search-quality evaluation on BEIR collections, the client side of a
+//! stateless MCP call (for `agentplane load` and the tests), and the MCP conformance suite's
+//! fixtures with the principal its token-less requests act as.
+
+pub mod beir;
+pub mod client;
+pub mod conformance;
+pub mod eval;
+pub mod fixtures;

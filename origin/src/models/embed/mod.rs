@@ -1,0 +1,112 @@
+//! Embedding providers: the local model (the default) or an OpenAI-compatible HTTP API. Every
+//! vector is stored with the name of the model that made it; rows whose provider was unavailable
+//! keep a NULL vector until the back-fill embeds them.
+
+pub mod backfill;
+pub mod local;
+pub mod remote;
+
+pub use local::LocalModel;
+pub use remote::{RemoteConfig, RemoteEmbedder};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("embedding model cannot be loaded: {0}")]
+    Load(String),
+    #[error("embedding failed: {0}")]
+    Inference(String),
+    /// The provider cannot be reached or its circuit is open; worth trying again later.
+    #[error("embedding provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where vectors come from.
+#[derive(Debug, Clone)]
+pub enum Embedder {
+    Local(LocalModel),
+    Remote(RemoteEmbedder),
+}
+
+impl Embedder {
+    pub fn model(&self) -> &str {
+        match self {
+            Embedder::Local(_) => local::MODEL,
+            Embedder::Remote(r) => r.model(),
+        }
+    }
+
+    pub fn provider(&self) -> &'static str {
+        match self {
+            Embedder::Local(_) => "local",
+            Embedder::Remote(_) => "openai-compatible",
+        }
+    }
+
+    pub fn dimensions(&self) -> usize {
+        match self {
+            Embedder::Local(_) => local::DIMENSIONS,
+            Embedder::Remote(r) => r.dimensions(),
+        }
+    }
+
+    /// Whether a call costs money (a remote provider with a configured price).
+    pub fn is_priced(&self) -> bool {
+        matches!(self, Embedder::Remote(r) if r.is_priced())
+    }
+
+    /// The remote provider's circuit state; the local model has none.
+    pub fn breaker(&self) -> Option<crate::models::breaker::Status> {
+        match self {
+            Embedder::Local(_) => None,
+            Embedder::Remote(r) => Some(r.breaker()),
+        }
+    }
+
+    /// Embeds `texts` in batches; returns one vector per text, in order, and what the call used.
+    /// Local inference runs off the async threads, since it is CPU-bound.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Usage), EmbedError> {
+        let (vectors, tokens) = match self {
+            Embedder::Local(m) => {
+                let m = m.clone();
+                tokio::task::spawn_blocking(move || m.embed_counting(&texts))
+                    .await
+                    .map_err(|e| EmbedError::Inference(format!("embedding task failed: {e}")))??
+            }
+            Embedder::Remote(r) => r.embed(&texts).await?,
+        };
+        Ok((vectors, self.usage(tokens)))
+    }
+
+    /// Embeds one text.
+    pub async fn embed_one(&self, text: String) -> Result<(Vec<f32>, Usage), EmbedError> {
+        let (mut v, usage) = self.embed(vec![text]).await?;
+        match (v.pop(), v.is_empty()) {
+            (Some(e), true) => Ok((e, usage)),
+            _ => Err(EmbedError::Inference("expected exactly one vector".into())),
+        }
+    }
+
+    fn usage(&self, tokens: u64) -> Usage {
+        let cost_micros = match self {
+            // In process: no price per call.
+            Embedder::Local(_) => 0,
+            Embedder::Remote(r) => r.cost_micros(tokens),
+        };
+        Usage { provider: self.provider(), model: self.model().to_owned(), tokens, cost_micros }
+    }
+}
+
+/// The text of a document that gets embedded: title and content, as BEIR's dense baselines do.
+pub fn document_text(title: &str, content: &str) -> String {
+    if title.is_empty() { content.to_owned() } else { format!("{title} {content}") }
+}
+
+/// What the usage ledger records of one embedding call.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub provider: &'static str,
+    pub model: String,
+    pub tokens: u64,
+    /// Millionths of a currency unit, from the configured price.
+    pub cost_micros: u64,
+}

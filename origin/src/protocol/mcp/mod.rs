@@ -1,0 +1,352 @@
+//! The MCP server on rmcp's Streamable HTTP transport: agentplane's tools, document resources and
+//! prompt, plus (in `dev-tools` builds, when switched on) the conformance suite's fixtures.
+//!
+//! The gate in front of this service has already verified the token, checked the envelope and the
+//! scope; handlers read the verified [`Principal`] from the request's extensions and scope every
+//! database access to its tenant.
+
+mod args;
+pub mod tools;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentplane_core::auth::Principal;
+use agentplane_core::catalogue::ToolPolicies;
+use rmcp::model::*;
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::data::db::{Database, TenantId};
+use crate::data::docs::{self, DocError};
+#[cfg(feature = "dev-tools")]
+use crate::dev::fixtures;
+
+const DOCUMENT_URI: &str = "agentplane://documents/";
+const ANSWER_PROMPT: &str = "answer_with_citations";
+
+/// What every MCP handler shares.
+#[derive(Debug)]
+pub struct McpState {
+    pub db: Database,
+    pub tools: ToolPolicies,
+    /// Whether the conformance suite's fixtures are served too.
+    #[cfg(feature = "dev-tools")]
+    pub fixtures: bool,
+    /// Makes query and document vectors; `None` means lexical search only.
+    pub embedder: Option<crate::models::embed::Embedder>,
+    /// Every tool this server offers (fixtures included when on), built once: rmcp asks for a
+    /// tool's definition on every 2026-07-28 call, and the schemas are not cheap to build.
+    definitions: Vec<Tool>,
+}
+
+impl McpState {
+    pub fn new(db: Database, tools: ToolPolicies, embedder: Option<crate::models::embed::Embedder>) -> Self {
+        Self {
+            db,
+            tools,
+            #[cfg(feature = "dev-tools")]
+            fixtures: false,
+            embedder,
+            definitions: tools::definitions(),
+        }
+    }
+
+    /// Serves the conformance suite's fixture tools, prompts and resources too.
+    #[cfg(feature = "dev-tools")]
+    pub fn with_conformance_fixtures(mut self) -> Self {
+        self.fixtures = true;
+        self.definitions.extend(fixtures::tools());
+        self
+    }
+}
+
+/// `list`, followed by the fixtures' items when `on`.
+#[cfg(feature = "dev-tools")]
+fn with_fixtures<T>(on: bool, mut list: Vec<T>, fixtures: impl FnOnce() -> Vec<T>) -> Vec<T> {
+    if on {
+        list.extend(fixtures());
+    }
+    list
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    state: Arc<McpState>,
+}
+
+/// The MCP endpoint as a tower service, to be nested at `/mcp` behind the gate.
+pub fn service(
+    state: Arc<McpState>,
+    allowed_hosts: &[String],
+    cancel: tokio_util::sync::CancellationToken,
+) -> StreamableHttpService<Server, LocalSessionManager> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    hosts.extend(allowed_hosts.iter().cloned());
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        // A stateless (2026-07-28) call that emits nothing before its answer gets plain JSON,
+        // which the edge can cache; one that sends progress first still streams as SSE.
+        .with_json_response(true)
+        .with_cancellation_token(cancel);
+    StreamableHttpService::new(
+        move || Ok(Server { state: state.clone() }),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+fn principal(ctx: &RequestContext<RoleServer>) -> Result<Principal, McpError> {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .cloned()
+        // The gate inserts a principal into every request it lets through; a request without one
+        // did not come through the gate.
+        .ok_or_else(|| McpError::internal_error("request carries no verified principal", None))
+}
+
+fn may_call(tools: &ToolPolicies, principal: &Principal, name: &str) -> bool {
+    let policy = tools.tools.get(name).unwrap_or(&tools.unknown);
+    policy.scope.as_deref().is_none_or(|s| principal.scopes.contains(s))
+}
+
+fn document_uri(id: Uuid) -> String {
+    format!("{DOCUMENT_URI}{id}")
+}
+
+fn not_found(uri: &str) -> McpError {
+    McpError::resource_not_found(format!("resource not found: {uri}"), Some(json!({ "uri": uri })))
+}
+
+fn db_error(e: &sqlx::Error) -> McpError {
+    tracing::error!(error = %e, "database error");
+    McpError::internal_error("database error", None)
+}
+
+impl ServerHandler for Server {
+    // Logging is deprecated in 2026-07-28 but the session-era revisions (and their conformance
+    // scenarios) still use it.
+    #[allow(deprecated)]
+    fn get_info(&self) -> ServerConfig {
+        let caps = ServerCapabilities::builder().enable_tools().enable_resources();
+        #[cfg(feature = "dev-tools")]
+        if self.state.fixtures {
+            let caps = caps.enable_resources_subscribe().enable_prompts().enable_logging().enable_completions().build();
+            return self.info(caps);
+        }
+        let caps = caps.enable_prompts().enable_logging().enable_completions().build();
+        self.info(caps)
+    }
+
+    async fn list_tools(
+        &self,
+        _req: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let principal = principal(&ctx)?;
+        // Fixture tools carry no scope, so the filter always keeps them.
+        let list: Vec<Tool> = self
+            .state
+            .definitions
+            .iter()
+            .filter(|t| may_call(&self.state.tools, &principal, &t.name))
+            .cloned()
+            .collect();
+        Ok(ListToolsResult::with_all_items(list))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.state.definitions.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        req: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let principal = principal(&ctx)?;
+        let args = req.arguments.clone().unwrap_or_default();
+        let name = req.name.as_ref();
+        if tools::NAMES.contains(&name) {
+            // The gate refused missing scopes already; this keeps the handler safe on its own.
+            if !may_call(&self.state.tools, &principal, name) {
+                return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
+            }
+            if let Some(result) = tools::call(&self.state, &principal, name, &args).await? {
+                return Ok(result.into());
+            }
+        }
+        #[cfg(feature = "dev-tools")]
+        if self.state.fixtures && self.state.definitions.iter().any(|t| t.name == name) {
+            return Ok(fixtures::call(name, &args, &ctx).await?.into());
+        }
+        Err(McpError::invalid_params(format!("unknown tool: {name}"), Some(json!({ "field": "name", "tool": name }))))
+    }
+
+    async fn list_resources(
+        &self,
+        req: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let principal = principal(&ctx)?;
+        let after = match req.and_then(|r| r.cursor) {
+            Some(c) => Some(Uuid::try_parse(&c).map_err(|_| {
+                McpError::invalid_params("cursor is not one this server issued", Some(json!({"field": "cursor"})))
+            })?),
+            None => None,
+        };
+        let mut tx = self.state.db.tenant_tx(TenantId::of(&principal)).await.map_err(|e| db_error(&e))?;
+        let (page, next) = docs::list(&mut tx, after, 100).await.map_err(|e| match e {
+            DocError::Sql(e) => db_error(&e),
+            DocError::NotFound => McpError::internal_error("unexpected", None),
+        })?;
+        let list: Vec<Resource> = page
+            .into_iter()
+            .map(|d| {
+                let name = if d.title.is_empty() { d.id.to_string() } else { d.title.clone() };
+                Resource::new(document_uri(d.id), name)
+                    .with_description("A document of this tenant")
+                    .with_mime_type("text/plain")
+            })
+            .collect();
+        #[cfg(feature = "dev-tools")]
+        let list = with_fixtures(self.state.fixtures && after.is_none(), list, fixtures::resources);
+        let mut result = ListResourcesResult::with_all_items(list);
+        result.next_cursor = next.map(|id| id.to_string());
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _req: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let list = vec![
+            ResourceTemplate::new(format!("{DOCUMENT_URI}{{id}}"), "document")
+                .with_description("A document by id; the text is its content")
+                .with_mime_type("text/plain"),
+        ];
+        #[cfg(feature = "dev-tools")]
+        let list = with_fixtures(self.state.fixtures, list, fixtures::resource_templates);
+        Ok(ListResourceTemplatesResult::with_all_items(list))
+    }
+
+    async fn read_resource(
+        &self,
+        req: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = req.uri.as_str();
+        if let Some(id) = uri.strip_prefix(DOCUMENT_URI) {
+            let principal = principal(&ctx)?;
+            let id = Uuid::try_parse(id).map_err(|_| not_found(uri))?;
+            let mut tx = self.state.db.tenant_tx(TenantId::of(&principal)).await.map_err(|e| db_error(&e))?;
+            let doc = docs::get(&mut tx, id).await.map_err(|e| match e {
+                DocError::NotFound => not_found(uri),
+                DocError::Sql(e) => db_error(&e),
+            })?;
+            let contents = ResourceContents::text(doc.content, uri).with_mime_type("text/plain");
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
+        #[cfg(feature = "dev-tools")]
+        if self.state.fixtures
+            && let Some(contents) = fixtures::read(uri)
+        {
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
+        Err(not_found(uri))
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(&self, _req: SubscribeRequestParams, _ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
+        // Documents send no update notifications yet; accepting the subscription is harmless.
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        _req: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _req: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let list = vec![Prompt::new(
+            ANSWER_PROMPT,
+            Some("Answer a question from this tenant's documents, citing each claim by document id"),
+            Some(vec![PromptArgument::new("question").with_description("The question to answer").with_required(true)]),
+        )];
+        #[cfg(feature = "dev-tools")]
+        let list = with_fixtures(self.state.fixtures, list, fixtures::prompts);
+        Ok(ListPromptsResult::with_all_items(list))
+    }
+
+    async fn get_prompt(
+        &self,
+        req: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let args = req.arguments.unwrap_or_default();
+        if req.name == ANSWER_PROMPT {
+            let question =
+                args.get("question").and_then(|v| v.as_str()).filter(|q| !q.trim().is_empty()).ok_or_else(|| {
+                    McpError::invalid_params("argument question is required", Some(json!({ "field": "question" })))
+                })?;
+            let text = format!(
+                "Answer the question below using only this tenant's documents.\n\
+                 1. Call the hybrid_search tool with the question (or sharper sub-queries).\n\
+                 2. Read the best hits (get_document for full text when a snippet is not enough).\n\
+                 3. Answer in a few sentences. After every claim, cite its source as [document id].\n\
+                 4. If the documents do not answer the question, say so; do not guess.\n\n\
+                 Question: {question}"
+            );
+            let result = GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+                .with_description("Answer with citations");
+            return Ok(result.into());
+        }
+        #[cfg(feature = "dev-tools")]
+        if self.state.fixtures
+            && let Some(result) = fixtures::get_prompt(&req.name, &args)
+        {
+            return Ok(result.into());
+        }
+        Err(McpError::invalid_params(format!("unknown prompt: {}", req.name), Some(json!({ "field": "name" }))))
+    }
+
+    async fn complete(
+        &self,
+        _req: CompleteRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let info = CompletionInfo::new(Vec::new()).map_err(|e| McpError::internal_error(e, None))?;
+        Ok(CompleteResult::new(info))
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(&self, _req: SetLevelRequestParams, _ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
+        Ok(())
+    }
+}
+
+impl Server {
+    fn info(&self, caps: ServerCapabilities) -> ServerConfig {
+        ServerConfig::new(caps)
+            .with_server_info(Implementation::new("agentplane", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "agentplane serves this tenant's documents. Use hybrid_search to find passages, get_document to read \
+                 one, and the answer_with_citations prompt to answer questions with sources.",
+            )
+    }
+}
