@@ -276,16 +276,34 @@ static MCP_METHODS: &[McpMethod] = &[
     mcp("notifications/subscriptions/acknowledged", R0728, S),
 ];
 
+/// The A2A operations, whatever their name in the client's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum A2aOperation {
+    SendMessage,
+    SendStreamingMessage,
+    GetTask,
+    ListTasks,
+    CancelTask,
+    SubscribeToTask,
+    CreatePushConfig,
+    GetPushConfig,
+    ListPushConfigs,
+    DeletePushConfig,
+    GetExtendedCard,
+}
+
 #[derive(Debug)]
 struct A2aMethod {
+    op: A2aOperation,
     v03: Option<&'static str>,
     v10: Option<&'static str>,
     streaming: Streaming,
     scope: ScopeRule,
 }
 
-const fn a2a(v03: Option<&'static str>, v10: Option<&'static str>, streaming: bool) -> A2aMethod {
+const fn a2a(op: A2aOperation, v03: Option<&'static str>, v10: Option<&'static str>, streaming: bool) -> A2aMethod {
     A2aMethod {
+        op,
         v03,
         v10,
         streaming: if streaming { Streaming::Always } else { Streaming::Never },
@@ -294,19 +312,44 @@ const fn a2a(v03: Option<&'static str>, v10: Option<&'static str>, streaming: bo
 }
 
 static A2A_METHODS: &[A2aMethod] = &[
-    a2a(Some("message/send"), Some("SendMessage"), false),
-    a2a(Some("message/stream"), Some("SendStreamingMessage"), true),
-    a2a(Some("tasks/get"), Some("GetTask"), false),
-    a2a(None, Some("ListTasks"), false),
-    a2a(Some("tasks/cancel"), Some("CancelTask"), false),
-    a2a(Some("tasks/resubscribe"), Some("SubscribeToTask"), true),
-    a2a(Some("tasks/pushNotificationConfig/set"), Some("CreateTaskPushNotificationConfig"), false),
-    a2a(Some("tasks/pushNotificationConfig/get"), Some("GetTaskPushNotificationConfig"), false),
-    a2a(Some("tasks/pushNotificationConfig/list"), Some("ListTaskPushNotificationConfigs"), false),
-    a2a(Some("tasks/pushNotificationConfig/delete"), Some("DeleteTaskPushNotificationConfig"), false),
+    a2a(A2aOperation::SendMessage, Some("message/send"), Some("SendMessage"), false),
+    a2a(A2aOperation::SendStreamingMessage, Some("message/stream"), Some("SendStreamingMessage"), true),
+    a2a(A2aOperation::GetTask, Some("tasks/get"), Some("GetTask"), false),
+    a2a(A2aOperation::ListTasks, None, Some("ListTasks"), false),
+    a2a(A2aOperation::CancelTask, Some("tasks/cancel"), Some("CancelTask"), false),
+    a2a(A2aOperation::SubscribeToTask, Some("tasks/resubscribe"), Some("SubscribeToTask"), true),
+    a2a(
+        A2aOperation::CreatePushConfig,
+        Some("tasks/pushNotificationConfig/set"),
+        Some("CreateTaskPushNotificationConfig"),
+        false,
+    ),
+    a2a(
+        A2aOperation::GetPushConfig,
+        Some("tasks/pushNotificationConfig/get"),
+        Some("GetTaskPushNotificationConfig"),
+        false,
+    ),
+    a2a(
+        A2aOperation::ListPushConfigs,
+        Some("tasks/pushNotificationConfig/list"),
+        Some("ListTaskPushNotificationConfigs"),
+        false,
+    ),
+    a2a(
+        A2aOperation::DeletePushConfig,
+        Some("tasks/pushNotificationConfig/delete"),
+        Some("DeleteTaskPushNotificationConfig"),
+        false,
+    ),
     A2aMethod {
         scope: ScopeRule::None,
-        ..a2a(Some("agent/getAuthenticatedExtendedCard"), Some("GetExtendedAgentCard"), false)
+        ..a2a(
+            A2aOperation::GetExtendedCard,
+            Some("agent/getAuthenticatedExtendedCard"),
+            Some("GetExtendedAgentCard"),
+            false,
+        )
     },
 ];
 
@@ -370,6 +413,8 @@ pub struct Route<'a> {
     pub writes: bool,
     /// The tool name of a `tools/call`.
     pub tool: Option<&'a str>,
+    /// The A2A operation, for A2A methods.
+    pub a2a: Option<A2aOperation>,
 }
 
 /// Routes one parsed message. Unknown methods, server-only methods and methods outside the
@@ -390,6 +435,7 @@ pub fn route<'a>(message: &'a Message, dialect: Dialect, tools: &'a ToolPolicies
             scope: None,
             writes: false,
             tool: None,
+            a2a: None,
         });
     };
     let is_notification = matches!(message, Message::Notification(_));
@@ -426,6 +472,7 @@ fn route_mcp<'a>(
         scope: None,
         writes: false,
         tool: None,
+        a2a: None,
     };
     match spec.scope {
         ScopeRule::None => {}
@@ -469,6 +516,7 @@ fn route_a2a(
         },
         writes: false,
         tool: None,
+        a2a: Some(spec.op),
     })
 }
 
@@ -617,6 +665,19 @@ mod tests {
         assert_eq!(route(&req("SendStreamingMessage", "{}"), v03, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
         assert_eq!(route(&req("ListTasks", "{}"), v10, &tools).unwrap().streaming, Streaming::Never);
         assert_eq!(route(&req("SubscribeToTask", "{}"), v10, &tools).unwrap().streaming, Streaming::Always);
+    }
+
+    #[test]
+    fn both_a2a_name_sets_map_to_the_same_operations() {
+        let tools = ToolPolicies::default();
+        let (v03, v10) = (Dialect::A2a(A2aVersion::V0_3), Dialect::A2a(A2aVersion::V1_0));
+        let op = |name: &str, d| route(&req(name, "{}"), d, &tools).ok().and_then(|r| r.a2a);
+        assert_eq!(op("message/send", v03), Some(A2aOperation::SendMessage));
+        assert_eq!(op("SendMessage", v10), Some(A2aOperation::SendMessage));
+        assert_eq!(op("ListTaskPushNotificationConfigs", v10), Some(A2aOperation::ListPushConfigs));
+        assert_eq!(op("tasks/pushNotificationConfig/set", v03), Some(A2aOperation::CreatePushConfig));
+        assert_eq!(op("agent/getAuthenticatedExtendedCard", v03), Some(A2aOperation::GetExtendedCard));
+        assert_eq!(route(&req("tools/list", "{}"), V1125, &tools).unwrap().a2a, None);
     }
 
     #[test]

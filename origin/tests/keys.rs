@@ -34,8 +34,8 @@ async fn an_issuers_key_rotation_reaches_the_origin_without_a_restart() {
     std::fs::write(&jwks_path, jwks_with(&["rsa-1"])).unwrap();
 
     let mut config = test_config();
-    config.issuer = testkit::ISSUER.into();
-    config.audience = testkit::AUDIENCE.into();
+    config.gateway.auth.issuer = testkit::ISSUER.into();
+    config.gateway.auth.audience = vec![testkit::AUDIENCE.into()];
     config.jwks = Some(jwks_path.display().to_string());
     config.trust_dev_key = Some(false);
     config.jwks_refresh_secs = 1;

@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 
 /// Settings of a [`Verifier`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
     /// The only accepted `iss`.
     pub issuer: String,
@@ -41,6 +41,13 @@ fn default_algorithms() -> Vec<Algorithm> {
 
 fn default_max_token_bytes() -> usize {
     8 * 1024
+}
+
+impl Default for VerifierConfig {
+    /// Every default, with no issuer and no audience (which no token passes).
+    fn default() -> Self {
+        Self { audience: Vec::new(), ..Self::new("", "") }
+    }
 }
 
 impl VerifierConfig {

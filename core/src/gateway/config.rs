@@ -7,8 +7,11 @@ use crate::catalogue::{SCOPE_DOCS_WRITE, SCOPE_SEARCH_READ, SCOPE_TASKS_RUN, Too
 use crate::jsonrpc::Limits;
 use crate::ratelimit::Tiers;
 
+/// The gateway's settings: what both edges build from their variables (`EdgeSettings`) and the
+/// origin reads as its `[gateway]` section, so an edge and its origin share one schema. Fields a
+/// file leaves out take their defaults; the issuer, audience and resource have none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     pub auth: VerifierConfig,
     /// This protected resource's identifier (RFC 9728), e.g. `https://agents.example.com`.
@@ -48,6 +51,15 @@ fn default_public_paths() -> Vec<String> {
     ["/.well-known/agent-card.json", "/.well-known/agent.json", "/.well-known/jwks.json", "/health", "/ready"]
         .map(String::from)
         .to_vec()
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        let mut config = Self::new("", "", "");
+        config.auth.audience.clear();
+        config.authorization_servers.clear();
+        config
+    }
 }
 
 impl GatewayConfig {

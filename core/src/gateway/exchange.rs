@@ -14,7 +14,7 @@ use super::reply::{self, Reply, ReplyBuilder};
 use super::{Gateway, HttpRequest, Shared, header};
 use crate::auth::{AuthError, Principal, SignatureCheck, TokenDigest, UnverifiedToken};
 use crate::cache::{self, CacheEntry, CacheHints, CacheKey, CacheRule, KeyParts};
-use crate::catalogue::{self, A2aVersion, Dialect, Endpoint, Route, Streaming, Target};
+use crate::catalogue::{self, A2aOperation, A2aVersion, Dialect, Endpoint, Route, Streaming, Target};
 use crate::jsonrpc::{self, ErrorObject, Id, Message, code};
 use crate::ratelimit::{Quota, RateDecision};
 use crate::time::Timestamp;
@@ -70,6 +70,21 @@ pub struct ResponseHead {
     pub headers: HeaderMap,
 }
 
+/// What the gateway decided about a request it let through, handed to the origin's handlers so
+/// they neither authenticate, parse nor route it again.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub request_id: String,
+    /// The verified caller; `None` on public paths.
+    pub principal: Option<Principal>,
+    /// The JSON-RPC message; `None` for MCP's GET stream, session DELETE and public paths.
+    pub message: Option<Message>,
+    pub dialect: Option<Dialect>,
+    pub method: Option<String>,
+    pub tool: Option<String>,
+    pub a2a: Option<A2aOperation>,
+}
+
 /// What the shell must do next.
 #[derive(Debug)]
 #[must_use]
@@ -122,6 +137,7 @@ struct Call {
     cache: Option<CacheRule>,
     writes: bool,
     tool: Option<String>,
+    a2a: Option<A2aOperation>,
 }
 
 #[derive(Debug)]
@@ -450,9 +466,18 @@ impl<'r> Exchange<'r> {
         }
     }
 
-    /// Hands the parsed message over (for the origin's handlers), ending the exchange.
-    pub fn into_message(self) -> Option<Message> {
-        self.message
+    /// Hands what was decided over to the origin's handlers, ending the exchange.
+    pub fn into_admitted(self) -> Admitted {
+        let call = self.call;
+        Admitted {
+            request_id: self.request_id,
+            principal: self.caller.map(|c| c.principal),
+            message: self.message,
+            dialect: call.as_ref().map(|c| c.dialect),
+            method: call.as_ref().and_then(|c| c.method.clone()),
+            tool: call.as_ref().and_then(|c| c.tool.clone()),
+            a2a: call.and_then(|c| c.a2a),
+        }
     }
 
     /// Content type, envelope, protocol version, route and scope: everything about the request
@@ -656,6 +681,7 @@ impl Call {
             cache: route.cache,
             writes: route.writes,
             tool: route.tool.map(str::to_owned),
+            a2a: route.a2a,
         }
     }
 }

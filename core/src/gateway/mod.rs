@@ -27,7 +27,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 pub use config::GatewayConfig;
 pub use edge::EdgeGateway;
-pub use exchange::{CacheStatus, Exchange, Forward, RateLimitCheck, ResponseHead, Step, StoreEntry};
+pub use exchange::{Admitted, CacheStatus, Exchange, Forward, RateLimitCheck, ResponseHead, Step, StoreEntry};
 pub use reply::Reply;
 pub use settings::{EdgeSettings, KeySource, SettingsError};
 pub use tenant::TenantState;

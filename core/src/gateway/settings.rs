@@ -30,6 +30,10 @@ pub mod var {
     /// Browser origins allowed to call, comma-separated.
     pub const ALLOWED_ORIGINS: &str = "allowed_origins";
     pub const MAX_BODY_BYTES: &str = "max_body_bytes";
+    /// The deepest JSON nesting a request body may have.
+    pub const MAX_DEPTH: &str = "max_depth";
+    /// How many verified tokens an isolate or instance remembers.
+    pub const MEMO_CAPACITY: &str = "memo_capacity";
 
     /// Every name, for runtimes that must read variables before parsing (Spin reads them
     /// asynchronously).
@@ -45,6 +49,8 @@ pub mod var {
         TOOLS,
         ALLOWED_ORIGINS,
         MAX_BODY_BYTES,
+        MAX_DEPTH,
+        MEMO_CAPACITY,
     ];
 }
 
@@ -111,6 +117,14 @@ impl EdgeSettings {
         if let Some(n) = get(var::MAX_BODY_BYTES) {
             gateway.limits.max_body_bytes =
                 n.parse().map_err(|_| invalid(var::MAX_BODY_BYTES, format!("{n:?} is not a byte count")))?;
+        }
+        if let Some(n) = get(var::MAX_DEPTH) {
+            gateway.limits.max_depth =
+                n.parse().map_err(|_| invalid(var::MAX_DEPTH, format!("{n:?} is not a nesting depth")))?;
+        }
+        if let Some(n) = get(var::MEMO_CAPACITY) {
+            gateway.memo_capacity =
+                n.parse().map_err(|_| invalid(var::MEMO_CAPACITY, format!("{n:?} is not a count")))?;
         }
         let keys = match (get(var::JWKS), get(var::JWKS_URL)) {
             (Some(jwks), _) => KeySource::Jwks(jwks),

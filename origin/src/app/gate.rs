@@ -177,8 +177,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             Step::ReadOriginBody | Step::Respond(_) => exchange.handle_origin_failed(),
         }
     }
-    let request_id = exchange.request_id().to_owned();
-    let principal = exchange.principal().cloned();
+    let admitted = exchange.into_admitted();
+    let request_id = admitted.request_id.clone();
+    let principal = admitted.principal.clone();
     let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let (Some(id), Some(p)) = (&session, &principal)
         && !gate.session_belongs_to(id, p)
@@ -192,16 +193,17 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         request_id = %request_id,
         tenant = principal.as_ref().map(|p| p.tenant.to_string()).unwrap_or_default(),
         subject = principal.as_ref().map(|p| p.subject.as_str()).unwrap_or_default(),
-        method = exchange.method().unwrap_or_default(),
-        tool = exchange.tool().unwrap_or_default(),
+        method = admitted.method.as_deref().unwrap_or_default(),
+        tool = admitted.tool.as_deref().unwrap_or_default(),
     );
-    drop(exchange);
     let mut request = Request::from_parts(parts, Body::from(bytes));
     let principal_for_session = principal.clone();
     if let Some(p) = principal {
         request.extensions_mut().insert(p);
     }
     request.extensions_mut().insert(RequestId(request_id.clone()));
+    // What the gate decided travels with the request: handlers neither parse nor route again.
+    request.extensions_mut().insert(admitted);
     let started = std::time::Instant::now();
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use agentplane_core::gateway::{Gateway, GatewayConfig};
+use agentplane_core::gateway::Gateway;
 use anyhow::Context as _;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
@@ -14,14 +14,6 @@ use crate::app::keys::Keys;
 use crate::data::db::Database;
 use crate::models::embed::{Embedder, LocalModel, RemoteEmbedder};
 use crate::protocol::mcp::McpState;
-
-/// The gateway configuration the origin runs its gate with.
-pub fn gateway_config(config: &Config) -> GatewayConfig {
-    let mut g = GatewayConfig::new(&config.issuer, &config.audience, &config.public_url());
-    g.tiers = config.tiers.clone();
-    g.allowed_origins = config.allowed_origins.clone();
-    g
-}
 
 /// The configured embedding provider, loaded and checked against the database's vector column.
 pub async fn embedder(config: &Config, db: &Database) -> anyhow::Result<Option<Embedder>> {
@@ -53,7 +45,7 @@ pub fn router(
     embedder: Option<Embedder>,
     cancel: CancellationToken,
 ) -> anyhow::Result<Router> {
-    let gateway_config = gateway_config(config);
+    let gateway_config = config.gateway();
     let tools = gateway_config.tools.clone();
     let gateway = Gateway::new(gateway_config, keys.trusted).context("gateway configuration")?;
     #[cfg(not(feature = "dev-tools"))]

