@@ -5,6 +5,10 @@
 //! visible to another tenant. Private results also carry the digest of the token they were made
 //! for. Origin hints of MCP 2026-07-28 (`ttlMs`, `cacheScope` on a result) can shorten a lifetime
 //! or forbid sharing, never lengthen or widen what the route allows.
+//!
+//! Only a JSON 200 result of a cacheable call is stored, and only the result: the id is wrapped
+//! anew for each hit ([`CacheEntry::response_for`]). Errors, `isError` tool results and SSE
+//! bodies are never stored.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -6,6 +6,10 @@
 //! so a 2026-07-28 client calling `initialize` (removed in that revision) gets "method not found".
 //! A2A has two disjoint name sets, 0.3 (`message/send`) and 1.0 (`SendMessage`), picked by the
 //! `A2A-Version` header.
+//!
+//! [`route`] gives a [`Route`]: the [`Target`] (`EdgePong` or an origin [`Endpoint`]),
+//! [`Streaming`], the cache rule, the required scope and whether a successful call writes.
+//! `tools/call` takes its scope, cache lifetime and write flag from [`ToolPolicies`] by tool name.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

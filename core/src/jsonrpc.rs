@@ -24,7 +24,7 @@ pub mod code {
     pub const FORBIDDEN: i32 = -32011;
     /// The tenant's rate limit is exhausted (HTTP 429).
     pub const RATE_LIMITED: i32 = -32012;
-    // -32013 is the origin's A2A "Budget exceeded" (`origin::a2a::error::BUDGET_EXCEEDED`).
+    // -32013 is the origin's A2A "Budget exceeded" (`origin::protocol::a2a::error::BUDGET_EXCEEDED`).
     /// The edge could not reach the origin, or the origin's answer broke off (HTTP 502).
     pub const ORIGIN_UNAVAILABLE: i32 = -32014;
     /// MCP 2026-07-28: an `Mcp-Method`/`Mcp-Name` header is missing or disagrees with the body.

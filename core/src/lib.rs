@@ -11,7 +11,9 @@
 //! - [`ratelimit`]: GCRA over caller-held state.
 //! - [`cache`]: what may be cached, for how long, under which tenant-scoped key.
 //! - [`trace`]: request ids and W3C `traceparent`.
+//! - [`time`]: [`Timestamp`], time as a value the caller hands in.
 //! - [`gateway`]: the pipeline tying these together.
+//! - `testkit` (feature `test-vectors`): test keys, token minting, the shared vectors' runner.
 
 pub mod auth;
 pub mod cache;

@@ -1,5 +1,11 @@
 //! Who is calling: bearer-token extraction, JWT verification, the memo of verified tokens, and the
 //! challenge sent back when the answer is "nobody we trust".
+//!
+//! Verification comes in three parts, so a runtime with faster native crypto can do the middle
+//! one: [`Verifier::prepare`] (everything but the signature, giving a [`SignatureCheck`] with the
+//! key's public JWK, the signed bytes and the signature), the signature itself, and
+//! [`Verifier::complete`] (the claims). [`Authenticator::lookup`] answers from the memo or hands
+//! out an [`UnverifiedToken`]; [`Authenticator::settle`] takes the caller's verdict on it.
 
 mod challenge;
 mod keys;

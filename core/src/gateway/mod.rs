@@ -11,7 +11,16 @@
 //!          BumpGeneration? ─▶ StoreCache? ─▶ Respond          (any stage may end in Reply)
 //! ```
 //!
-//! `testkit::vectors::World::drive` is the reference shell, over in-memory stores.
+//! `begin` itself decides the path (`/mcp`, `/a2a`, the RFC 9728 metadata, public paths, else
+//! 404), the `Origin` allow-list, the HTTP method and the bearer token (the memo first, else
+//! `Step::VerifySignature`). The request sent on at `Step::Forward` carries the client's own body;
+//! only headers change: hop-by-hop, recomputed and client-sent `x-agentplane-*` ones are dropped,
+//! and the request id, the next `traceparent` and the verified tenant and subject are set.
+//!
+//! Here: [`Gateway`] (this file), [`Exchange`] and its [`Step`]s (`exchange.rs`), the replies the
+//! gateway makes itself (`reply.rs`), the per-tenant record (`tenant.rs`), [`GatewayConfig`]
+//! (`config.rs`), the edges' variables (`settings.rs`) and what an edge keeps between requests
+//! (`edge.rs`). `testkit::vectors::World::drive` is the reference shell, over in-memory stores.
 
 mod config;
 mod edge;

@@ -9,6 +9,9 @@
 //! Everything is compiled for `wasm32` only: natively this crate is empty, so the workspace's
 //! native build and clippy do not compile the Workers SDK (see `scripts/test` for the wasm32
 //! lint of this crate).
+//!
+//! Deployed by the root `wrangler.toml`: built through `scripts/build-edge-cloudflare`, the
+//! `TENANTS` Durable Object binding, the settings as `AGENTPLANE_*` vars (`isolate.rs`).
 #![cfg(target_arch = "wasm32")]
 
 #[cfg(feature = "test-vectors")]

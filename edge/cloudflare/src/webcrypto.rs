@@ -1,7 +1,7 @@
 //! Token signatures checked by workerd's WebCrypto (`crypto.subtle`), which runs natively: the
 //! core's pure-Rust RSA compiled to WebAssembly costs 1.1-1.6 ms for a first RS256 check. The core
-//! still does everything else (header, algorithm allow-list, key choice, claims); see
-//! `Gateway::begin_deferring`.
+//! still does everything else (header, algorithm allow-list, key choice, claims): it hands the
+//! check out as `Step::VerifySignature` and takes the verdict back in `Exchange::handle_signature`.
 //!
 //! Imported keys are kept per isolate under their JWK text and algorithm, so each key is imported
 //! once, and a rotated key with a reused `kid` can never be confused with its predecessor.

@@ -6,6 +6,11 @@
 //! compare-and-swap) over in-memory stores that outlive requests, `spin:variables` from the
 //! manifest, and outbound HTTP limited to `allowed_outbound_hosts`. The component is the same
 //! file `spin deploy` ships.
+//!
+//! Not modelled: Spin's routing beyond one component, its SQLite and Redis store back ends (an
+//! in-memory map stands in; `--kv-latency-ms` gives it a network's delay), and Spin's own request
+//! headers. Its own workspace keeps wasmtime's large tree out of the main one; `scripts/setup-edge`
+//! installs it, rebuilding when its sources' digest changes.
 
 mod kv;
 mod manifest;

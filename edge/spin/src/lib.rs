@@ -8,7 +8,9 @@
 //! lookups, the origin over outbound HTTP with the body streamed back. Every decision is the
 //! core's.
 //!
-//! Natively this crate is empty (see `Cargo.toml`).
+//! Natively this crate is empty (see `Cargo.toml`). The root `spin.toml` deploys it;
+//! `scripts/build-edge-spin` builds it, test builds (feature `test-vectors`) into
+//! `target/edge-spin-test`, so `spin deploy` never ships them.
 #![cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 
 #[cfg(feature = "test-vectors")]

@@ -1,6 +1,11 @@
 //! The origin's front gate: every request passes through the same core pipeline the edge runs
 //! (token, JSON-RPC envelope, protocol version, route, scope), plus an origin-local rate limit.
-//! Defence in depth: the origin trusts nothing the edge decided.
+//! Defence in depth: the origin trusts nothing the edge decided. Its `Gateway` is the last hop
+//! (`Gateway::last_hop`), so the exchange ends at `Step::Forward`, which here means the handler.
+//!
+//! Besides the pipeline: MCP session ownership (a 2025-revision session id is usable only with a
+//! token of the tenant and subject that opened it), the request's span and log line, and the
+//! core's `Admitted` put in the request's extensions, so handlers neither parse nor route again.
 //!
 //! The gateway is shared by every request of the process, so it is locked only for the two
 //! memo operations (looking a token up, remembering a verdict); signatures are checked and bodies

@@ -1,4 +1,5 @@
-//! The HTTP surface (`/mcp`, `/a2a`, the agent card, health, keys): `fn app(state) -> Router`, so tests can drive it without a socket.
+//! The HTTP surface (`/mcp`, `/a2a`, the agent card, health, keys) behind the gate, and
+//! `/metrics` outside it: `fn app(state) -> Router`, so tests can drive it without a socket.
 
 use std::sync::Arc;
 

@@ -3,8 +3,16 @@
 //! streams that replay the task's event log.
 //!
 //! The gate in front (`app::gate`) has already verified the token, parsed the envelope, routed
-//! the method and checked its scope; handlers here read the principal it left in the request and
-//! touch tenant data only in transactions of that principal's tenant.
+//! the method and checked its scope; [`handle`] takes the gate's `Admitted` from the request (the
+//! principal, the parsed message, the `A2aOperation`) and touches tenant data only in
+//! transactions of that principal's tenant.
+//!
+//! A send stores the task and its first event, then returns at once (0.3 unless `blocking`; 1.0
+//! with `returnImmediately`), waits for the task to settle by following its log, or streams the
+//! log. Executors in every process claim the task (`a2a_claim_tasks`: `FOR UPDATE SKIP LOCKED`,
+//! expired leases free), run its steps and commit each step's checkpoint, artifacts and events in
+//! one fenced transaction; commits wake streams through `pg_notify` on `a2a_events` and webhooks
+//! through the process's `Pusher`.
 
 pub mod answer;
 pub mod card;

@@ -1,6 +1,7 @@
 //! Workflows as ordered step lists. A step reads the task's input and the outputs of the steps
 //! before it (the checkpoint) and returns its own output, artifacts and, for the last step, the
-//! answer. Steps call the search code directly, in a transaction of the task's tenant.
+//! answer. Steps call the search code directly, in a transaction of the task's tenant. The
+//! workflows: `rag_answer` (the default), `research`, and the test-only `probe`.
 //!
 //! A step may run more than once (a retry, or a resume after its process died before the
 //! checkpoint was written), so steps have no side effects of their own: artifacts are written by

@@ -4,6 +4,12 @@
 //! The gate in front of this service has already verified the token, checked the envelope and the
 //! scope; handlers read the verified [`Principal`] from the request's extensions and scope every
 //! database access to its tenant.
+//!
+//! Why rmcp: the official Rust SDK implements Streamable HTTP for 2025-06-18, 2025-11-25 (sessions)
+//! and the stateless 2026-07-28 revision, Host checks, SSE keep-alive and resumption, and passes
+//! the official conformance suite with our fixtures; what it does not know (our tokens, tenants,
+//! scopes, limits) stays in the gate. Sessions are process-local (`LocalSessionManager`), so
+//! 2025-revision clients need sticky routing across replicas; 2026-07-28 clients need nothing.
 
 mod args;
 pub mod tools;
