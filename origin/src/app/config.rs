@@ -342,6 +342,16 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_gateway_section_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n[gateway]").expect("README shows a [gateway] section") + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("the block ends");
+        let c: Config = toml::from_str(&readme[start..end]).unwrap();
+        assert_eq!((c.gateway.memo_capacity, c.gateway.limits.max_depth), (8192, 64));
+        assert_eq!(c.gateway().authorization_servers, ["https://auth.example.com"]);
+    }
+
+    #[test]
     fn bad_values_say_what_is_wrong() {
         let mut c = Config::default();
         let e = c.apply_env(|k| (k == "AGENTPLANE_LISTEN").then(|| "nope".to_owned())).unwrap_err();
