@@ -10,7 +10,8 @@
 # - log, step, die: messages on stderr;
 # - free_port, local_addr: a free loopback port;
 # - bg, stop_bg: servers in the background, stopped (SIGINT, then waited for) when the script
-#   exits, last started first; on_exit: more to do at exit;
+#   exits, last started first; job, wait_job, run_jobs: builds and installs at the same time, with
+#   their output prefixed; on_exit: more to do at exit;
 # - wait_for: poll a URL until it answers, failing with the end of the server's log;
 # - build_origin, start_origin, launch_origin, origin_ready, start_edge: the origin
 #   (`agentplane serve`) and an edge (scripts/edge-up) on loopback;
@@ -46,9 +47,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 local_addr() { echo "127.0.0.1:$(free_port)"; }
 
 # ---------------------------------------------------------------------------------------------
-# Background processes, stopped when the script exits
+# Background processes and jobs, ended when the script exits
 
 _lib_pids=()
+_lib_jobs=()
 _lib_exit_hooks=()
 
 # bg LOG COMMAND...: starts COMMAND (a server) in the background, stdout and stderr to LOG; its
@@ -72,11 +74,73 @@ stop_bg() {
   _lib_pids=("${rest[@]}")
 }
 
+# job LABEL COMMAND...: runs COMMAND (a build or an install) in the background, each line of its
+# output on stderr prefixed with [LABEL] (an empty LABEL: as it is); its pid in JOB_PID. Collect it
+# with wait_job.
+job() {
+  local label=$1
+  shift
+  if [ -n "$label" ]; then
+    # A subshell with pipefail (inherited), so its status is the command's, not sed's.
+    ("$@" 2>&1 | sed -u "s/^/[$label] /" >&2) &
+  else
+    ("$@") &
+  fi
+  JOB_PID=$!
+  _lib_jobs+=("$JOB_PID")
+}
+
+# job_done PID: whether the job has ended (wait_job then returns at once).
+job_done() { ! kill -0 "$1" 2>/dev/null; }
+
+# wait_job PID: waits for the job to end; its exit status.
+wait_job() {
+  local p rc=0 rest=()
+  wait "$1" || rc=$?
+  for p in "${_lib_jobs[@]}"; do [ "$p" = "$1" ] || rest+=("$p"); done
+  _lib_jobs=("${rest[@]}")
+  return "$rc"
+}
+
+# run_jobs LABEL FUNCTION [LABEL FUNCTION ...]: runs the functions (or commands without
+# arguments) as jobs at the same time and waits for all; fails, naming them, if any failed. On two
+# cores this keeps both busy while one cargo build links or compiles a single large crate.
+run_jobs() {
+  local pids=() labels=() failures=() i
+  while [ $# -ge 2 ]; do
+    job "$1" "$2"
+    labels+=("$1")
+    pids+=("$JOB_PID")
+    shift 2
+  done
+  for i in "${!pids[@]}"; do
+    wait_job "${pids[i]}" || failures+=("${labels[i]}")
+  done
+  if [ ${#failures[@]} -gt 0 ]; then
+    echo "failed: ${failures[*]} (see the lines prefixed with their names above)" >&2
+    return 1
+  fi
+}
+
 # on_exit FUNCTION: runs FUNCTION when the script exits, after its background processes stopped.
 on_exit() { _lib_exit_hooks+=("$1"); }
 
+# _lib_tree PID: PID and all its descendants, parents first.
+_lib_tree() {
+  local child
+  echo "$1"
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do _lib_tree "$child"; done
+}
+
 _lib_on_exit() {
-  local i h
+  local i p h
+  # Jobs still running (the script is failing or interrupted): end them and everything they
+  # started, so no cargo goes on compiling behind the user's back. SIGTERM, as a script's
+  # background commands may ignore SIGINT.
+  for p in "${_lib_jobs[@]}"; do
+    # shellcheck disable=SC2046 # one pid per word
+    kill -TERM $(_lib_tree "$p") 2>/dev/null || true
+  done
   # Servers, last started first.
   for ((i = ${#_lib_pids[@]} - 1; i >= 0; i--)); do
     kill -INT "${_lib_pids[i]}" 2>/dev/null || true
