@@ -336,17 +336,24 @@ install_node() {
 WORKER_BUILD_VERSION=0.8.7
 # Must equal the wasm-bindgen in Cargo.lock (pinned with "=" in edge/cloudflare/Cargo.toml).
 WASM_BINDGEN_VERSION=0.2.130
+# Both are build tools whose own speed hardly shows (worker-build drives cargo and the other tools;
+# wasm-bindgen rewrites one module of a few MB), while compiling them dominated the first
+# scripts/run: they are built with less optimisation than cargo install's default (opt-level 3),
+# still in its release profile (no debug assertions, no debug info).
 install_worker_build() {
   # `worker-build --version` prints the bare version.
   [ "$(worker-build --version 2>/dev/null)" = "$WORKER_BUILD_VERSION" ] && return 0
   log "installing worker-build $WORKER_BUILD_VERSION"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
 }
 install_wasm_bindgen() {
   [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $WASM_BINDGEN_VERSION" ] && return 0
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
-  # Without --locked: its lockfile names a crate version the registry no longer has.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  # Without --locked: its lockfile names a crate version the registry no longer has. Only the
+  # wasm-bindgen binary (worker-build runs nothing else of the package), and without the default
+  # rustls feature, which only its test runner's downloads use.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" \
+    --bin wasm-bindgen --no-default-features --force
 }
 
 # wrangler (which runs workerd), binaryen's wasm-opt and esbuild from npm into .tools/edge-npm: a
