@@ -207,8 +207,8 @@ start_origin() {
 
 # start_edge cloudflare|spin ORIGIN_URL EDGE_URL LOG [RUNTIME ARGUMENTS...]: scripts/edge-up in
 # the background (EDGE_FEATURES and the like pass through the environment); EDGE_PID. Waits until
-# the edge answers its protected-resource metadata, which it does without the origin; the first
-# start builds the edge, hence 600 s.
+# the edge answers its protected-resource metadata; the first start builds the edge, hence 600 s.
+# The origin must be up by then: the edge's first request fetches the origin's JWKS.
 start_edge() {
   local kind=$1 origin=$2 edge=$3 log=$4
   shift 4
