@@ -26,14 +26,18 @@ mod attacks;
 use crate::time::{NANOS_PER_SEC, Timestamp};
 
 /// The token of an `Authorization: Bearer <token>` header value. The scheme is case-insensitive
-/// (RFC 7235 section 2.1).
+/// (RFC 7235 section 2.1). A bearer header with no token is an invalid token (401 with a
+/// challenge, which clients follow to the authorization server), not a malformed request.
 pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
-    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::NotBearer)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+    let header = header.trim();
+    let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::NotBearer);
     }
-    Ok(token)
+    match token.trim() {
+        "" => Err(AuthError::Invalid(VerifyError::Malformed("the bearer token is empty"))),
+        token => Ok(token),
+    }
 }
 
 /// A [`Verifier`] in front of a [`TokenMemo`]: the first request with a token pays for the
@@ -157,8 +161,11 @@ mod tests {
         assert_eq!(bearer_token("Bearer abc"), Ok("abc"));
         assert_eq!(bearer_token("bearer   abc  "), Ok("abc"));
         assert_eq!(bearer_token("Basic abc"), Err(AuthError::NotBearer));
-        assert_eq!(bearer_token("Bearer"), Err(AuthError::NotBearer));
-        assert_eq!(bearer_token("Bearer "), Err(AuthError::NotBearer));
+        let empty = Err(AuthError::Invalid(VerifyError::Malformed("the bearer token is empty")));
+        assert_eq!(bearer_token("Bearer"), empty);
+        assert_eq!(bearer_token("Bearer "), empty);
+        assert_eq!(bearer_token("bearer   "), empty);
         assert_eq!(bearer_token(""), Err(AuthError::NotBearer));
+        assert_eq!(bearer_token("Bearerabc"), Err(AuthError::NotBearer));
     }
 }
