@@ -23,7 +23,7 @@ pub use verify::{Principal, Scopes, SignatureCheck, Verifier, VerifierConfig, Ve
 #[cfg(test)]
 mod attacks;
 
-use crate::time::{NANOS_PER_SEC, Timestamp};
+use crate::time::Timestamp;
 
 /// The token of an `Authorization: Bearer <token>` header value. The scheme is case-insensitive
 /// (RFC 7235 section 2.1). A bearer header with no token is an invalid token (401 with a
@@ -132,14 +132,9 @@ impl Authenticator {
             return Err(VerifyError::InvalidSignature);
         }
         let principal = self.verifier.complete(&token.check, now)?;
-        self.memo.insert(token.digest, principal.clone(), self.valid_until(&principal));
+        let valid_until = principal.valid_until(self.verifier.config().leeway_secs);
+        self.memo.insert(token.digest, principal.clone(), valid_until);
         Ok((principal, token.digest))
-    }
-
-    /// Until when a verified token's principal may be used: its expiry plus the leeway.
-    pub fn valid_until(&self, principal: &Principal) -> Timestamp {
-        let leeway = self.verifier.config().leeway_secs;
-        Timestamp::from_unix_nanos(principal.expires_at.saturating_add(leeway).saturating_mul(NANOS_PER_SEC))
     }
 
     /// Forgets every remembered token, so each is verified again on its next use.

@@ -76,6 +76,14 @@ pub struct Principal {
     pub expires_at: u64,
 }
 
+impl Principal {
+    /// Until when the token may be trusted without checking it again: its expiry plus the
+    /// verifier's leeway. The memo and remembered signature verdicts keep it this long.
+    pub fn valid_until(&self, leeway_secs: u64) -> Timestamp {
+        Timestamp::from_unix_secs(self.expires_at.saturating_add(leeway_secs))
+    }
+}
+
 /// The scopes a token grants (`scope` as a space-separated string, or `scp` as an array).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -433,9 +433,7 @@ impl<'r> Exchange<'r> {
     /// Until when a remembered verdict on the caller's token may be used: its expiry plus the
     /// verifier's leeway.
     pub fn verdict_valid_until(&self) -> Option<Timestamp> {
-        let p = self.principal()?;
-        let leeway = self.shared.config.auth.leeway_secs;
-        Some(Timestamp::from_unix_secs(p.expires_at.saturating_add(leeway)))
+        Some(self.principal()?.valid_until(self.shared.config.auth.leeway_secs))
     }
 
     /// The parsed JSON-RPC message, once the checks have passed.
