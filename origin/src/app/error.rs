@@ -1,8 +1,9 @@
 //! `AppError`: every error response the origin builds itself, in one place. Handlers return
 //! `Result<_, AppError>` and use `?`; the status and body of each kind of failure are decided here.
 //!
-//! Not here: the replies the core makes for the gate (refusals, challenges, rate limits; they pass
-//! through as the core built them), rmcp's MCP errors, and A2A errors inside an open SSE stream.
+//! The replies the core makes for the gate (refusals, challenges, rate limits) pass through
+//! [`AppError::Core`] exactly as the core built them. Not here: rmcp's MCP errors, and A2A errors
+//! inside an open SSE stream.
 
 use agentplane_core::gateway::Reply;
 use agentplane_core::jsonrpc::{self, ErrorObject, Id, ParseError, code};
@@ -14,8 +15,8 @@ use serde_json::{Value, json};
 
 #[derive(Debug)]
 pub enum AppError {
-    /// A refusal the core built, such as the 413 of `Gateway::payload_too_large` for a body the
-    /// gate stopped reading.
+    /// A reply the core built for the gate: a refusal, a challenge, a 429, or the 413 of
+    /// `Gateway::payload_too_large` for a body the gate stopped reading. Sent as it is.
     Core(Reply),
     /// An MCP session id the token's tenant and subject did not open: 404 with the JSON-RPC error
     /// of an unknown session, so another tenant's session id reveals nothing.

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentplane_core::auth::Principal;
-use agentplane_core::gateway::{Gateway, HttpRequest, Reply, RequestContext, Step, TenantState};
+use agentplane_core::gateway::{Gateway, HttpRequest, RequestContext, Step, TenantState};
 use agentplane_core::time::Timestamp;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -123,13 +123,6 @@ pub fn now() -> Timestamp {
     Timestamp::from_unix_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
-pub fn to_response(reply: Reply) -> Response {
-    let mut response = Response::new(Body::from(reply.body));
-    *response.status_mut() = reply.status;
-    *response.headers_mut() = reply.headers;
-    response
-}
-
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let gate = &state.gate;
     #[cfg(feature = "dev-tools")]
@@ -141,18 +134,16 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
+    let mut entropy = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut entropy);
     let bytes = match axum::body::to_bytes(body, gate.max_body + 1).await {
         Ok(b) => b,
         Err(_) => {
-            let mut entropy = [0u8; 24];
-            rand::thread_rng().fill_bytes(&mut entropy);
             let ctx = RequestContext { now: now(), entropy };
             let gateway = gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
             return AppError::Core(gateway.payload_too_large(&parts.headers, ctx)).into_response();
         }
     };
-    let mut entropy = [0u8; 24];
-    rand::thread_rng().fill_bytes(&mut entropy);
     let now = now();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let http_request = HttpRequest { method: &parts.method, path_and_query, headers: &parts.headers, body: &bytes };
@@ -174,7 +165,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 exchange.handle_admission(decision, 0);
             }
             Step::Forward(_) => break,
-            Step::Reply(reply) => return to_response(reply),
+            Step::Reply(reply) => return AppError::Core(reply).into_response(),
             // Not asked of the last hop; answered as an edge without a cache would.
             Step::ReadGeneration(_) => exchange.handle_generation(0),
             Step::LookupCache(_) => exchange.handle_cache(None),
