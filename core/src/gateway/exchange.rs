@@ -14,7 +14,7 @@ use super::reply::{self, Reply, ReplyBuilder};
 use super::{Gateway, HttpRequest, Shared, header};
 use crate::auth::{AuthError, Principal, SignatureCheck, TokenDigest, UnverifiedToken};
 use crate::cache::{self, CacheEntry, CacheHints, CacheKey, CacheRule, KeyParts};
-use crate::catalogue::{self, A2aOperation, A2aVersion, Dialect, Endpoint, Route, Streaming, Target};
+use crate::catalogue::{self, A2aOperation, A2aVersion, Dialect, Endpoint, McpRevision, Route, Streaming, Target};
 use crate::jsonrpc::{self, ErrorObject, Id, Message, code};
 use crate::ratelimit::{Quota, RateDecision};
 use crate::time::Timestamp;
@@ -491,7 +491,7 @@ impl<'r> Exchange<'r> {
         }
         let reply = self.builder();
         if let Some(ct) = super::header_str(self.req.headers, http::header::CONTENT_TYPE.as_str())
-            && !super::is_json_content_type(ct)
+            && !is_json_content_type(ct)
         {
             let e = ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: Content-Type must be application/json");
             return State::Reply(reply.jsonrpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, &e));
@@ -503,14 +503,14 @@ impl<'r> Exchange<'r> {
         let id = message.id().cloned();
         let bad_request = |e: ErrorObject| State::Reply(reply.jsonrpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &e));
         let dialect = match endpoint {
-            Endpoint::Mcp => match super::mcp_revision(self.req.headers) {
+            Endpoint::Mcp => match mcp_revision(self.req.headers) {
                 Ok(rev) => Dialect::Mcp(rev),
                 Err(e) => return bad_request(e),
             },
             Endpoint::A2a => {
                 let query = self.req.path_and_query.split_once('?').map(|(_, q)| q);
                 let v = super::header_str(self.req.headers, header::A2A_VERSION)
-                    .or_else(|| query.and_then(|q| super::query_param(q, "A2A-Version")));
+                    .or_else(|| query.and_then(|q| query_param(q, "A2A-Version")));
                 match A2aVersion::from_header(v) {
                     Ok(v) => Dialect::A2a(v),
                     Err(e) => return bad_request(e),
@@ -519,7 +519,7 @@ impl<'r> Exchange<'r> {
         };
         if let Dialect::Mcp(Some(rev)) = dialect
             && rev.is_stateless()
-            && let Err(e) = super::check_mcp_headers(self.req.headers, &message)
+            && let Err(e) = check_mcp_headers(self.req.headers, &message)
         {
             return bad_request(e);
         }
@@ -620,7 +620,7 @@ impl<'r> Exchange<'r> {
                 .headers
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(super::is_json_content_type)
+                .is_some_and(is_json_content_type)
     }
 
     /// What the origin's answer changes at the edge.
@@ -682,4 +682,65 @@ impl Call {
             a2a: route.a2a,
         }
     }
+}
+
+fn is_json_content_type(ct: &str) -> bool {
+    ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+fn mcp_revision(headers: &HeaderMap) -> Result<Option<McpRevision>, ErrorObject> {
+    let Some(value) = headers.get(header::MCP_PROTOCOL_VERSION) else { return Ok(None) };
+    let requested = value.to_str().unwrap_or_default().trim();
+    McpRevision::parse(requested).map(Some).ok_or_else(|| {
+        let supported: Vec<&str> = McpRevision::ALL.iter().map(|r| r.as_str()).collect();
+        ErrorObject::new(
+            code::MCP_UNSUPPORTED_PROTOCOL_VERSION,
+            format!("Unsupported MCP-Protocol-Version; supported: {}", supported.join(", ")),
+        )
+        .with_data(
+            serde_json::json!({ "supported": supported, "requested": requested.chars().take(32).collect::<String>() }),
+        )
+    })
+}
+
+/// MCP 2026-07-28: `Mcp-Method` must mirror the body's method on requests, and `Mcp-Name` the
+/// tool name, prompt name or resource URI. Values may be sent as `=?base64?...?=`.
+fn check_mcp_headers(headers: &HeaderMap, message: &Message) -> Result<(), ErrorObject> {
+    let Some(method) = message.method() else { return Ok(()) };
+    let mismatch = |what: &str| ErrorObject::new(code::MCP_HEADER_MISMATCH, format!("Header mismatch: {what}"));
+    let header_method = headers.get(header::MCP_METHOD).map(|v| decode_header_value(v.as_bytes()));
+    match (header_method, message) {
+        (None, Message::Request(_)) => return Err(mismatch("Mcp-Method is required")),
+        (Some(None), _) => return Err(mismatch("Mcp-Method is not a valid header value")),
+        (Some(Some(h)), _) if h != method => return Err(mismatch("Mcp-Method differs from the body's method")),
+        _ => {}
+    }
+    let body_name = catalogue::mcp_name_param(method, message.params());
+    let header_name = headers.get(header::MCP_NAME).map(|v| decode_header_value(v.as_bytes()));
+    match (body_name, header_name) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(mismatch("Mcp-Name is required for this method")),
+        (Some(_), Some(None)) => Err(mismatch("Mcp-Name is not a valid header value")),
+        (Some(b), Some(Some(h))) if b != h => Err(mismatch("Mcp-Name differs from the body")),
+        _ => Ok(()),
+    }
+}
+
+/// A header value as text: plain visible ASCII, or the `=?base64?<b64>?=` form for anything
+/// else. `None` when it is neither.
+pub(super) fn decode_header_value(raw: &[u8]) -> Option<String> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(raw).ok()?;
+    if let Some(inner) = text.strip_prefix("=?base64?").and_then(|t| t.strip_suffix("?=")) {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(inner).ok()?;
+        return String::from_utf8(bytes).ok();
+    }
+    text.bytes().all(|b| (0x20..0x7f).contains(&b)).then(|| text.to_owned())
 }

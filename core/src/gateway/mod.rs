@@ -17,7 +17,8 @@
 //! only headers change: hop-by-hop, recomputed and client-sent `x-agentplane-*` ones are dropped,
 //! and the request id, the next `traceparent` and the verified tenant and subject are set.
 //!
-//! Here: [`Gateway`] (this file), [`Exchange`] and its [`Step`]s (`exchange.rs`), the replies the
+//! Here: [`Gateway`] (this file), [`Exchange`], its [`Step`]s and the request checks it runs
+//! (`exchange.rs`), the replies the
 //! gateway makes itself (`reply.rs`), the per-tenant record (`tenant.rs`), [`GatewayConfig`]
 //! (`config.rs`), the edges' variables (`settings.rs`) and what an edge keeps between requests
 //! (`edge.rs`). `testkit::vectors::World::drive` is the reference shell, over in-memory stores.
@@ -44,8 +45,8 @@ pub use tenant::TenantState;
 use crate::auth::{
     AuthError, Authenticator, KeySet, Lookup, MemoOutcome, Principal, TokenDigest, Verifier, bearer_token,
 };
-use crate::catalogue::{self, Endpoint, McpRevision};
-use crate::jsonrpc::{ErrorObject, Message, code};
+use crate::catalogue::Endpoint;
+use crate::jsonrpc::{ErrorObject, code};
 use crate::time::Timestamp;
 use crate::trace::{self, TraceParent};
 
@@ -270,67 +271,6 @@ fn authenticate_request(auth: &mut Authenticator, headers: &HeaderMap, now: Time
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn is_json_content_type(ct: &str) -> bool {
-    ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-}
-
-fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v)
-    })
-}
-
-fn mcp_revision(headers: &HeaderMap) -> Result<Option<McpRevision>, ErrorObject> {
-    let Some(value) = headers.get(header::MCP_PROTOCOL_VERSION) else { return Ok(None) };
-    let requested = value.to_str().unwrap_or_default().trim();
-    McpRevision::parse(requested).map(Some).ok_or_else(|| {
-        let supported: Vec<&str> = McpRevision::ALL.iter().map(|r| r.as_str()).collect();
-        ErrorObject::new(
-            code::MCP_UNSUPPORTED_PROTOCOL_VERSION,
-            format!("Unsupported MCP-Protocol-Version; supported: {}", supported.join(", ")),
-        )
-        .with_data(
-            serde_json::json!({ "supported": supported, "requested": requested.chars().take(32).collect::<String>() }),
-        )
-    })
-}
-
-/// MCP 2026-07-28: `Mcp-Method` must mirror the body's method on requests, and `Mcp-Name` the
-/// tool name, prompt name or resource URI. Values may be sent as `=?base64?...?=`.
-fn check_mcp_headers(headers: &HeaderMap, message: &Message) -> Result<(), ErrorObject> {
-    let Some(method) = message.method() else { return Ok(()) };
-    let mismatch = |what: &str| ErrorObject::new(code::MCP_HEADER_MISMATCH, format!("Header mismatch: {what}"));
-    let header_method = headers.get(header::MCP_METHOD).map(|v| decode_header_value(v.as_bytes()));
-    match (header_method, message) {
-        (None, Message::Request(_)) => return Err(mismatch("Mcp-Method is required")),
-        (Some(None), _) => return Err(mismatch("Mcp-Method is not a valid header value")),
-        (Some(Some(h)), _) if h != method => return Err(mismatch("Mcp-Method differs from the body's method")),
-        _ => {}
-    }
-    let body_name = catalogue::mcp_name_param(method, message.params());
-    let header_name = headers.get(header::MCP_NAME).map(|v| decode_header_value(v.as_bytes()));
-    match (body_name, header_name) {
-        (None, _) => Ok(()),
-        (Some(_), None) => Err(mismatch("Mcp-Name is required for this method")),
-        (Some(_), Some(None)) => Err(mismatch("Mcp-Name is not a valid header value")),
-        (Some(b), Some(Some(h))) if b != h => Err(mismatch("Mcp-Name differs from the body")),
-        _ => Ok(()),
-    }
-}
-
-/// A header value as text: plain visible ASCII, or the `=?base64?<b64>?=` form for anything
-/// else. `None` when it is neither.
-fn decode_header_value(raw: &[u8]) -> Option<String> {
-    use base64::Engine as _;
-    let text = std::str::from_utf8(raw).ok()?;
-    if let Some(inner) = text.strip_prefix("=?base64?").and_then(|t| t.strip_suffix("?=")) {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(inner).ok()?;
-        return String::from_utf8(bytes).ok();
-    }
-    text.bytes().all(|b| (0x20..0x7f).contains(&b)).then(|| text.to_owned())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::exchange::decode_header_value;
 use super::*;
 use crate::testkit::{self, AUDIENCE, ISSUER, RESOURCE};
 
