@@ -18,10 +18,9 @@
 //! and the request id, the next `traceparent` and the verified tenant and subject are set.
 //!
 //! Here: [`Gateway`] (this file), [`Exchange`], its [`Step`]s and the request checks it runs
-//! (`exchange.rs`), the replies the
-//! gateway makes itself (`reply.rs`), the per-tenant record (`tenant.rs`), [`GatewayConfig`]
-//! (`config.rs`), the edges' variables (`settings.rs`) and what an edge keeps between requests
-//! (`edge.rs`). `testkit::vectors::World::drive` is the reference shell, over in-memory stores.
+//! (`exchange.rs`), the replies the gateway makes itself (`reply.rs`), the per-tenant record
+//! (`tenant.rs`), [`GatewayConfig`] (`config.rs`), the edges' variables (`settings.rs`) and what
+//! an edge keeps between requests (`edge.rs`). `testkit::vectors::World::drive` is the reference shell, over in-memory stores.
 
 mod config;
 mod edge;
