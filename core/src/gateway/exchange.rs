@@ -144,7 +144,8 @@ struct Call {
 enum State {
     /// Waits for [`Exchange::handle_signature`].
     Signature(Box<UnverifiedToken>),
-    /// Authenticated; the envelope, version, route and scope checks run next.
+    /// Authenticated; the rate limit, then the envelope, version, route and scope checks run
+    /// next. The limiter comes first: a tenant over its quota costs no parsing.
     Checks,
     /// Waits for [`Exchange::handle_admission`].
     Admission(RateLimitCheck),
@@ -358,10 +359,10 @@ impl<'r> Exchange<'r> {
         self.decision = Some(decision);
         self.generation = Some(generation);
         self.state = if decision.allowed {
-            State::Admitted
+            State::Checks
         } else {
-            let id = self.call.as_ref().and_then(|c| c.id.as_ref());
-            State::Reply(self.builder().rate_limited(id, &decision))
+            let id = peek_id(self.req.body);
+            State::Reply(self.builder().rate_limited(id.as_ref(), &decision))
         };
     }
 
@@ -483,11 +484,16 @@ impl<'r> Exchange<'r> {
     fn checks(&mut self) -> State {
         let Some(endpoint) = self.endpoint else { return State::Admitted };
         let Some(caller) = &self.caller else { return State::Admitted };
+        if self.decision.is_none()
+            && let Some(quota) = caller.quota
+        {
+            return State::Admission(RateLimitCheck { tenant: caller.principal.tenant, quota });
+        }
         let config = &self.shared.config;
         let method = self.req.method;
         if endpoint == Endpoint::Mcp && (method == Method::GET || method == Method::DELETE) {
             // MCP's GET stream and session DELETE carry no JSON-RPC body; the origin owns them.
-            return self.admission();
+            return State::Admitted;
         }
         let reply = self.builder();
         if let Some(ct) = super::header_str(self.req.headers, http::header::CONTENT_TYPE.as_str())
@@ -544,16 +550,7 @@ impl<'r> Exchange<'r> {
         let call = Call::of(&route, id);
         self.call = Some(call);
         self.message = Some(message);
-        self.admission()
-    }
-
-    fn admission(&self) -> State {
-        match &self.caller {
-            Some(Caller { principal, quota: Some(quota), .. }) => {
-                State::Admission(RateLimitCheck { tenant: principal.tenant, quota: *quota })
-            }
-            _ => State::Admitted,
-        }
+        State::Admitted
     }
 
     /// After the limiter: `ping` answered here, then the cache, then the origin. The origin
@@ -743,4 +740,20 @@ pub(super) fn decode_header_value(raw: &[u8]) -> Option<String> {
         return String::from_utf8(bytes).ok();
     }
     text.bytes().all(|b| (0x20..0x7f).contains(&b)).then(|| text.to_owned())
+}
+
+/// Bodies up to this size are read for the id of a request the limiter refused, so the 429
+/// answers the call; a larger one is answered with a null id rather than parsed.
+const PEEK_ID_MAX_BYTES: usize = 16 * 1024;
+
+/// The JSON-RPC id of a small body, without keeping anything else of it.
+fn peek_id(body: &[u8]) -> Option<Id> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<Id>,
+    }
+    if body.len() > PEEK_ID_MAX_BYTES {
+        return None;
+    }
+    serde_json::from_slice::<IdOnly>(body).ok()?.id
 }
