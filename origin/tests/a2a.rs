@@ -724,16 +724,17 @@ async fn push_configs_are_kept_per_task_in_both_versions() {
                      "authentication": {"schemes": ["Bearer"], "credentials": "s3cret"}});
     let set = a.result("tasks/pushNotificationConfig/set", json!({"taskId": id, "pushNotificationConfig": cfg})).await;
     assert_eq!(set, json!({"taskId": id, "pushNotificationConfig": cfg}));
+    // The token and credentials are shown to the call that set them, and never again.
     let got = a.result("tasks/pushNotificationConfig/get", json!({"id": id, "pushNotificationConfigId": "c1"})).await;
-    assert_eq!(got, set);
+    let withheld = json!({"id": "c1", "url": "http://127.0.0.1:9/hook", "authentication": {"schemes": ["Bearer"]}});
+    assert_eq!(got, json!({"taskId": id, "pushNotificationConfig": withheld}));
 
     // The same config through 1.0's flat shape, and a second one.
     let v1 = client(tenant, Some("1.0"));
     let flat = v1.result("GetTaskPushNotificationConfig", json!({"taskId": id, "id": "c1"})).await;
     assert_eq!(
         flat,
-        json!({"id": "c1", "taskId": id, "url": "http://127.0.0.1:9/hook", "token": "tok",
-                            "authentication": {"scheme": "Bearer", "credentials": "s3cret"}})
+        json!({"id": "c1", "taskId": id, "url": "http://127.0.0.1:9/hook", "authentication": {"scheme": "Bearer"}})
     );
     let created =
         v1.result("CreateTaskPushNotificationConfig", json!({"taskId": id, "url": "http://localhost:9/other"})).await;
@@ -976,13 +977,22 @@ async fn without_the_test_switch_a_loopback_webhook_is_refused() {
     };
     let task = c.result("message/send", json!({"message": message_v03("hooks", json!({"skill": "probe"}))})).await;
     let id = task["id"].as_str().unwrap();
-    for url in ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook"] {
+    for url in ["https://127.0.0.1:9/hook", "https://localhost:9/hook", "https://[::1]:9/hook"] {
         let r = c
             .rpc("tasks/pushNotificationConfig/set", json!({"taskId": id, "pushNotificationConfig": {"url": url}}))
             .await;
         assert_eq!(r["error"]["code"], -32602, "{url}: {r}");
         assert!(r["error"]["message"].as_str().unwrap().contains("loopback"), "{url}: {r}");
     }
+    // Plain http is refused wherever it points (issue 12, point 10).
+    let r = c
+        .rpc(
+            "tasks/pushNotificationConfig/set",
+            json!({"taskId": id, "pushNotificationConfig": {"url": "http://93.184.215.14/hook"}}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("must be https"), "{r}");
     // The shared test origin has the switch on: the same URL is accepted there.
     let relaxed = client(Uuid::new_v4(), None);
     let task =

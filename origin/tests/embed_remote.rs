@@ -113,9 +113,16 @@ async fn while_the_circuit_is_open_search_is_lexical_and_writes_keep_null_vector
     let before = fake.requests();
     let r = c.call("hybrid_search", search.clone()).await;
     assert_eq!(r.structured()["mode"], "bm25_only");
-    assert!(r.structured()["notice"].as_str().unwrap().contains("circuit open"), "{}", r.structured());
+    // The client hears that ranking is lexical, not the provider's address or answers.
+    assert_eq!(r.structured()["notice"], agentplane_origin::data::search::LEXICAL_ONLY_NOTICE);
+    assert!(!r.structured().to_string().contains(&fake.url()), "{}", r.structured());
     assert_eq!(fake.requests(), before);
-    let ready: Value = reqwest::get(format!("{base}/ready")).await.unwrap().json().await.unwrap();
+    let operator = config.operator_token.clone().unwrap();
+    let details =
+        |base: &str| reqwest::Client::new().get(format!("{base}/ready/details")).bearer_auth(&operator).send();
+    let public: Value = reqwest::get(format!("{base}/ready")).await.unwrap().json().await.unwrap();
+    assert_eq!(public, json!({"status": "ready"}));
+    let ready: Value = details(&base).await.unwrap().json().await.unwrap();
     assert_eq!(ready["embedding"]["circuit"], "open", "{ready}");
     assert_eq!(ready["embedding"]["model"], "fake-minilm");
     assert!(ready["embedding"]["backfill"]["pending"].as_i64().unwrap() >= 1, "{ready}");
@@ -130,7 +137,7 @@ async fn while_the_circuit_is_open_search_is_lexical_and_writes_keep_null_vector
     assert_eq!(r.structured()["mode"], "hybrid");
     assert!(r.structured().get("notice").is_none());
     assert_eq!(r.structured()["hits"][0]["vector_rank"], 1);
-    let ready: Value = reqwest::get(format!("{base}/ready")).await.unwrap().json().await.unwrap();
+    let ready: Value = details(&base).await.unwrap().json().await.unwrap();
     assert_eq!(ready["embedding"]["circuit"], "closed", "{ready}");
 }
 

@@ -212,3 +212,33 @@ async fn several_runs_starting_at_once_all_succeed() {
         assert!(text.contains("1 created"), "{text}");
     }
 }
+
+/// Issue 12, point 4: document ids are each tenant's own. Tenant A writes under the ids B's
+/// ingest will derive (A can compute them from B's tenant id); B's ingest still succeeds, and
+/// A's answers are the same whether or not B holds an id.
+#[tokio::test]
+async fn another_tenant_cannot_pre_claim_or_probe_document_ids() {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let ca = origin().client(a, support::ALL_SCOPES);
+    let claimed = agentplane_origin::data::ingest::document_id(b, "d0");
+    let up = ca.call("upsert_document", json!({"id": claimed, "title": "squat", "content": "squatted"})).await;
+    assert_eq!(up.structured()["status"], "created");
+
+    let dir = scratch("pre-claimed");
+    let file = dir.join("corpus.jsonl");
+    std::fs::write(&file, corpus_line("d0", "mine", "B's text") + &corpus_line("d1", "mine", "more")).unwrap();
+    let text = stdout(&ingest(&file, b).output().unwrap());
+    assert!(text.contains("2 created"), "{text}");
+    let titles: Vec<(String,)> = tenant_rows(b, "SELECT title FROM documents ORDER BY title").await;
+    assert_eq!(titles, [("mine d0".to_owned(),), ("mine d1".to_owned(),)]);
+
+    // B now holds d1's id: A's write under it answers as for any fresh id, and A's read misses.
+    let held = agentplane_origin::data::ingest::document_id(b, "d1");
+    let up = ca.call("upsert_document", json!({"id": held, "title": "probe", "content": "probe"})).await;
+    assert_eq!(up.structured()["status"], "created");
+    let got = ca.call("get_document", json!({"id": held})).await;
+    assert_eq!(got.structured()["title"], "probe");
+    let titles: Vec<(String,)> = tenant_rows(b, "SELECT title FROM documents ORDER BY title").await;
+    assert_eq!(titles.len(), 2, "B's documents are untouched");
+    assert_eq!(titles[1].0, "mine d1");
+}

@@ -32,8 +32,11 @@ async fn tenants_are_isolated_in_every_tool() {
     assert_eq!(listed.structured()["documents"].as_array().unwrap().len(), 1, "B sees exactly its own document");
     let found = cb.call("hybrid_search", json!({"query": "zebra migration"})).await;
     assert!(!ids(found.structured(), "hits").contains(&id));
-    let overwrite = cb.call("upsert_document", json!({"id": id, "title": "pwned", "content": "pwned"})).await;
-    assert!(overwrite.is_tool_error());
+    // Ids are each tenant's own: B writing under A's id makes B a document of its own, answered
+    // exactly as for a fresh id, and A's stays as it was.
+    let own = cb.call("upsert_document", json!({"id": id, "title": "pwned", "content": "pwned"})).await;
+    assert_eq!(own.structured()["status"], "created", "{own:?}");
+    assert!(cb.call("delete_document", json!({"id": id})).await.structured()["deleted"].as_bool().unwrap());
     assert!(cb.call("delete_document", json!({"id": id})).await.is_tool_error());
     let read = cb.rpc("resources/read", json!({"uri": format!("agentplane://documents/{id}")})).await;
     assert!(read.error_code().is_some(), "{read:?}");
@@ -424,7 +427,15 @@ async fn prompt_and_health_endpoints() {
         Some(-32602)
     );
     let http = reqwest::Client::new();
+    // Public readiness says ready and nothing else; the details need the operator token.
     let ready: Value = http.get(format!("http://{}/ready", o.addr)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ready"}));
+    let details = format!("http://{}/ready/details", o.addr);
+    let refused = http.get(&details).bearer_auth(o.token(Uuid::new_v4(), "search:read")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    let token = o.config.operator_token.as_deref().unwrap();
+    let ready: Value = http.get(&details).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["lexical_backend"], "pg_search_bm25");
     assert_eq!(http.get(format!("http://{}/health", o.addr)).send().await.unwrap().status(), 200);

@@ -53,6 +53,9 @@ pub struct Config {
     pub conformance_fixtures: bool,
     /// Seed a small demo corpus for the demo tenant at start.
     pub seed_demo: bool,
+    /// The bearer credential of `/ready/details` (`AGENTPLANE_OPERATOR_TOKEN`); unset, that
+    /// endpoint is off. Public `/ready` says only ready or not.
+    pub operator_token: Option<String>,
     /// A2A task execution.
     pub a2a: A2aConfig,
     /// The chat model workflows answer with; none configured means extractive answers.
@@ -88,8 +91,8 @@ pub struct A2aConfig {
     pub heartbeat_ms: u64,
     /// Offer the `probe` workflow, whose steps fail and stall on request. Tests only.
     pub test_workflows: bool,
-    /// Let push notifications go to loopback addresses (private, link-local and metadata
-    /// addresses stay refused). Tests only.
+    /// Let push notifications go to loopback addresses and over plain http (private,
+    /// link-local and metadata addresses stay refused; elsewhere only https). Tests only.
     pub push_allow_loopback: bool,
 }
 
@@ -137,6 +140,7 @@ impl Default for Config {
             model_dir: PathBuf::from(".tools/models/all-MiniLM-L6-v2"),
             conformance_fixtures: false,
             seed_demo: false,
+            operator_token: None,
             a2a: A2aConfig::default(),
             chat: crate::models::chat::ChatConfig::default(),
             budgets: crate::models::budget::BudgetConfig::default(),
@@ -266,6 +270,9 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_CHAT_API_KEY").filter(|v| !v.is_empty()) {
             self.chat.api_key = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_OPERATOR_TOKEN").filter(|v| !v.is_empty()) {
+            self.operator_token = Some(v);
         }
         if let Some(v) = var("AGENTPLANE_A2A_WORKERS") {
             self.a2a.workers = v.parse().with_context(|| format!("AGENTPLANE_A2A_WORKERS={v:?}: expected a count"))?;

@@ -28,6 +28,8 @@ pub enum AppError {
     NotFound(&'static str),
     /// Not ready to serve: 503 with the readiness document.
     Unavailable(Value),
+    /// An operator endpoint without the operator's credential: 401 with a Bearer challenge.
+    OperatorUnauthorized,
     /// A failure the caller may not see the cause of: 500, no body.
     Internal,
 }
@@ -65,6 +67,12 @@ impl IntoResponse for AppError {
             AppError::Rpc { status, id, error } => rpc_response(status, id.as_ref(), &error),
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, Json(json!({ "error": message }))).into_response(),
             AppError::Unavailable(document) => (StatusCode::SERVICE_UNAVAILABLE, Json(document)).into_response(),
+            AppError::OperatorUnauthorized => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, r#"Bearer realm="agentplane-operator""#)],
+                Json(json!({ "error": "this endpoint needs the operator token" })),
+            )
+                .into_response(),
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
     }

@@ -22,9 +22,25 @@ pub struct AppState {
     pub jwks: Option<Arc<Value>>,
     pub embedding: Option<Embedding>,
     pub metrics: Arc<crate::app::metrics::Metrics>,
+    /// The public readiness answer, checked at most once per [`READINESS_TTL`].
+    pub readiness: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Readiness)>>>,
+    /// The bearer credential of `/ready/details` (`operator_token`); `None` turns it off.
+    pub operator_token: Option<Arc<str>>,
 }
 
-/// The embedding provider and its back-fill, as `/ready` reports them.
+/// How long one readiness check answers for: a flood of `/ready` costs the database at most
+/// one query per period, whoever sends it.
+pub const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What public readiness says: nothing more than whether to send traffic here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    Migrating,
+    Unavailable,
+}
+
+/// The embedding provider and its back-fill, as `/ready/details` reports them.
 #[derive(Debug, Clone)]
 pub struct Embedding {
     pub embedder: crate::models::embed::Embedder,
@@ -42,6 +58,7 @@ pub fn app(
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/ready/details", get(ready_details))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/agent-card.json", card.clone())
         // The 0.2 name of the card, still fetched by older clients.
@@ -59,45 +76,86 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers and every migration has been applied. Names the lexical
-/// backend in use.
+/// Ready when the database answers and every migration has been applied; 503 otherwise. Public
+/// and cheap: one check per [`READINESS_TTL`] for all callers, and an answer that says nothing
+/// about the deployment (see `/ready/details`).
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let expected = crate::data::db::MIGRATOR.iter().count();
-    match state.db.readiness().await {
-        Ok(applied) if applied >= expected => {
-            let segments = match state.db.lexical() {
-                crate::data::db::LexicalBackend::PgSearchBm25 => {
-                    crate::data::db::maintenance::segments(state.db.pool()).await.ok()
-                }
-                crate::data::db::LexicalBackend::TsRankCd => None,
-            };
-            let embedding = match &state.embedding {
-                Some(e) => json!({
-                    "provider": e.embedder.provider(),
-                    "model": e.embedder.model(),
-                    "dimensions": e.embedder.dimensions(),
-                    "circuit": e.embedder.breaker(),
-                    "backfill": e.backfill.report(&state.db).await.ok(),
-                }),
-                None => Value::Null,
-            };
-            Ok(Json(json!({
-                "status": "ready",
-                "database": "ok",
-                "migrations": { "applied": applied, "expected": expected },
-                "lexical_backend": state.db.lexical().name(),
-                "lexical_index_segments": segments,
-                "embedding": embedding,
-            })))
+    let readiness = {
+        let mut cached = state.readiness.lock().await;
+        match *cached {
+            Some((at, r)) if at.elapsed() < READINESS_TTL => r,
+            _ => {
+                let r = check_readiness(&state.db).await.0;
+                *cached = Some((std::time::Instant::now(), r));
+                r
+            }
         }
-        Ok(applied) => Err(AppError::Unavailable(
-            json!({ "status": "migrating", "migrations": { "applied": applied, "expected": expected } }),
-        )),
+    };
+    match readiness {
+        Readiness::Ready => Ok(Json(json!({ "status": "ready" }))),
+        Readiness::Migrating => Err(AppError::Unavailable(json!({ "status": "migrating" }))),
+        Readiness::Unavailable => Err(AppError::Unavailable(json!({ "status": "unavailable" }))),
+    }
+}
+
+async fn check_readiness(db: &Database) -> (Readiness, Value) {
+    let expected = crate::data::db::MIGRATOR.iter().count();
+    match db.readiness().await {
+        Ok(applied) if applied >= expected => (Readiness::Ready, json!({ "applied": applied, "expected": expected })),
+        Ok(applied) => (Readiness::Migrating, json!({ "applied": applied, "expected": expected })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(AppError::Unavailable(json!({ "status": "unavailable", "database": "unreachable" })))
+            (Readiness::Unavailable, Value::Null)
         }
     }
+}
+
+/// For operators (`Authorization: Bearer <operator_token>`): readiness with the lexical backend,
+/// index segments, the embedding provider, its circuit and the back-fill's backlog.
+async fn ready_details(State(state): State<AppState>, headers: http::HeaderMap) -> Result<Json<Value>, AppError> {
+    let Some(expected) = &state.operator_token else {
+        return Err(AppError::NotFound("no operator_token is configured"));
+    };
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Digests, so the comparison's time says nothing about the token.
+    use sha2::{Digest as _, Sha256};
+    if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes()) {
+        return Err(AppError::OperatorUnauthorized);
+    }
+    let (readiness, migrations) = check_readiness(&state.db).await;
+    let segments = match state.db.lexical() {
+        crate::data::db::LexicalBackend::PgSearchBm25 => {
+            crate::data::db::maintenance::segments(state.db.pool()).await.ok()
+        }
+        crate::data::db::LexicalBackend::TsRankCd => None,
+    };
+    let embedding = match &state.embedding {
+        Some(e) => json!({
+            "provider": e.embedder.provider(),
+            "model": e.embedder.model(),
+            "dimensions": e.embedder.dimensions(),
+            "circuit": e.embedder.breaker(),
+            "backfill": e.backfill.report(&state.db).await.ok(),
+        }),
+        None => Value::Null,
+    };
+    let status = match readiness {
+        Readiness::Ready => "ready",
+        Readiness::Migrating => "migrating",
+        Readiness::Unavailable => "unavailable",
+    };
+    Ok(Json(json!({
+        "status": status,
+        "database": if readiness == Readiness::Unavailable { "unreachable" } else { "ok" },
+        "migrations": migrations,
+        "lexical_backend": state.db.lexical().name(),
+        "lexical_index_segments": segments,
+        "embedding": embedding,
+    })))
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, AppError> {

@@ -74,8 +74,15 @@ pub fn router(
         ));
     }
     let embedding = embedder.clone().map(|embedder| crate::app::http::Embedding { embedder, backfill });
-    let state =
-        AppState { gate, db: db.clone(), jwks: keys.published.map(Arc::new), embedding, metrics: Arc::default() };
+    let state = AppState {
+        gate,
+        db: db.clone(),
+        jwks: keys.published.map(Arc::new),
+        embedding,
+        metrics: Arc::default(),
+        readiness: Arc::default(),
+        operator_token: config.operator_token.as_deref().map(Arc::from),
+    };
     // Every origin process runs A2A executors: tasks survive any one process.
     let a2a = crate::protocol::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
     let mcp = McpState::new(db, tools, embedder);

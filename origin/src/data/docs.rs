@@ -129,8 +129,8 @@ pub async fn count(tx: &mut Transaction<'static, Postgres>) -> Result<i64, DocEr
     Ok(sqlx::query_scalar("SELECT count(*) FROM documents").fetch_one(&mut **tx).await?)
 }
 
-/// Creates or replaces a document. With an id that another tenant's document holds, the insert
-/// conflicts with a row this tenant cannot see, and the answer is "not found".
+/// Creates or replaces a document. Ids are the tenant's own (the key is `(tenant_id, id)`):
+/// another tenant's documents neither block nor reveal one.
 pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Result<(Document, Written), DocError> {
     debug_assert!(doc.embedding.as_ref().is_none_or(|(v, _)| v.len() == DIMENSIONS));
     crate::data::db::ensure_tenant(tx).await?;
@@ -169,7 +169,7 @@ pub async fn upsert(tx: &mut Transaction<'static, Postgres>, doc: &Upsert) -> Re
     let sql = format!(
         "INSERT INTO documents (id, title, content, metadata, content_hash, embedding, embedding_model) \
          VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+         ON CONFLICT (tenant_id, id) DO NOTHING RETURNING {COLUMNS}"
     );
     let insert = sqlx::query_as(&sql).bind(doc.id);
     let inserted: Option<Row> =

@@ -61,6 +61,7 @@ pub fn test_config() -> Config {
             backoff_max_ms: 200,
             ..Default::default()
         },
+        operator_token: Some("operator-test-token".into()),
         ..Config::default()
     }
 }
@@ -125,13 +126,17 @@ impl Origin {
     }
 
     pub fn token_with(&self, tenant: Uuid, sub: &str, scopes: &str, ttl: i64) -> String {
+        self.token_claims(json!({"tenant_id": tenant, "sub": sub, "scope": scopes}), ttl)
+    }
+
+    /// A token with `claims` (tenant, subject, scopes, tier...) plus issuer, audience and times.
+    pub fn token_claims(&self, mut claims: Value, ttl: i64) -> String {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-        self.key
-            .sign(&json!({
-                "iss": self.config.issuer(), "aud": self.config.audience(), "sub": sub, "tenant_id": tenant,
-                "scope": scopes, "iat": now, "exp": now + ttl,
-            }))
-            .unwrap()
+        claims["iss"] = json!(self.config.issuer());
+        claims["aud"] = json!(self.config.audience());
+        claims["iat"] = json!(now);
+        claims["exp"] = json!(now + ttl);
+        self.key.sign(&claims).unwrap()
     }
 
     pub fn client(&self, tenant: Uuid, scopes: &str) -> Client {

@@ -20,8 +20,8 @@ use crate::models::embed::Embedder;
 use source::{Bad, Item, Record};
 
 /// The document id an external id (a BEIR `_id`, a file's path) maps to within a tenant: stable,
-/// so loading twice updates rather than duplicates, and distinct per tenant, since document ids
-/// are unique across all tenants.
+/// so loading twice updates rather than duplicates. Ids are each tenant's own (the key is
+/// `(tenant_id, id)`); the tenant in the hash only keeps ids of different tenants apart in logs.
 pub fn document_id(tenant: Uuid, external: &str) -> Uuid {
     let mut h = Sha256::new();
     h.update(tenant.as_bytes());

@@ -38,7 +38,7 @@ const STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (\
 const MERGE: &str = "INSERT INTO documents AS d \
          (id, external_id, title, content, metadata, content_hash, embedding, embedding_model) \
      SELECT id, external_id, title, content, metadata, content_hash, embedding, embedding_model FROM ingest_staging \
-     ON CONFLICT (id) DO UPDATE SET \
+     ON CONFLICT (tenant_id, id) DO UPDATE SET \
          external_id = EXCLUDED.external_id, title = EXCLUDED.title, content = EXCLUDED.content, \
          metadata = EXCLUDED.metadata, content_hash = EXCLUDED.content_hash, \
          embedding = CASE WHEN EXCLUDED.embedding IS NOT NULL THEN EXCLUDED.embedding \

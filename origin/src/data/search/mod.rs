@@ -15,6 +15,10 @@ use uuid::Uuid;
 use crate::data::db::{LexicalBackend, TenantId};
 use fusion::{Candidate, Fused, Weights};
 
+/// What a client is told when its query could not be embedded.
+pub const LEXICAL_ONLY_NOTICE: &str =
+    "lexical ranking only: the embedding provider is unavailable; searches are hybrid again once it recovers";
+
 /// Embedding dimension of the `documents.embedding` column.
 pub const DIMENSIONS: usize = 384;
 
@@ -99,7 +103,9 @@ pub async fn search_as(
             }
             Err(err) => {
                 tracing::warn!(error = %err, "query embedding failed; answering with lexical ranking only");
-                notice = Some(format!("lexical ranking only: {err}"));
+                // The client hears that, not why: the provider's address and its error bodies
+                // are for the operator's logs.
+                notice = Some(LEXICAL_ONLY_NOTICE.to_owned());
             }
         }
     }
@@ -152,14 +158,14 @@ async fn lexical_top(
 ) -> Result<Vec<Candidate>, sqlx::Error> {
     // `|||` is pg_search's match-disjunction operator: the text is tokenized, not parsed as
     // query syntax, so operators and quotes in user input are just words. The ORDER BY must be
-    // `pdb.score(id) DESC` itself (no cast, no second key) for pg_search to run a top-N scan
+    // `pdb.score(row_key) DESC` itself (no cast, no second key) for pg_search to run a top-N scan
     // instead of scoring every match (measured: 2 ms against 43 ms on SciFact).
-    const BM25: &str = "SELECT id, pdb.score(id) AS score FROM documents \
+    const BM25: &str = "SELECT id, pdb.score(row_key) AS score FROM documents \
          WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 \
-         ORDER BY pdb.score(id) DESC LIMIT $3";
-    const BM25_FILTERED: &str = "SELECT id, pdb.score(id) AS score FROM documents \
+         ORDER BY pdb.score(row_key) DESC LIMIT $3";
+    const BM25_FILTERED: &str = "SELECT id, pdb.score(row_key) AS score FROM documents \
          WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 AND metadata @> $4 \
-         ORDER BY pdb.score(id) DESC LIMIT $3";
+         ORDER BY pdb.score(row_key) DESC LIMIT $3";
     // The query's lexemes OR-ed together (BM25's semantics), each quoted so nothing in the
     // input is read as tsquery syntax.
     const FULL_TEXT: &str = "WITH q AS (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) AS q \

@@ -133,6 +133,7 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
         version,
         tenant: TenantId::of(principal),
         subject: principal.subject.clone(),
+        task_admin: principal.scopes.contains(rpc::TASK_ADMIN_SCOPE),
         // Unknown or absent tiers count as the default tier, as for rate limits.
         tier: principal
             .tier

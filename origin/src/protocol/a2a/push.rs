@@ -3,8 +3,10 @@
 //!
 //! Delivery follows the event log with a cursor per webhook (`delivered_seq`), so an event that
 //! could not be delivered (the receiver was down through every retry, or this process died) goes
-//! out with the task's next event. A webhook row is locked while a process delivers to it, so
-//! two processes do not interleave. Each POST is checked by [`super::ssrf`] after DNS
+//! out with the task's next event. A process leases a webhook while it delivers to it
+//! (`delivering_until`), so two processes do not interleave; no transaction is open while a
+//! receiver is being talked to. A task has at most [`MAX_CONFIGS_PER_TASK`] webhooks and a
+//! tenant [`MAX_CONFIGS_PER_TENANT`] across its running tasks. Each POST is checked by [`super::ssrf`] after DNS
 //! resolution and sent to the vetted address, without following redirects.
 //!
 //! What a receiver gets:
@@ -38,6 +40,12 @@ const FIRST_RETRY: Duration = Duration::from_millis(200);
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Events delivered per webhook per pass.
 const BATCH: i64 = 100;
+/// How long a process holds a webhook while it delivers one event (renewed after each): longer
+/// than every attempt at one event together, so no other process starts on it meanwhile.
+const LEASE: Duration = Duration::from_secs(ATTEMPTS as u64 * (TIMEOUT.as_secs() + 5));
+/// The most webhooks one task may have, and one tenant across its running tasks.
+pub const MAX_CONFIGS_PER_TASK: i64 = 10;
+pub const MAX_CONFIGS_PER_TENANT: i64 = 1000;
 
 /// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
@@ -130,39 +138,68 @@ impl Pusher {
         });
     }
 
+    /// One delivery pass. What to send is read in one short transaction that also leases the
+    /// webhooks; the POSTs run with no transaction open (a receiver that never answers must not
+    /// hold a pooled connection: enough of them would stall every tenant); each delivered event
+    /// is recorded in a short transaction of its own.
     async fn deliver(&self, tenant: TenantId, task: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db.tenant_tx(tenant).await?;
         // Most tasks have no webhook: one query, and done.
-        let configs = store::pending_push_configs(&mut tx, task).await?;
+        let configs = store::lease_push_configs(&mut tx, task, LEASE).await?;
         if configs.is_empty() {
             return Ok(());
         }
         let Some(row) = store::get_task(&mut tx, task).await? else { return Ok(()) };
         let artifacts = store::artifacts(&mut tx, task).await?;
+        let mut batches = Vec::with_capacity(configs.len());
         for config in configs {
-            let version = if config.protocol_version == "1.0" { A2aVersion::V1_0 } else { A2aVersion::V0_3 };
             let events = store::events_after(&mut tx, task, config.delivered_seq, BATCH).await?;
-            let target = match self.target(&config).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(%task, config = %config.id, error = %e,
-                        "push notification not delivered; it is retried with the task's next event");
-                    continue;
-                }
-            };
-            for event in events {
-                let body = body(version, &row, &artifacts, &event)?;
-                match self.post_with_retries(&target, &config, task, event.seq, &body).await {
-                    Ok(()) => store::mark_delivered(&mut tx, task, &config.id, event.seq).await?,
-                    Err(e) => {
-                        tracing::warn!(%task, config = %config.id, seq = event.seq, error = %e,
-                            "push notification not delivered; it is retried with the task's next event");
-                        break;
-                    }
-                }
-            }
+            batches.push((config, events));
         }
         tx.commit().await?;
+
+        for (config, events) in batches {
+            let sent = self.send_events(tenant, &row, &artifacts, &config, &events).await;
+            // The lease goes even when recording failed: the next event retries what is left.
+            let mut tx = self.db.tenant_tx(tenant).await?;
+            store::end_delivery(&mut tx, task, &config.id).await?;
+            tx.commit().await?;
+            sent?;
+        }
+        Ok(())
+    }
+
+    /// POSTs `events` to one webhook in order, recording each one delivered; stops at the first
+    /// that cannot be delivered.
+    async fn send_events(
+        &self,
+        tenant: TenantId,
+        row: &TaskRow,
+        artifacts: &[super::wire::Artifact],
+        config: &PushConfig,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let task = row.id;
+        let version = if config.protocol_version == "1.0" { A2aVersion::V1_0 } else { A2aVersion::V0_3 };
+        let target = match self.target(config).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(%task, config = %config.id, error = %e,
+                    "push notification not delivered; it is retried with the task's next event");
+                return Ok(());
+            }
+        };
+        for event in events {
+            let body = body(version, row, artifacts, event)?;
+            if let Err(e) = self.post_with_retries(&target, config, task, event.seq, &body).await {
+                tracing::warn!(%task, config = %config.id, seq = event.seq, error = %e,
+                    "push notification not delivered; it is retried with the task's next event");
+                break;
+            }
+            let mut tx = self.db.tenant_tx(tenant).await?;
+            store::mark_delivered(&mut tx, task, &config.id, event.seq, LEASE).await?;
+            tx.commit().await?;
+        }
         Ok(())
     }
 
@@ -187,6 +224,8 @@ impl Pusher {
         let vetted = ssrf::vet(&config.url, self.allow_loopback).await?;
         // Connect to the address that was checked, whatever DNS answers next.
         let client = reqwest::Client::builder()
+            // A proxy from the environment would connect wherever it resolves the name to.
+            .no_proxy()
             .resolve(&vetted.host, vetted.addr)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
@@ -303,14 +342,26 @@ pub fn config_from(version: A2aVersion, inner: &Value, task_id: Uuid) -> Result<
     })
 }
 
+/// Whether a rendered push config carries its secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// The answer to the call that set them: the caller just sent them.
+    Shown,
+    /// Every later read: a token or credentials are never handed out again, to anyone.
+    Withheld,
+}
+
 /// A push config as a client of `version` reads it.
-pub fn config_value(version: A2aVersion, c: &PushConfig) -> Value {
+pub fn config_value(version: A2aVersion, c: &PushConfig, secrets: Secrets) -> Value {
     let scheme = c.authentication.as_ref().and_then(|a| a.get("scheme")).cloned();
-    let credentials = c.authentication.as_ref().and_then(|a| a.get("credentials")).cloned().filter(|v| !v.is_null());
+    let shown = secrets == Secrets::Shown;
+    let token = c.token.as_ref().filter(|_| shown);
+    let credentials =
+        c.authentication.as_ref().and_then(|a| a.get("credentials")).cloned().filter(|v| shown && !v.is_null());
     match version {
         A2aVersion::V0_3 => {
             let mut inner = json!({ "id": c.id, "url": c.url });
-            if let Some(t) = &c.token {
+            if let Some(t) = token {
                 inner["token"] = json!(t);
             }
             if let Some(s) = scheme {
@@ -323,7 +374,7 @@ pub fn config_value(version: A2aVersion, c: &PushConfig) -> Value {
         }
         A2aVersion::V1_0 => {
             let mut v = json!({ "id": c.id, "taskId": c.task_id, "url": c.url });
-            if let Some(t) = &c.token {
+            if let Some(t) = token {
                 v["token"] = json!(t);
             }
             if let Some(s) = scheme {
@@ -363,8 +414,11 @@ mod tests {
             "authentication": {"schemes": ["Bearer"], "credentials": "secret"}}});
         let c = parse_config(A2aVersion::V0_3, &v03, task).unwrap();
         assert_eq!(c.authentication, Some(json!({"scheme": "Bearer", "credentials": "secret"})));
-        assert_eq!(config_value(A2aVersion::V0_3, &c), v03);
-        let v1 = config_value(A2aVersion::V1_0, &c);
+        assert_eq!(config_value(A2aVersion::V0_3, &c, Secrets::Shown), v03);
+        let withheld = config_value(A2aVersion::V0_3, &c, Secrets::Withheld);
+        assert_eq!(withheld["pushNotificationConfig"].get("token"), None);
+        assert_eq!(withheld["pushNotificationConfig"]["authentication"], json!({"schemes": ["Bearer"]}));
+        let v1 = config_value(A2aVersion::V1_0, &c, Secrets::Shown);
         assert_eq!(v1["authentication"], json!({"scheme": "Bearer", "credentials": "secret"}));
         let again = parse_config(A2aVersion::V1_0, &v1, task).unwrap();
         assert_eq!(again.url, c.url);

@@ -17,6 +17,9 @@ use super::wire::{self, Role, TaskState};
 use super::{A2a, push, ssrf, workflow};
 use crate::data::db::TenantId;
 
+/// The scope that lets a caller see, cancel and configure every task of its tenant.
+pub const TASK_ADMIN_SCOPE: &str = "tasks:admin";
+
 /// How long `CancelTask` waits for the executor to reach its next step boundary.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
@@ -32,6 +35,9 @@ pub(super) struct Call<'a> {
     pub version: A2aVersion,
     pub tenant: TenantId,
     pub subject: String,
+    /// Whether the caller may see every task of its tenant (scope [`TASK_ADMIN_SCOPE`]); others
+    /// see only the tasks they submitted.
+    pub task_admin: bool,
     /// The caller's tier, for budgets.
     pub tier: String,
     pub id: Id,
@@ -91,9 +97,19 @@ fn parse_page_token(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
 }
 
 impl Call<'_> {
+    /// The task, if the caller may see it: its own, or any of the tenant's for a task admin.
+    /// Another user's task is simply not found, exactly like one that does not exist.
+    async fn task(&self, tx: &mut store::Tx, id: Uuid) -> Result<TaskRow, A2aError> {
+        self.visible(store::get_task(tx, id).await?)
+    }
+
+    fn visible(&self, row: Option<TaskRow>) -> Result<TaskRow, A2aError> {
+        row.filter(|r| self.task_admin || r.subject == self.subject).ok_or(A2aError::TaskNotFound)
+    }
+
     async fn load(&self, id: Uuid) -> Result<(TaskRow, Vec<wire::Artifact>), A2aError> {
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        let row = store::get_task(&mut tx, id).await?.ok_or(A2aError::TaskNotFound)?;
+        let row = self.task(&mut tx, id).await?;
         let artifacts = store::artifacts(&mut tx, id).await?;
         tx.commit().await?;
         Ok((row, artifacts))
@@ -178,6 +194,7 @@ impl Call<'_> {
             // From the first event on: the client asked for it with the task itself.
             p.task_id = row.id;
             p.delivered_seq = 0;
+            within_push_caps(&mut tx, &p).await?;
             store::put_push_config(&mut tx, &p).await?;
         }
         tx.commit().await?;
@@ -245,6 +262,7 @@ impl Call<'_> {
             status_after,
             before,
             limit: i64::try_from(page_size + 1).unwrap_or(i64::MAX),
+            subject: (!self.task_admin).then(|| self.subject.clone()),
         };
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
         let (mut rows, total) = store::list_tasks(&mut tx, &filter).await?;
@@ -268,7 +286,7 @@ impl Call<'_> {
     pub(super) async fn cancel(&self, params: &Value) -> Result<Outcome, A2aError> {
         let id = task_id(params)?;
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        let row = store::lock_task(&mut tx, id).await?.ok_or(A2aError::TaskNotFound)?;
+        let row = self.visible(store::lock_task(&mut tx, id).await?)?;
         if let Err(state) = store::request_cancel(&mut tx, &row).await? {
             return Err(A2aError::TaskNotCancelable(state.as_str()));
         }
@@ -313,16 +331,17 @@ impl Call<'_> {
         let mut config = push::parse_config(self.version, params, task).map_err(invalid)?;
         self.check_webhook(&config.url).await?;
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        let row = store::get_task(&mut tx, task).await?.ok_or(A2aError::TaskNotFound)?;
+        let row = self.task(&mut tx, task).await?;
         config.delivered_seq = row.last_seq;
+        within_push_caps(&mut tx, &config).await?;
         let stored = store::put_push_config(&mut tx, &config).await?;
         tx.commit().await?;
-        Ok(Outcome::Result(push::config_value(self.version, &stored)))
+        Ok(Outcome::Result(push::config_value(self.version, &stored, push::Secrets::Shown)))
     }
 
     async fn push_configs(&self, task: Uuid) -> Result<Vec<store::PushConfig>, A2aError> {
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        store::get_task(&mut tx, task).await?.ok_or(A2aError::TaskNotFound)?;
+        self.task(&mut tx, task).await?;
         let configs = store::push_configs(&mut tx, task).await?;
         tx.commit().await?;
         Ok(configs)
@@ -339,13 +358,17 @@ impl Call<'_> {
             None => return Err(invalid("id is required")),
         };
         let config = found.ok_or(A2aError::PushConfigNotFound)?;
-        Ok(Outcome::Result(push::config_value(self.version, config)))
+        Ok(Outcome::Result(push::config_value(self.version, config, push::Secrets::Withheld)))
     }
 
     pub(super) async fn push_list(&self, params: &Value) -> Result<Outcome, A2aError> {
         let task = self.push_task(params, false)?;
-        let configs: Vec<Value> =
-            self.push_configs(task).await?.iter().map(|c| push::config_value(self.version, c)).collect();
+        let configs: Vec<Value> = self
+            .push_configs(task)
+            .await?
+            .iter()
+            .map(|c| push::config_value(self.version, c, push::Secrets::Withheld))
+            .collect();
         Ok(Outcome::Result(match self.version {
             A2aVersion::V0_3 => Value::Array(configs),
             A2aVersion::V1_0 => json!({ "configs": configs, "nextPageToken": "" }),
@@ -356,7 +379,7 @@ impl Call<'_> {
         let task = self.push_task(params, false)?;
         let id = self.push_config_id(params).ok_or_else(|| invalid("the config id is required"))?;
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        store::get_task(&mut tx, task).await?.ok_or(A2aError::TaskNotFound)?;
+        self.task(&mut tx, task).await?;
         if !store::delete_push_config(&mut tx, task, id).await? {
             return Err(A2aError::PushConfigNotFound);
         }
@@ -385,6 +408,25 @@ impl Call<'_> {
         };
         Ok(self.stream(row, artifacts, start))
     }
+}
+
+/// Refuses a webhook that would take its task or its tenant past their caps (a replaced config
+/// does not count twice).
+async fn within_push_caps(tx: &mut store::Tx, config: &store::PushConfig) -> Result<(), A2aError> {
+    let (on_task, on_tenant) = store::count_push_configs(tx, config.task_id, &config.id).await?;
+    if on_task >= push::MAX_CONFIGS_PER_TASK {
+        return Err(invalid(format!(
+            "a task has at most {} push notification configs; delete one first",
+            push::MAX_CONFIGS_PER_TASK
+        )));
+    }
+    if on_tenant >= push::MAX_CONFIGS_PER_TENANT {
+        return Err(invalid(format!(
+            "a tenant has at most {} push notification configs on running tasks",
+            push::MAX_CONFIGS_PER_TENANT
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

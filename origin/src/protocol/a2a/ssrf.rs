@@ -2,7 +2,8 @@
 //! resolves to is checked: loopback, private, carrier-grade NAT, link-local (which holds the
 //! cloud metadata endpoints, 169.254.169.254 and fd00:ec2::254), unspecified, broadcast and
 //! multicast destinations are refused. The request then goes to the vetted address itself, so a
-//! second DNS answer cannot swap in another one. Loopback can be allowed for tests.
+//! second DNS answer cannot swap in another one. Only https, through no proxy (a proxy would
+//! connect wherever it likes); loopback and plain http can be allowed for tests.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -10,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub enum Refused {
     #[error("not a URL: {0}")]
     NotAUrl(String),
-    #[error("only http and https URLs are allowed")]
+    #[error("webhook URLs must be https")]
     Scheme,
     #[error("the URL has no host")]
     NoHost,
@@ -93,7 +94,14 @@ fn forbidden_v6(ip: Ipv6Addr, allow_loopback: bool) -> Option<&'static str> {
 /// whole URL: a name that resolves to a public and a private address is not safe to call.
 pub async fn vet(url: &str, allow_loopback: bool) -> Result<Vetted, Refused> {
     let parsed = reqwest::Url::parse(url).map_err(|e| Refused::NotAUrl(e.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
+    // Notifications carry task content and a token: never in clear text, except to a test's
+    // receiver on loopback.
+    let scheme_ok = match parsed.scheme() {
+        "https" => true,
+        "http" => allow_loopback,
+        _ => false,
+    };
+    if !scheme_ok {
         return Err(Refused::Scheme);
     }
     let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or(Refused::NoHost)?.to_owned();
@@ -151,13 +159,15 @@ mod tests {
     #[tokio::test]
     async fn names_are_checked_after_resolution() {
         // localhost is a name, not an address: only resolving it reveals the loopback.
-        let e = vet("http://localhost:9/hook", false).await.unwrap_err();
+        let e = vet("https://localhost:9/hook", false).await.unwrap_err();
         assert!(matches!(e, Refused::Address { why: "loopback", .. }), "{e}");
         let ok = vet("http://localhost:9/hook", true).await.unwrap();
         assert!(ok.addr.ip().is_loopback());
         assert!(matches!(vet("http://169.254.169.254/latest/meta-data", true).await, Err(Refused::Address { .. })));
         assert!(matches!(vet("http://[fd00:ec2::254]/", true).await, Err(Refused::Address { .. })));
         assert_eq!(vet("file:///etc/passwd", true).await.unwrap_err(), Refused::Scheme);
+        // Plain http only under the test switch.
+        assert_eq!(vet("http://93.184.215.14/hook", false).await.unwrap_err(), Refused::Scheme);
         assert!(matches!(vet("not a url", true).await, Err(Refused::NotAUrl(_))));
     }
 }

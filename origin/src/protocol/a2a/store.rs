@@ -291,28 +291,32 @@ pub struct ListFilter {
     /// Keyset position: tasks strictly older than this (created_at, id).
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
+    /// Only this subject's tasks; `None` lists the tenant's (a `tasks:admin` caller).
+    pub subject: Option<String>,
 }
 
 /// Newest first, and the number of tasks matching the filters regardless of the page.
 pub async fn list_tasks(tx: &mut Tx, f: &ListFilter) -> Result<(Vec<TaskRow>, i64), StoreError> {
     const FILTERS: &str = "($1::text IS NULL OR context_id = $1) AND ($2::text IS NULL OR state = $2) \
-         AND ($3::timestamptz IS NULL OR status_at >= $3)";
+         AND ($3::timestamptz IS NULL OR status_at >= $3) AND ($4::text IS NULL OR subject = $4)";
     let state = f.state.map(TaskState::as_str);
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM a2a_tasks WHERE {FILTERS}"))
         .bind(&f.context_id)
         .bind(state)
         .bind(f.status_after)
+        .bind(&f.subject)
         .fetch_one(&mut **tx)
         .await?;
     let (before_at, before_id) = f.before.unzip();
     let rows = sqlx::query(&format!(
         "SELECT {TASK_COLUMNS} FROM a2a_tasks WHERE {FILTERS} \
-         AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5)) \
-         ORDER BY created_at DESC, id DESC LIMIT $6"
+         AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) \
+         ORDER BY created_at DESC, id DESC LIMIT $7"
     ))
     .bind(&f.context_id)
     .bind(state)
     .bind(f.status_after)
+    .bind(&f.subject)
     .bind(before_at)
     .bind(before_id)
     .bind(f.limit)
@@ -477,26 +481,71 @@ pub async fn delete_push_config(tx: &mut Tx, task: Uuid, id: &str) -> Result<boo
         == 1)
 }
 
-/// The task's webhooks with undelivered events, locked; ones another process is delivering to
-/// right now are skipped.
-pub async fn pending_push_configs(tx: &mut Tx, task: Uuid) -> Result<Vec<PushConfig>, StoreError> {
+/// Leases the task's webhooks that have undelivered events for `lease`; ones another process
+/// holds a lease on are skipped. The lease, not a row lock, keeps two processes from
+/// interleaving: delivery runs with no transaction open.
+pub async fn lease_push_configs(
+    tx: &mut Tx,
+    task: Uuid,
+    lease: std::time::Duration,
+) -> Result<Vec<PushConfig>, StoreError> {
     let rows: Vec<PushRow> = sqlx::query_as(&format!(
-        "SELECT {PUSH_COLUMNS} FROM a2a_push_configs p \
+        "UPDATE a2a_push_configs p SET delivering_until = now() + make_interval(secs => $2) \
          WHERE p.task_id = $1 AND p.delivered_seq < (SELECT last_seq FROM a2a_tasks t WHERE t.id = p.task_id) \
-         ORDER BY p.created_at, p.id FOR UPDATE SKIP LOCKED"
+           AND (p.delivering_until IS NULL OR p.delivering_until < now()) \
+         RETURNING {PUSH_COLUMNS}"
     ))
     .bind(task)
+    .bind(lease.as_secs_f64())
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows.into_iter().map(push_config).collect())
+    let mut configs: Vec<PushConfig> = rows.into_iter().map(push_config).collect();
+    configs.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(configs)
 }
 
-pub async fn mark_delivered(tx: &mut Tx, task: Uuid, id: &str, seq: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE a2a_push_configs SET delivered_seq = $3 WHERE task_id = $1 AND id = $2 AND delivered_seq < $3")
+/// Records that events up to `seq` reached the webhook and extends its lease by `lease`.
+pub async fn mark_delivered(
+    tx: &mut Tx,
+    task: Uuid,
+    id: &str,
+    seq: i64,
+    lease: std::time::Duration,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE a2a_push_configs SET delivered_seq = greatest(delivered_seq, $3), \
+             delivering_until = now() + make_interval(secs => $4) WHERE task_id = $1 AND id = $2",
+    )
+    .bind(task)
+    .bind(id)
+    .bind(seq)
+    .bind(lease.as_secs_f64())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives up the lease on a webhook: the next event is delivered at once, by any process.
+pub async fn end_delivery(tx: &mut Tx, task: Uuid, id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE a2a_push_configs SET delivering_until = NULL WHERE task_id = $1 AND id = $2")
         .bind(task)
         .bind(id)
-        .bind(seq)
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// How many webhooks the task has, and how many the tenant has on tasks still running, not
+/// counting config `id` of the task (which a put would replace).
+pub async fn count_push_configs(tx: &mut Tx, task: Uuid, id: &str) -> Result<(i64, i64), StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE p.task_id = $1), count(*) FROM a2a_push_configs p \
+         JOIN a2a_tasks t ON t.id = p.task_id \
+         WHERE NOT (p.task_id = $1 AND p.id = $2) \
+           AND (p.task_id = $1 OR t.state IN ('submitted', 'working', 'input-required', 'auth-required'))",
+    )
+    .bind(task)
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?)
 }

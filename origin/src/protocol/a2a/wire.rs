@@ -212,7 +212,15 @@ fn opt_object(v: &Value, key: &str) -> Result<Option<Map<String, Value>>, WireEr
     }
 }
 
+/// The most parts a client's message may have.
+pub const MAX_PARTS: usize = 32;
+/// The most text (bytes of all text parts together) a client's message may carry. A question to
+/// a workflow is a few sentences; every byte of it goes on to full-text search, the embedder and
+/// the chat model, so the body's size cap alone would let one client's message cost everyone.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+
 /// Reads a client's message. Both versions' role spellings are accepted; parts follow `version`.
+/// A message over [`MAX_PARTS`] parts or [`MAX_TEXT_BYTES`] of text is refused, naming the limit.
 pub fn parse_message(version: A2aVersion, v: &Value) -> Result<Message, WireError> {
     if !v.is_object() {
         return Err(bad("message must be an object"));
@@ -227,7 +235,20 @@ pub fn parse_message(version: A2aVersion, v: &Value) -> Result<Message, WireErro
     if parts.is_empty() {
         return Err(bad("message.parts must not be empty"));
     }
+    if parts.len() > MAX_PARTS {
+        return Err(bad(format!("message.parts has {} parts; the limit is {MAX_PARTS}", parts.len())));
+    }
     let parts = parts.iter().map(|p| parse_part(version, p)).collect::<Result<Vec<_>, _>>()?;
+    let text_bytes: usize = parts
+        .iter()
+        .map(|p| match p {
+            Part::Text { text, .. } => text.len(),
+            _ => 0,
+        })
+        .sum();
+    if text_bytes > MAX_TEXT_BYTES {
+        return Err(bad(format!("the message's text is {text_bytes} bytes; the limit is {MAX_TEXT_BYTES} bytes")));
+    }
     Ok(Message {
         message_id,
         role,

@@ -295,16 +295,23 @@ async fn rag_verify(i: StepInput) -> Result<StepOutput, StepError> {
     Ok(StepOutput { value: json!({ "cited": cited }), artifacts: vec![artifact], answer: Some(a.text) })
 }
 
-/// The question itself, then its clauses (split at `;`, `?`, `,` and " and "), up to four.
+/// The most searches one research question fans out to: the question and three clauses.
+const MAX_SUB_QUERIES: usize = 4;
+
+/// The question itself, then its clauses (split at `;`, `?`, `,` and " and "), up to
+/// [`MAX_SUB_QUERIES`] in all. One pass that stops once it has enough: its cost is linear in the
+/// question, whatever its clauses.
 pub fn sub_queries(query: &str) -> Vec<String> {
     let mut out = vec![query.trim().to_owned()];
     let normalised = query.replace(" and ", ";").replace([',', '?'], ";");
     for clause in normalised.split(';').map(str::trim) {
-        if !answer::terms(clause).is_empty() && !out.iter().any(|q| q.eq_ignore_ascii_case(clause)) {
+        if out.len() == MAX_SUB_QUERIES {
+            break;
+        }
+        if !out.iter().any(|q| q.eq_ignore_ascii_case(clause)) && !answer::terms(clause).is_empty() {
             out.push(clause.to_owned());
         }
     }
-    out.truncate(4);
     out
 }
 
@@ -417,6 +424,23 @@ mod tests {
             ["zebra stripes and lion manes, elephant ears?", "zebra stripes", "lion manes", "elephant ears"]
         );
         assert_eq!(sub_queries("one thing"), ["one thing"]);
+    }
+
+    /// The issue's bound: planning the largest question a message may carry (issue 12) takes
+    /// under 50 ms. Two worst cases: every clause distinct, and no clause with a search term.
+    #[test]
+    fn planning_the_largest_admitted_question_is_fast() {
+        let largest = super::super::wire::MAX_TEXT_BYTES;
+        let distinct: String = (0..).map(|n| format!("w{n:05}, ")).take(largest / 8).collect();
+        let termless = "a, ".repeat(largest / 3);
+        for question in [distinct, termless] {
+            assert!(question.len() <= largest);
+            let started = std::time::Instant::now();
+            let planned = sub_queries(&question);
+            let took = started.elapsed();
+            assert!(planned.len() <= MAX_SUB_QUERIES);
+            assert!(took < std::time::Duration::from_millis(50), "sub_queries took {took:?}");
+        }
     }
 
     #[test]
