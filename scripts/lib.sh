@@ -355,7 +355,7 @@ install_wasm_bindgen() {
   # Without --locked: its lockfile names a crate version the registry no longer has. Only the
   # wasm-bindgen binary (worker-build runs nothing else of the package), and without the default
   # rustls feature, which only its test runner's downloads use.
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" \
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" \
     --bin wasm-bindgen --no-default-features --force
 }
 
