@@ -58,7 +58,6 @@ pub fn app(
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/ready/details", get(ready_details))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/agent-card.json", card.clone())
         // The 0.2 name of the card, still fetched by older clients.
@@ -67,7 +66,9 @@ pub fn app(
         .nest_service("/mcp", crate::protocol::mcp::service(mcp, allowed_hosts, cancel))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::guard))
         .with_state(state.clone())
-        // Outside the gate: scraped directly at the origin, without a token.
+        // Outside the gate, for operators at the origin itself (no edge passes them on):
+        // metrics are scraped without a token; the readiness details check the operator's.
+        .route("/ready/details", get(ready_details).with_state(state.clone()))
         .route("/metrics", get(crate::app::metrics::serve).with_state(state.metrics.clone()))
         .layer(axum::middleware::from_fn_with_state(state.metrics, crate::app::metrics::count))
 }
