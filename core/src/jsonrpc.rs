@@ -289,6 +289,22 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<Message, ParseError> {
     from_value(value)
 }
 
+/// The id of a message of at most `max_bytes`, read without keeping anything else of it; `None`
+/// for a larger body, one that is not a JSON object, or one without a usable id. For answering
+/// a request refused before it was parsed.
+pub fn peek_id(body: &[u8], max_bytes: usize) -> Option<Id> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: Option<Id>,
+    }
+    // A derived struct also reads from an array (`[1]` would be id 1): only objects qualify.
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if body.len() > max_bytes || !is_object {
+        return None;
+    }
+    serde_json::from_slice::<IdOnly>(body).ok()?.id
+}
+
 /// Classifies an already-parsed JSON value as a JSON-RPC message.
 pub fn from_value(value: Value) -> Result<Message, ParseError> {
     let mut obj = match value {
@@ -429,6 +445,15 @@ mod tests {
         assert_eq!(err_code(r#"{"jsonrpc":"2.0","id":1,"error":"bad"}"#), (code::INVALID_REQUEST, Some(1.into())));
         assert_eq!(err_code(r#"{"jsonrpc":"2.0","method":"x","result":1}"#), (code::INVALID_REQUEST, None));
         assert_eq!(err_code(r#"{"jsonrpc":"2.0"}"#), (code::INVALID_REQUEST, None));
+    }
+
+    #[test]
+    fn ids_are_peeked_from_small_bodies_only() {
+        let body = br#"{"jsonrpc":"2.0","id":"a","method":"m","params":{"x":[1,2]}}"#;
+        assert_eq!(peek_id(body, 1024), Some(Id::from("a")));
+        assert_eq!(peek_id(body, 10), None);
+        assert_eq!(peek_id(br#"{"jsonrpc":"2.0","method":"m"}"#, 1024), None);
+        assert_eq!(peek_id(b"[1]", 1024), None);
     }
 
     #[test]

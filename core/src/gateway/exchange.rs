@@ -191,6 +191,9 @@ const DROPPED: &[&str] = &[
     header::REQUEST_ID,
 ];
 
+/// The largest body whose id a refused request's 429 echoes.
+const PEEK_ID_MAX_BYTES: usize = 16 * 1024;
+
 /// Response headers that describe the origin's connection or encoding of the body rather than
 /// the body itself; the runtime sets its own when the body is passed on.
 const ORIGIN_HOP_HEADERS: &[&str] = &["connection", "keep-alive", "transfer-encoding", "content-length"];
@@ -361,7 +364,8 @@ impl<'r> Exchange<'r> {
         self.state = if decision.allowed {
             State::Checks
         } else {
-            let id = peek_id(self.req.body);
+            // The 429 answers the call when its id is cheap to read; a large body is not parsed.
+            let id = jsonrpc::peek_id(self.req.body, PEEK_ID_MAX_BYTES);
             State::Reply(self.builder().rate_limited(id.as_ref(), &decision))
         };
     }
@@ -740,20 +744,4 @@ pub(super) fn decode_header_value(raw: &[u8]) -> Option<String> {
         return String::from_utf8(bytes).ok();
     }
     text.bytes().all(|b| (0x20..0x7f).contains(&b)).then(|| text.to_owned())
-}
-
-/// Bodies up to this size are read for the id of a request the limiter refused, so the 429
-/// answers the call; a larger one is answered with a null id rather than parsed.
-const PEEK_ID_MAX_BYTES: usize = 16 * 1024;
-
-/// The JSON-RPC id of a small body, without keeping anything else of it.
-fn peek_id(body: &[u8]) -> Option<Id> {
-    #[derive(serde::Deserialize)]
-    struct IdOnly {
-        id: Option<Id>,
-    }
-    if body.len() > PEEK_ID_MAX_BYTES {
-        return None;
-    }
-    serde_json::from_slice::<IdOnly>(body).ok()?.id
 }
