@@ -2,12 +2,14 @@
 //! `/metrics` outside it: `fn app(state) -> Router`, so tests can drive it without a socket.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use super::{AppError, gate};
 use crate::data::db::Database;
@@ -22,15 +24,14 @@ pub struct AppState {
     pub jwks: Option<Arc<Value>>,
     pub embedding: Option<Embedding>,
     pub metrics: Arc<crate::app::metrics::Metrics>,
-    /// The public readiness answer, checked at most once per [`READINESS_TTL`].
-    pub readiness: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Readiness)>>>,
+    pub readiness: Arc<ReadinessCache>,
     /// The bearer credential of `/ready/details` (`operator_token`); `None` turns it off.
     pub operator_token: Option<Arc<str>>,
 }
 
 /// How long one readiness check answers for: a flood of `/ready` costs the database at most
 /// one query per period, whoever sends it.
-pub const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+pub const READINESS_TTL: Duration = Duration::from_secs(1);
 
 /// What public readiness says: nothing more than whether to send traffic here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,35 @@ pub enum Readiness {
     Ready,
     Migrating,
     Unavailable,
+}
+
+impl Readiness {
+    fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Ready => "ready",
+            Readiness::Migrating => "migrating",
+            Readiness::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The public readiness answer, checked at most once per [`READINESS_TTL`]; callers that come
+/// while a check runs wait for it rather than start their own.
+#[derive(Debug, Default)]
+pub struct ReadinessCache(tokio::sync::Mutex<Option<(Instant, Readiness)>>);
+
+impl ReadinessCache {
+    async fn get(&self, db: &Database) -> Readiness {
+        let mut cached = self.0.lock().await;
+        match *cached {
+            Some((at, r)) if at.elapsed() < READINESS_TTL => r,
+            _ => {
+                let r = check_readiness(db).await.0;
+                *cached = Some((Instant::now(), r));
+                r
+            }
+        }
+    }
 }
 
 /// The embedding provider and its back-fill, as `/ready/details` reports them.
@@ -81,21 +111,11 @@ async fn health() -> Json<Value> {
 /// and cheap: one check per [`READINESS_TTL`] for all callers, and an answer that says nothing
 /// about the deployment (see `/ready/details`).
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let readiness = {
-        let mut cached = state.readiness.lock().await;
-        match *cached {
-            Some((at, r)) if at.elapsed() < READINESS_TTL => r,
-            _ => {
-                let r = check_readiness(&state.db).await.0;
-                *cached = Some((std::time::Instant::now(), r));
-                r
-            }
-        }
-    };
+    let readiness = state.readiness.get(&state.db).await;
+    let document = json!({ "status": readiness.as_str() });
     match readiness {
-        Readiness::Ready => Ok(Json(json!({ "status": "ready" }))),
-        Readiness::Migrating => Err(AppError::Unavailable(json!({ "status": "migrating" }))),
-        Readiness::Unavailable => Err(AppError::Unavailable(json!({ "status": "unavailable" }))),
+        Readiness::Ready => Ok(Json(document)),
+        Readiness::Migrating | Readiness::Unavailable => Err(AppError::Unavailable(document)),
     }
 }
 
@@ -123,7 +143,6 @@ async fn ready_details(State(state): State<AppState>, headers: http::HeaderMap) 
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     // Digests, so the comparison's time says nothing about the token.
-    use sha2::{Digest as _, Sha256};
     if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes()) {
         return Err(AppError::OperatorUnauthorized);
     }
@@ -144,13 +163,8 @@ async fn ready_details(State(state): State<AppState>, headers: http::HeaderMap) 
         }),
         None => Value::Null,
     };
-    let status = match readiness {
-        Readiness::Ready => "ready",
-        Readiness::Migrating => "migrating",
-        Readiness::Unavailable => "unavailable",
-    };
     Ok(Json(json!({
-        "status": status,
+        "status": readiness.as_str(),
         "database": if readiness == Readiness::Unavailable { "unreachable" } else { "ok" },
         "migrations": migrations,
         "lexical_backend": state.db.lexical().name(),

@@ -6,8 +6,9 @@
 //! out with the task's next event. A process leases a webhook while it delivers to it
 //! (`delivering_until`), so two processes do not interleave; no transaction is open while a
 //! receiver is being talked to. A task has at most [`MAX_CONFIGS_PER_TASK`] webhooks and a
-//! tenant [`MAX_CONFIGS_PER_TENANT`] across its running tasks. Each POST is checked by [`super::ssrf`] after DNS
-//! resolution and sent to the vetted address, without following redirects.
+//! tenant [`MAX_CONFIGS_PER_TENANT`] across its running tasks. Each POST is checked by
+//! [`super::ssrf`] after DNS resolution and sent to the vetted address, without following
+//! redirects.
 //!
 //! What a receiver gets:
 //! - body: 0.3, the `Task` as of the event; 1.0, the event as a `StreamResponse`

@@ -489,19 +489,23 @@ pub async fn lease_push_configs(
     task: Uuid,
     lease: std::time::Duration,
 ) -> Result<Vec<PushConfig>, StoreError> {
+    // Rows are taken in one order and skipped when another process is taking them, so two
+    // passes neither wait on nor deadlock with each other.
     let rows: Vec<PushRow> = sqlx::query_as(&format!(
-        "UPDATE a2a_push_configs p SET delivering_until = now() + make_interval(secs => $2) \
-         WHERE p.task_id = $1 AND p.delivered_seq < (SELECT last_seq FROM a2a_tasks t WHERE t.id = p.task_id) \
-           AND (p.delivering_until IS NULL OR p.delivering_until < now()) \
+        "WITH due AS ( \
+             SELECT p.task_id AS due_task, p.id AS due_id FROM a2a_push_configs p \
+             WHERE p.task_id = $1 AND p.delivered_seq < (SELECT last_seq FROM a2a_tasks t WHERE t.id = p.task_id) \
+               AND (p.delivering_until IS NULL OR p.delivering_until < now()) \
+             ORDER BY p.created_at, p.id FOR UPDATE SKIP LOCKED) \
+         UPDATE a2a_push_configs p SET delivering_until = now() + make_interval(secs => $2) \
+         FROM due WHERE p.task_id = due.due_task AND p.id = due.due_id \
          RETURNING {PUSH_COLUMNS}"
     ))
     .bind(task)
     .bind(lease.as_secs_f64())
     .fetch_all(&mut **tx)
     .await?;
-    let mut configs: Vec<PushConfig> = rows.into_iter().map(push_config).collect();
-    configs.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(configs)
+    Ok(rows.into_iter().map(push_config).collect())
 }
 
 /// Records that events up to `seq` reached the webhook and extends its lease by `lease`.
