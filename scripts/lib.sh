@@ -333,27 +333,18 @@ install_node() {
   echo "$want" >"$npm_dir/VERSIONS"
 }
 
-# The Cloudflare edge's build tools. worker-build and wasm-bindgen-cli come from crates into
-# ~/.cargo/bin; worker-build's own downloads (wasm-bindgen, wasm-opt, esbuild) are replaced by the
-# *_BIN variables that scripts/edge-env exports.
-WORKER_BUILD_VERSION=0.8.7
+# The Cloudflare edge's build tool: wasm-bindgen-cli from crates into ~/.cargo/bin
+# (scripts/build-edge-cloudflare runs it, wasm-opt and esbuild; see there why not worker-build).
 # Must equal the wasm-bindgen in Cargo.lock (pinned with "=" in edge/cloudflare/Cargo.toml).
 WASM_BINDGEN_VERSION=0.2.130
-# Both are build tools whose own speed hardly shows (worker-build drives cargo and the other tools;
-# wasm-bindgen rewrites one module of a few MB), while compiling them dominated the first
-# scripts/run: they are built with less optimisation than cargo install's default (opt-level 3),
-# still in its release profile (no debug assertions, no debug info).
-install_worker_build() {
-  # `worker-build --version` prints the bare version.
-  [ "$(worker-build --version 2>/dev/null)" = "$WORKER_BUILD_VERSION" ] && return 0
-  log "installing worker-build $WORKER_BUILD_VERSION"
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
-}
+# A build tool whose own speed hardly shows (it rewrites one module of a few MB), while compiling
+# it weighs on the first scripts/run: built with less optimisation than cargo install's default
+# (opt-level 3), still in its release profile (no debug assertions, no debug info).
 install_wasm_bindgen() {
   [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $WASM_BINDGEN_VERSION" ] && return 0
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   # Without --locked: its lockfile names a crate version the registry no longer has. Only the
-  # wasm-bindgen binary (worker-build runs nothing else of the package), and without the default
+  # wasm-bindgen binary (the build runs nothing else of the package), and without the default
   # rustls feature, which only its test runner's downloads use.
   CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" \
     --bin wasm-bindgen --no-default-features --force
@@ -363,7 +354,7 @@ install_wasm_bindgen() {
 # separate npm prefix from install_node's, so neither install prunes the other's packages.
 WRANGLER_PKG=wrangler@4.164.0
 BINARYEN_PKG=binaryen@132.0.0
-# The esbuild worker-build 0.8.7 was made with (its CUR_ESBUILD_VERSION).
+# esbuild bundles the Worker's entry module (the version worker-build 0.8.7 pins).
 ESBUILD_PKG=@esbuild/linux-x64@0.28.2
 install_edge_npm() {
   local npm_dir=.tools/edge-npm want="$WRANGLER_PKG $BINARYEN_PKG $ESBUILD_PKG"

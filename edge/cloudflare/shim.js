@@ -1,0 +1,111 @@
+// The Worker's entry module: wasm-bindgen's bindings (./index.js) wrapped in the classes workerd
+// calls. scripts/build-edge-cloudflare bundles it with esbuild into build/index.js.
+//
+// Adapted from worker-build 0.8.7's src/js/shim.js (MIT OR Apache-2.0), which generates this file
+// per build; ours is fixed because the crate's exports are: `fetch` and the TenantObject Durable
+// Object (the build script fails if wasm-bindgen's output exports anything else a runtime calls).
+// The reinitialisation keeps what worker-build does: after a Wasm trap (a panic aborts) the next
+// call starts from a fresh instance instead of a poisoned one.
+import { WorkerEntrypoint } from "cloudflare:workers";
+import * as exports from "./index.js";
+
+Error.stackTraceLimit = 100;
+const initState = exports.__worker_init_state();
+
+function checkReinitialize() {
+  if (initState.criticalError) {
+    console.log("Reinitializing Wasm application");
+    exports.__wbg_reset_state();
+    initState.criticalError = false;
+    initState.instanceId++;
+  }
+}
+
+addEventListener("error", (e) => {
+  handleMaybeCritical(e.error);
+});
+
+function handleMaybeCritical(e) {
+  if (e instanceof WebAssembly.RuntimeError) {
+    console.error("Critical", e);
+    initState.criticalError = true;
+  }
+}
+
+class Entrypoint extends WorkerEntrypoint {}
+
+Entrypoint.prototype.fetch = function fetch(request) {
+  return exports.fetch.call(this, request, this.env, this.ctx);
+};
+
+const instanceProxyHooks = {
+  set: (target, prop, value, receiver) => Reflect.set(target.instance, prop, value, receiver),
+  has: (target, prop) => Reflect.has(target.instance, prop),
+  deleteProperty: (target, prop) => Reflect.deleteProperty(target.instance, prop),
+  apply: (target, thisArg, args) => Reflect.apply(target.instance, thisArg, args),
+  construct: (target, args, newTarget) => Reflect.construct(target.instance, args, newTarget),
+  getPrototypeOf: (target) => Reflect.getPrototypeOf(target.instance),
+  setPrototypeOf: (target, proto) => Reflect.setPrototypeOf(target.instance, proto),
+  isExtensible: (target) => Reflect.isExtensible(target.instance),
+  preventExtensions: (target) => Reflect.preventExtensions(target.instance),
+  getOwnPropertyDescriptor: (target, prop) => Reflect.getOwnPropertyDescriptor(target.instance, prop),
+  defineProperty: (target, prop, descriptor) => Reflect.defineProperty(target.instance, prop, descriptor),
+  ownKeys: (target) => Reflect.ownKeys(target.instance),
+};
+
+// Each instance made through this proxy is rebuilt if the Wasm instance was reset since.
+const classProxyHooks = {
+  construct(ctor, args, newTarget) {
+    try {
+      checkReinitialize();
+      const instance = {
+        instance: Reflect.construct(ctor, args, newTarget),
+        instanceId: initState.instanceId,
+        ctor,
+        args,
+        newTarget,
+      };
+      return new Proxy(instance, {
+        ...instanceProxyHooks,
+        get(target, prop, receiver) {
+          if (target.instanceId !== initState.instanceId) {
+            target.instance = Reflect.construct(target.ctor, target.args, target.newTarget);
+            target.instanceId = initState.instanceId;
+          }
+          const original = Reflect.get(target.instance, prop, receiver);
+          if (typeof original !== "function") return original;
+          if (original.constructor === Function) {
+            return new Proxy(original, {
+              apply(target, thisArg, argArray) {
+                checkReinitialize();
+                try {
+                  return target.apply(thisArg, argArray);
+                } catch (e) {
+                  handleMaybeCritical(e);
+                  throw e;
+                }
+              },
+            });
+          }
+          return new Proxy(original, {
+            async apply(target, thisArg, argArray) {
+              checkReinitialize();
+              try {
+                return await target.apply(thisArg, argArray);
+              } catch (e) {
+                handleMaybeCritical(e);
+                throw e;
+              }
+            },
+          });
+        },
+      });
+    } catch (e) {
+      initState.criticalError = true;
+      throw e;
+    }
+  },
+};
+
+export const TenantObject = new Proxy(exports.TenantObject, classProxyHooks);
+export default new Proxy(Entrypoint, classProxyHooks);
