@@ -34,8 +34,12 @@ impl Demo {
             headers.insert(http::header::AUTHORIZATION, v);
         }
         let body = body.to_string();
-        let req =
-            HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &headers, body: body.as_bytes() };
+        let req = HttpRequest {
+            method: &Method::POST,
+            path_and_query: "/mcp",
+            headers: &headers,
+            body: Some(body.as_bytes()),
+        };
         let now = Timestamp::from_unix_millis(now_ms);
         let ctx = RequestContext { now, entropy: [now_ms.to_le_bytes()[0]; 24] };
         let origin_body = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "ok"}]}});
@@ -54,6 +58,8 @@ impl Demo {
                     let decision = tenant.admit(now, &check.quota);
                     exchange.handle_admission(decision, tenant.generation);
                 }
+                // Not asked: the body was handed over at `begin`.
+                Step::ReadBody { .. } => exchange.handle_body(body.as_bytes()),
                 Step::ReadGeneration(t) => exchange.handle_generation(self.tenants.get(&t).map_or(0, |t| t.generation)),
                 Step::LookupCache(key) => {
                     let stored = self.cache.get(key.as_str()).cloned();

@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         headers.insert(http::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {}", token())).expect("ascii"));
     }
     let method = [Method::POST, Method::GET, Method::DELETE, Method::PUT][usize::from(selector >> 1) % 4].clone();
-    let req = HttpRequest { method: &method, path_and_query: path, headers: &headers, body: body.as_bytes() };
+    let req = HttpRequest { method: &method, path_and_query: path, headers: &headers, body: Some(body.as_bytes()) };
     let ctx = RequestContext { now: Timestamp::from_unix_secs(1_767_225_600), entropy: [selector; 24] };
     let mut gw = gateway().lock().unwrap_or_else(|e| e.into_inner());
     let mut exchange = gw.begin(req, ctx);

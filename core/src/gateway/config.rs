@@ -30,6 +30,10 @@ pub struct GatewayConfig {
     /// How many verified tokens to remember.
     #[serde(default = "default_memo_capacity")]
     pub memo_capacity: usize,
+    /// The largest answer an edge keeps in its cache, in bytes as stored; a larger one is passed
+    /// on and not kept, so one tenant's large results cannot crowd the cache or its memory.
+    #[serde(default = "default_max_cache_entry_bytes")]
+    pub max_cache_entry_bytes: usize,
     /// Browser origins allowed to call; a request with any other `Origin` header is refused (403)
     /// against DNS rebinding. Requests without `Origin` (non-browser clients) pass.
     #[serde(default)]
@@ -45,6 +49,10 @@ fn default_scopes() -> Vec<String> {
 
 fn default_memo_capacity() -> usize {
     4096
+}
+
+fn default_max_cache_entry_bytes() -> usize {
+    256 * 1024
 }
 
 fn default_public_paths() -> Vec<String> {
@@ -74,6 +82,7 @@ impl GatewayConfig {
             tools: ToolPolicies::default(),
             limits: Limits::default(),
             memo_capacity: default_memo_capacity(),
+            max_cache_entry_bytes: default_max_cache_entry_bytes(),
             allowed_origins: Vec::new(),
             public_paths: default_public_paths(),
         }

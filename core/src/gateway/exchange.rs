@@ -68,6 +68,11 @@ pub struct StoreEntry {
 pub struct ResponseHead {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// Once the origin's body has been passed on in full, bump this tenant's data generation
+    /// again before the client's body ends. A write streamed back (MCP's session revisions answer
+    /// a POST with an event stream) commits after its response head: the bump made at the head
+    /// came too early for a read that ran meanwhile, whose stale answer this retires.
+    pub bump_after_body: Option<Uuid>,
 }
 
 /// What the gateway decided about a request it let through, handed to the origin's handlers so
@@ -95,6 +100,9 @@ pub enum Step<'e> {
     /// Run [`super::TenantState::admit`] on the tenant's record, then
     /// [`Exchange::handle_admission`] with the decision and the record's data generation.
     Admit(RateLimitCheck),
+    /// The caller is admitted and the request was begun without its body: read at most
+    /// `max_bytes` of it, then [`Exchange::handle_body`] (or [`Exchange::handle_body_too_large`]).
+    ReadBody { max_bytes: usize },
     /// Read the tenant's data generation, then [`Exchange::handle_generation`].
     ReadGeneration(Uuid),
     /// Look the key up in the edge cache, then [`Exchange::handle_cache`].
@@ -108,7 +116,8 @@ pub enum Step<'e> {
     /// Buffer the origin's body, then [`Exchange::handle_origin_body`] (or
     /// [`Exchange::handle_origin_failed`]).
     ReadOriginBody,
-    /// The call wrote tenant data: bump the tenant's generation before the response goes out.
+    /// The call wrote tenant data: bump the tenant's generation before the response goes out
+    /// (and again after its body: [`ResponseHead::bump_after_body`]).
     BumpGeneration(Uuid),
     /// Keep this entry in the edge cache; the response need not wait for it.
     StoreCache(StoreEntry),
@@ -149,6 +158,8 @@ enum State {
     Checks,
     /// Waits for [`Exchange::handle_admission`].
     Admission(RateLimitCheck),
+    /// Waits for [`Exchange::handle_body`].
+    Body,
     /// Admitted; a local reply or the cache comes next.
     Admitted,
     /// Waits for [`Exchange::handle_generation`].
@@ -280,6 +291,7 @@ impl<'r> Exchange<'r> {
         match self.state {
             State::Signature(_)
             | State::Admission(_)
+            | State::Body
             | State::Generation(_)
             | State::Cache(_)
             | State::Forward
@@ -307,6 +319,7 @@ impl<'r> Exchange<'r> {
         match &self.state {
             State::Signature(t) => Step::VerifySignature(&t.check),
             State::Admission(check) => Step::Admit(*check),
+            State::Body => Step::ReadBody { max_bytes: self.shared.config.limits.max_body_bytes },
             State::Generation(tenant) => Step::ReadGeneration(*tenant),
             State::Cache(key) => Step::LookupCache(key),
             State::Forward => Step::Forward(self.forward()),
@@ -364,10 +377,26 @@ impl<'r> Exchange<'r> {
         self.state = if decision.allowed {
             State::Checks
         } else {
-            // The 429 answers the call when its id is cheap to read; a large body is not parsed.
-            let id = jsonrpc::peek_id(self.req.body, PEEK_ID_MAX_BYTES);
+            // The 429 answers the call when its id is cheap to read; a large body is not parsed,
+            // and one not read yet is not read.
+            let id = self.req.body.and_then(|b| jsonrpc::peek_id(b, PEEK_ID_MAX_BYTES));
             State::Reply(self.builder().rate_limited(id.as_ref(), &decision))
         };
+    }
+
+    /// The body asked for by [`Step::ReadBody`].
+    pub fn handle_body(&mut self, body: &'r [u8]) {
+        let State::Body = self.state else { return };
+        self.req.body = Some(body);
+        self.state = State::Checks;
+    }
+
+    /// The body asked for by [`Step::ReadBody`] is longer than its `max_bytes`: a 413.
+    pub fn handle_body_too_large(&mut self) {
+        let State::Body = self.state else { return };
+        let mut r = self.builder().payload_too_large(self.shared.config.limits.max_body_bytes);
+        self.add_response_headers(&mut r.headers);
+        self.state = State::Reply(r);
     }
 
     /// The answer to [`Step::ReadGeneration`].
@@ -397,11 +426,16 @@ impl<'r> Exchange<'r> {
     /// The origin's status and headers after [`Step::Forward`].
     pub fn handle_origin_head(&mut self, status: StatusCode, mut headers: HeaderMap) {
         let State::Forward = self.state else { return };
+        let declared_len = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         for name in ORIGIN_HOP_HEADERS {
             headers.remove(*name);
         }
-        let head = ResponseHead { status, headers };
-        self.state = if self.wants_body(&head) { State::OriginBody(head) } else { self.finish(head, None) };
+        let head = ResponseHead { status, headers, bump_after_body: None };
+        self.state =
+            if self.wants_body(&head, declared_len) { State::OriginBody(head) } else { self.finish(head, None) };
     }
 
     /// The origin's buffered body after [`Step::ReadOriginBody`].
@@ -483,8 +517,10 @@ impl<'r> Exchange<'r> {
         }
     }
 
-    /// Content type, envelope, protocol version, route and scope: everything about the request
-    /// that needs no I/O, run after authentication so nobody unauthenticated costs a parse.
+    /// The limiter, then content type, envelope, protocol version, route and scope: everything
+    /// about the request that needs no I/O but the body, run after authentication so nobody
+    /// unauthenticated costs a parse. A body the shell has not read is asked for only here,
+    /// after admission and the header checks.
     fn checks(&mut self) -> State {
         let Some(endpoint) = self.endpoint else { return State::Admitted };
         let Some(caller) = &self.caller else { return State::Admitted };
@@ -506,7 +542,8 @@ impl<'r> Exchange<'r> {
             let e = ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: Content-Type must be application/json");
             return State::Reply(reply.jsonrpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, &e));
         }
-        let message = match jsonrpc::parse(self.req.body, &config.limits) {
+        let Some(body) = self.req.body else { return State::Body };
+        let message = match jsonrpc::parse(body, &config.limits) {
             Ok(m) => m,
             Err(e) => return State::Reply(reply.jsonrpc_error(e.http_status(), e.id.as_ref(), &e.to_error_object())),
         };
@@ -612,11 +649,12 @@ impl<'r> Exchange<'r> {
         Forward { method: self.req.method.clone(), path_and_query: self.req.path_and_query.to_owned(), headers }
     }
 
-    /// Only a cacheable call answered with a JSON 200 is buffered; any other body streams
-    /// straight through.
-    fn wants_body(&self, head: &ResponseHead) -> bool {
+    /// Only a cacheable call answered with a JSON 200 is buffered, and not one whose declared
+    /// length is already over the cache's entry size; any other body streams straight through.
+    fn wants_body(&self, head: &ResponseHead, declared_len: Option<usize>) -> bool {
         self.cache_key.is_some()
             && head.status == StatusCode::OK
+            && declared_len.is_none_or(|n| n <= self.shared.config.max_cache_entry_bytes)
             && head
                 .headers
                 .get(http::header::CONTENT_TYPE)
@@ -629,6 +667,14 @@ impl<'r> Exchange<'r> {
         self.add_response_headers(&mut head.headers);
         let writes = self.call.as_ref().is_some_and(|c| c.writes);
         let bump = self.principal().map(|p| p.tenant).filter(|_| writes && head.status.is_success());
+        // An event stream's head comes before the write commits; a JSON answer's after it.
+        let streamed = body.is_none()
+            && head
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+        head.bump_after_body = bump.filter(|_| streamed);
         let store = self.storable(head.status, body);
         State::Finish(Box::new(Finish { bump, store, head }))
     }
@@ -649,7 +695,8 @@ impl<'r> Exchange<'r> {
             return None;
         }
         let ttl_ms = cache::storable_ttl_ms(rule, CacheHints::from_result(&result))?;
-        Some(StoreEntry { key, bytes: CacheEntry::new(result, self.now, ttl_ms).to_vec(), ttl_ms })
+        let bytes = CacheEntry::new(result, self.now, ttl_ms).to_vec();
+        (bytes.len() <= self.shared.config.max_cache_entry_bytes).then_some(StoreEntry { key, bytes, ttl_ms })
     }
 
     fn add_response_headers(&self, headers: &mut HeaderMap) {

@@ -6,7 +6,7 @@
 //! one piece of I/O, and reports back with the matching `handle_*` method.
 //!
 //! ```text
-//! begin ─▶ VerifySignature? ─▶ (envelope, version, route, scope) ─▶ Admit ─▶ ping? ─▶
+//! begin ─▶ VerifySignature? ─▶ Admit ─▶ ReadBody? ─▶ (envelope, version, route, scope) ─▶ ping? ─▶
 //!          ReadGeneration? ─▶ LookupCache? ─▶ Forward ─▶ ReadOriginBody? ─▶
 //!          BumpGeneration? ─▶ StoreCache? ─▶ Respond          (any stage may end in Reply)
 //! ```
@@ -111,7 +111,10 @@ pub struct HttpRequest<'a> {
     /// Path and query, e.g. `/a2a?A2A-Version=1.0`.
     pub path_and_query: &'a str,
     pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
+    /// The body, or `None` when the adapter has not read it yet: the exchange then asks for it
+    /// with [`Step::ReadBody`] once the caller is authenticated and admitted, so a refused
+    /// request costs no read (the origin defers; an edge runtime hands the body it has).
+    pub body: Option<&'a [u8]>,
 }
 
 impl Gateway {
@@ -164,7 +167,8 @@ impl Gateway {
     }
 
     /// The largest request body [`Gateway::begin`] accepts. Adapters stop reading a body past
-    /// this many bytes and answer with [`Gateway::payload_too_large`] instead of buffering it.
+    /// this many bytes and answer with [`Gateway::payload_too_large`] (or, for a body read at
+    /// [`Step::ReadBody`], [`Exchange::handle_body_too_large`]) instead of buffering it.
     pub fn max_body_bytes(&self) -> usize {
         self.shared.config.limits.max_body_bytes
     }
@@ -174,11 +178,7 @@ impl Gateway {
     pub fn payload_too_large(&self, headers: &HeaderMap, ctx: RequestContext) -> Reply {
         let (_, request_id) = ids(headers, &ctx);
         let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.shared.metadata_url };
-        let e = ErrorObject::new(
-            code::INVALID_REQUEST,
-            format!("Invalid Request: body exceeds {} bytes", self.shared.config.limits.max_body_bytes),
-        );
-        reply.jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, &e)
+        reply.payload_too_large(self.shared.config.limits.max_body_bytes)
     }
 
     /// Starts a request: where it goes, whether its method is allowed there, and who sent it as

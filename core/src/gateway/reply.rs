@@ -78,6 +78,12 @@ impl ReplyBuilder<'_> {
         r
     }
 
+    /// The 413 for a body longer than `max_bytes`.
+    pub(crate) fn payload_too_large(&self, max_bytes: usize) -> Reply {
+        let e = ErrorObject::new(code::INVALID_REQUEST, format!("Invalid Request: body exceeds {max_bytes} bytes"));
+        self.jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, &e)
+    }
+
     pub(crate) fn not_found(&self) -> Reply {
         self.json_body(StatusCode::NOT_FOUND, br#"{"error":"not found"}"#.to_vec())
     }

@@ -34,6 +34,8 @@ pub mod var {
     pub const MAX_DEPTH: &str = "max_depth";
     /// How many verified tokens an isolate or instance remembers.
     pub const MEMO_CAPACITY: &str = "memo_capacity";
+    /// The largest answer kept in the edge cache, in bytes.
+    pub const MAX_CACHE_ENTRY_BYTES: &str = "max_cache_entry_bytes";
 
     /// Every name, for runtimes that must read variables before parsing (Spin reads them
     /// asynchronously).
@@ -51,6 +53,7 @@ pub mod var {
         MAX_BODY_BYTES,
         MAX_DEPTH,
         MEMO_CAPACITY,
+        MAX_CACHE_ENTRY_BYTES,
     ];
 }
 
@@ -125,6 +128,10 @@ impl EdgeSettings {
         if let Some(n) = get(var::MEMO_CAPACITY) {
             gateway.memo_capacity =
                 n.parse().map_err(|_| invalid(var::MEMO_CAPACITY, format!("{n:?} is not a count")))?;
+        }
+        if let Some(n) = get(var::MAX_CACHE_ENTRY_BYTES) {
+            gateway.max_cache_entry_bytes =
+                n.parse().map_err(|_| invalid(var::MAX_CACHE_ENTRY_BYTES, format!("{n:?} is not a byte count")))?;
         }
         let keys = match (get(var::JWKS), get(var::JWKS_URL)) {
             (Some(jwks), _) => KeySource::Jwks(jwks),

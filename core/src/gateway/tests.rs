@@ -1,5 +1,7 @@
 //! Pipeline behaviour the vectors cannot express: the order of calls and what each returns.
 
+use std::collections::HashMap;
+
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::exchange::decode_header_value;
@@ -50,7 +52,7 @@ fn a_search_walks_the_whole_pipeline() {
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
     let h = headers(&token);
     let body = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hybrid_search","arguments":{"query":"q"}}}"#;
-    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body };
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(body) };
     let mut ex = gw.begin(req, ctx());
     // The limiter comes before the body is read: nothing is parsed for a tenant over quota.
     let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
@@ -77,6 +79,41 @@ fn a_search_walks_the_whole_pipeline() {
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(head.headers.get(header::CACHE).unwrap(), "miss");
     assert!(head.headers.get(http::header::CONNECTION).is_none());
+}
+
+/// A shell that begins without the body (the origin) is asked for it only once the caller is
+/// admitted: a refused caller's body is never read, and one too long ends in a 413.
+#[test]
+fn a_deferred_body_is_read_only_after_admission() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let h = headers(&token);
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: None };
+    let mut ex = gw.begin(req, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    let mut tenant = TenantState::default();
+    let spent = std::iter::repeat_with(|| tenant.admit(ctx().now, &check.quota)).find(|d| !d.allowed).unwrap();
+    ex.handle_admission(spent, 0);
+    let Step::Reply(r) = ex.poll() else { panic!("an over-quota caller was asked for its body") };
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+
+    let mut ex = gw.begin(req, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    let Step::ReadBody { max_bytes } = ex.poll() else { panic!("no body asked for") };
+    assert_eq!(max_bytes, gw.max_body_bytes());
+    ex.handle_body(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    assert!(matches!(ex.poll(), Step::LookupCache(_)));
+    assert_eq!(ex.method(), Some("tools/list"));
+
+    let mut ex = gw.begin(req, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    assert!(matches!(ex.poll(), Step::ReadBody { .. }));
+    ex.handle_body_too_large();
+    let Step::Reply(r) = ex.poll() else { panic!("no reply") };
+    assert_eq!((r.status, r.jsonrpc_error_code()), (StatusCode::PAYLOAD_TOO_LARGE, Some(-32600)));
+    assert!(r.headers.contains_key(header::RATELIMIT_REMAINING));
 }
 
 #[test]
@@ -109,14 +146,25 @@ fn a_write_bumps_the_generation_before_the_response() {
     let mut gw = gateway();
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "docs:write")).unwrap();
     let h = headers(&token);
+    let (mut ex, tenant) = streamed_write(&mut gw, &h, &mut TenantState::default());
+    assert!(matches!(ex.poll(), Step::BumpGeneration(t) if t == tenant));
+    // Streamed, so it may commit after its head: the generation is bumped again after the body.
+    assert!(matches!(ex.poll(), Step::Respond(h) if h.bump_after_body == Some(tenant)));
+}
+
+/// An `upsert_document` by the token in `h`, admitted against `tenant` and forwarded, whose answer
+/// has begun as an event stream; and the token's tenant.
+fn streamed_write<'h>(gw: &mut Gateway, h: &'h HeaderMap, tenant: &mut TenantState) -> (Exchange<'h>, uuid::Uuid) {
     let body = br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"upsert_document","arguments":{}}}"#;
-    let mut ex = gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body }, ctx());
-    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
-    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    let mut ex =
+        gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: h, body: Some(body) }, ctx());
+    let Step::Admit(check) = past_signature(gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(tenant.admit(ctx().now, &check.quota), tenant.generation);
     assert!(matches!(ex.poll(), Step::Forward(_)));
-    ex.handle_origin_head(StatusCode::OK, HeaderMap::new());
-    assert!(matches!(ex.poll(), Step::BumpGeneration(t) if t == check.tenant));
-    assert!(matches!(ex.poll(), Step::Respond(_)));
+    let mut sse = HeaderMap::new();
+    sse.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    ex.handle_origin_head(StatusCode::OK, sse);
+    (ex, check.tenant)
 }
 
 #[test]
@@ -142,7 +190,8 @@ fn the_last_hop_neither_answers_ping_nor_caches() {
     for body in
         [&br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#[..], br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#]
     {
-        let mut ex = gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body }, ctx());
+        let mut ex = gw
+            .begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(body) }, ctx());
         let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
         ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
         assert!(matches!(ex.poll(), Step::Forward(_)));
@@ -167,7 +216,7 @@ fn duplicate_authorization_headers_are_refused() {
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "")).unwrap();
     let mut h = headers(&token);
     h.append(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer other"));
-    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: b"{}" };
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(b"{}") };
     let Step::Reply(r) = gw.begin(req, ctx()).poll() else { panic!("accepted") };
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -198,7 +247,8 @@ fn an_unreachable_origin_gets_a_502_echoing_the_id() {
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
     let h = headers(&token);
     let body = br#"{"jsonrpc":"2.0","id":"c-1","method":"initialize","params":{}}"#;
-    let mut ex = gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body }, ctx());
+    let mut ex =
+        gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(body) }, ctx());
     let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
     ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
     assert!(matches!(ex.poll(), Step::Forward(_)));
@@ -216,7 +266,7 @@ fn list_request(h: &HeaderMap) -> HttpRequest<'_> {
         method: &Method::POST,
         path_and_query: "/mcp",
         headers: h,
-        body: br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        body: Some(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
     }
 }
 
@@ -266,4 +316,76 @@ fn a_good_signature_on_an_expired_token_is_still_refused() {
     ex.handle_signature(&mut gw, true);
     let Step::Reply(r) = ex.poll() else { panic!("expected a refusal") };
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Drives one `hybrid_search` against `tenant` and `cache` as an edge would, the origin
+/// answering `answer`; returns whether it was a cache hit.
+fn search_through(
+    gw: &mut Gateway,
+    tenant: &mut TenantState,
+    cache: &mut HashMap<String, Vec<u8>>,
+    answer: &str,
+) -> bool {
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read docs:write")).unwrap();
+    let h = headers(&token);
+    let body = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hybrid_search","arguments":{"query":"q"}}}"#;
+    let mut ex =
+        gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(body) }, ctx());
+    loop {
+        match ex.poll() {
+            Step::VerifySignature(check) => {
+                let ok = check.verify_in_core().unwrap();
+                ex.handle_signature(gw, ok);
+            }
+            Step::Admit(check) => ex.handle_admission(tenant.admit(ctx().now, &check.quota), tenant.generation),
+            Step::LookupCache(key) => {
+                let stored = cache.get(key.as_str()).cloned();
+                ex.handle_cache(stored.as_deref());
+            }
+            Step::Forward(_) => {
+                let mut origin = HeaderMap::new();
+                origin.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                ex.handle_origin_head(StatusCode::OK, origin);
+            }
+            Step::ReadOriginBody => ex.handle_origin_body(answer.as_bytes()),
+            Step::StoreCache(entry) => {
+                cache.insert(entry.key.as_str().to_owned(), entry.bytes);
+            }
+            Step::Respond(_) => return false,
+            Step::Reply(r) => {
+                assert_eq!(r.status, StatusCode::OK);
+                return true;
+            }
+            other => panic!("a search asked for {other:?}"),
+        }
+    }
+}
+
+/// Issue 12, point 7: a write answered as a stream commits after its response head. A read that
+/// runs in between misses (the head's bump), reaches the origin before the commit and caches
+/// the old answer under the new generation; the bump after the write's body retires it.
+#[test]
+fn a_read_during_a_streamed_write_is_retired_when_the_write_ends() {
+    let mut gw = gateway();
+    let mut tenant = TenantState::default();
+    let mut cache = HashMap::new();
+    let old = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"old"}]}}"#;
+    assert!(!search_through(&mut gw, &mut tenant, &mut cache, old));
+    assert!(search_through(&mut gw, &mut tenant, &mut cache, old));
+
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "docs:write")).unwrap();
+    let h = headers(&token);
+    let (mut write, writer) = streamed_write(&mut gw, &h, &mut tenant);
+    let Step::BumpGeneration(t) = write.poll() else { panic!("no bump at the head") };
+    assert_eq!(t, writer);
+    tenant.bump_generation();
+    let Step::Respond(head) = write.poll() else { panic!("no response") };
+
+    // Before the write commits: a miss that caches the old answer again.
+    assert!(!search_through(&mut gw, &mut tenant, &mut cache, old));
+    // The write's stream ends (it has committed).
+    assert_eq!(head.bump_after_body, Some(writer));
+    tenant.bump_generation();
+    let new = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"new"}]}}"#;
+    assert!(!search_through(&mut gw, &mut tenant, &mut cache, new), "a stale answer was served from the cache");
 }

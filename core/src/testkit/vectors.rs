@@ -231,7 +231,9 @@ impl World {
         let mut entropy = [0u8; 24];
         entropy[..8].copy_from_slice(&self.steps.to_be_bytes());
         entropy[16..].copy_from_slice(&self.steps.to_be_bytes());
-        let http_req = HttpRequest { method: &method, path_and_query: &req.path, headers: &headers, body: &body };
+        // Handed over at `begin`, as both edges do (the origin defers it: `Step::ReadBody`, whose
+        // path the gateway's unit tests walk).
+        let http_req = HttpRequest { method: &method, path_and_query: &req.path, headers: &headers, body: Some(&body) };
         let answer = step.origin.as_ref();
         let origin_body = answer.map(|a| serde_json::to_vec(&a.body)).transpose().map_err(|e| e.to_string())?;
         let mut forwarded = None;
@@ -248,6 +250,7 @@ impl World {
                     let decision = state.admit(now, &check.quota);
                     exchange.handle_admission(decision, state.generation);
                 }
+                gateway::Step::ReadBody { .. } => exchange.handle_body(&body),
                 gateway::Step::ReadGeneration(tenant) => {
                     exchange.handle_generation(self.tenants.get(&tenant).map_or(0, |s| s.generation));
                 }
@@ -275,6 +278,10 @@ impl World {
                     self.cache.insert(entry.key.as_str().to_owned(), entry.bytes);
                 }
                 gateway::Step::Respond(head) => {
+                    // The origin's body is passed on at once here, so its end is now.
+                    if let Some(tenant) = head.bump_after_body {
+                        self.tenants.entry(tenant).or_default().bump_generation();
+                    }
                     return Ok(Observed {
                         outcome: "forward",
                         status: head.status,

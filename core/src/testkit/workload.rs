@@ -145,14 +145,15 @@ impl Run<'_> {
                 Step::LookupCache(_) => self.exchange.handle_cache(None),
                 Step::Forward(forward) => return !forward.path_and_query.is_empty(),
                 Step::EvictCache(_) | Step::BumpGeneration(_) | Step::StoreCache(_) => {}
-                Step::ReadOriginBody | Step::Respond(_) | Step::Reply(_) => return false,
+                // The body was handed over at `begin`, so it is never asked for.
+                Step::ReadBody { .. } | Step::ReadOriginBody | Step::Respond(_) | Step::Reply(_) => return false,
             }
         }
     }
 }
 
 fn http_request(headers: &HeaderMap) -> HttpRequest<'_> {
-    HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers, body: TOOLS_CALL }
+    HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers, body: Some(TOOLS_CALL) }
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
         return Ok(convert::reply(isolate::with_gateway(|g| g.payload_too_large(&headers, rctx))?)?);
     };
 
-    let http_request = HttpRequest { method: &method, path_and_query: &path_and_query, headers: &headers, body: &body };
+    let http_request =
+        HttpRequest { method: &method, path_and_query: &path_and_query, headers: &headers, body: Some(&body) };
     let mut exchange = isolate::with_gateway(|g| g.begin(http_request, rctx))?;
     let mut origin = None;
     let mut buffered = None;
@@ -52,6 +53,8 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
                     answer.decision.ok_or_else(|| EdgeError::Tenant("admit answered without a decision".into()))?;
                 exchange.handle_admission(decision, answer.generation);
             }
+            // Not asked: the body was handed over at `begin`.
+            Step::ReadBody { .. } => exchange.handle_body(&body),
             Step::ReadGeneration(t) => {
                 exchange.handle_generation(tenant::call(env, t, &TenantOp::Read).await?.generation)
             }
@@ -85,7 +88,7 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
                 tenant::call(env, t, &TenantOp::Bump).await?;
             }
             Step::StoreCache(entry) => ctx.wait_until(cache::store(entry)),
-            Step::Respond(head) => return respond(head, origin, buffered),
+            Step::Respond(head) => return respond(head, origin, buffered, env),
             Step::Reply(reply) => return Ok(convert::reply(reply)?),
         }
     }
@@ -132,12 +135,29 @@ async fn send(fwd: &Forward, body: &[u8]) -> Result<Option<Response>, EdgeError>
 }
 
 /// The client's response: the core's status and headers, with the body buffered for the cache or,
-/// SSE included, the origin's ReadableStream passed on chunk by chunk.
-fn respond(head: ResponseHead, origin: Option<Response>, buffered: Option<Vec<u8>>) -> Result<Response, EdgeError> {
+/// SSE included, the origin's ReadableStream passed on chunk by chunk. A write's stream ends only
+/// after the tenant's generation is bumped again (`ResponseHead::bump_after_body`).
+fn respond(
+    head: ResponseHead,
+    origin: Option<Response>,
+    buffered: Option<Vec<u8>>,
+    env: &Env,
+) -> Result<Response, EdgeError> {
     let builder = Response::builder().with_status(head.status.as_u16()).with_headers(convert::headers(&head.headers)?);
-    Ok(match (buffered, origin) {
-        (Some(bytes), _) => builder.fixed(bytes),
-        (None, Some(origin)) => builder.body(origin.body().clone()),
-        (None, None) => return Ok(convert::internal_error()?),
+    Ok(match (buffered, origin, head.bump_after_body) {
+        (Some(bytes), _, _) => builder.fixed(bytes),
+        (None, Some(mut origin), Some(t)) => {
+            let env = env.clone();
+            let bump = futures_util::stream::once(async move {
+                // The client is told nothing new: a failed bump leaves entries that die at their TTL.
+                if let Err(e) = tenant::call(&env, t, &TenantOp::Bump).await {
+                    console_warn!("agentplane edge: generation bump after a write: {e}");
+                }
+                Ok::<Vec<u8>, worker::Error>(Vec::new())
+            });
+            builder.from_stream(origin.stream()?.chain(bump))?
+        }
+        (None, Some(origin), None) => builder.body(origin.body().clone()),
+        (None, None, _) => return Ok(convert::internal_error()?),
     })
 }

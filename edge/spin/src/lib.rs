@@ -50,6 +50,7 @@ async fn handle(req: Request) -> Response<BoxBody> {
         vectors::PATH => return vectors::serve(),
         bench::PATH => return bench::serve(req.uri()),
         vectors::TOKEN_MEMO_PATH => return vectors::serve_token_memo(&req).await.unwrap_or_else(internal_error),
+        vectors::CACHE_COUNT_PATH => return vectors::serve_cache_count().await.unwrap_or_else(internal_error),
         _ => req,
     };
     drive(req).await.unwrap_or_else(internal_error)
@@ -109,8 +110,12 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
         return Ok(reply(instance::with_gateway(|g| g.payload_too_large(&parts.headers, ctx))?));
     };
     let body = collected.to_bytes();
-    let http_request =
-        HttpRequest { method: &parts.method, path_and_query: &path_and_query, headers: &parts.headers, body: &body };
+    let http_request = HttpRequest {
+        method: &parts.method,
+        path_and_query: &path_and_query,
+        headers: &parts.headers,
+        body: Some(&body),
+    };
     let mut exchange = instance::with_gateway(|g| g.begin(http_request, ctx))?;
     let mut origin_body = None;
     loop {
@@ -125,13 +130,15 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
                 let ok = known || check.verify_in_core().unwrap_or(false);
                 instance::with_gateway(|g| exchange.handle_signature(g, ok))?;
                 if let (false, Some(f), Some(until)) = (known, &fingerprint, exchange.verdict_valid_until()) {
-                    kv.remember_signature(f, until.as_unix_millis()).await;
+                    kv.remember_signature(f, until.as_unix_millis(), now).await;
                 }
             }
             Step::Admit(check) => {
                 let (decision, generation) = kv.admit(check.tenant, &check.quota, now)?;
                 exchange.handle_admission(decision, generation);
             }
+            // Not asked: the body was handed over at `begin`.
+            Step::ReadBody { .. } => exchange.handle_body(&body),
             Step::ReadGeneration(t) => exchange.handle_generation(kv.generation(t)?),
             Step::LookupCache(key) => {
                 let stored = kv.cached(key).await;
@@ -167,11 +174,21 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
             },
             // Before the answer goes out: the tenant's next read must already see the new generation.
             Step::BumpGeneration(t) => kv.bump(t)?,
-            Step::StoreCache(entry) => kv.put_cached(entry).await,
+            Step::StoreCache(entry) => kv.put_cached(entry, now).await,
             Step::Respond(head) => {
                 // Everything not buffered above, SSE included, streams through frame by frame.
-                let mut response =
-                    Response::new(origin_body.unwrap_or_else(|| box_body(Full::new(bytes::Bytes::new()))));
+                let mut body = origin_body.unwrap_or_else(|| box_body(Full::new(bytes::Bytes::new())));
+                if let Some(t) = head.bump_after_body {
+                    // A write's stream ends only after the generation is bumped again: it may
+                    // have committed after its head. A failed bump leaves entries to their TTL.
+                    body = box_body(body.with_trailers(async move {
+                        if let Err(e) = Kv::default().bump(t) {
+                            eprintln!("agentplane edge: generation bump after a write: {e}");
+                        }
+                        None
+                    }));
+                }
+                let mut response = Response::new(body);
                 *response.status_mut() = head.status;
                 *response.headers_mut() = head.headers;
                 return Ok(response);

@@ -7,6 +7,13 @@
 //! racing on the limiter would otherwise both be admitted on the same state and let a burst
 //! through above its allowance. Everything else is last-writer-wins and goes through spin-sdk's
 //! `key_value`.
+//!
+//! Key-value has no expiry of its own, and an entry nobody reads again (a result of a retired
+//! data generation, the verdict on an expired token) would stay forever. So each cache entry and
+//! token verdict is indexed by when it dies, in buckets of [`EXPIRY_BUCKET_MS`]
+//! (`expiry:<bucket>`, the keys that die in it; `expiry:buckets`, the buckets that have any), and
+//! the request that stores something also deletes what is in the buckets that have passed.
+//! Each index update is a compare-and-swap; an entry that cannot be indexed is not stored.
 
 use agentplane_core::TenantState;
 use agentplane_core::cache::CacheKey;
@@ -14,6 +21,7 @@ use agentplane_core::gateway::StoreEntry;
 use agentplane_core::ratelimit::{Quota, RateDecision};
 use agentplane_core::time::Timestamp;
 use http_body_util::BodyExt as _;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store as wasi_kv};
 use spin_sdk::key_value::Store;
@@ -45,9 +53,32 @@ fn tenant_key(tenant: Uuid) -> String {
     format!("tenant:{tenant}")
 }
 
-fn decode_tenant(bytes: Option<Vec<u8>>) -> TenantState {
-    // An unreadable record starts afresh rather than failing every request of the tenant.
+fn decode<T: DeserializeOwned + Default>(bytes: Option<Vec<u8>>) -> T {
+    // An unreadable record starts afresh rather than failing every request that needs it.
     bytes.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// The width of an expiry bucket. Test builds use a short one so that the runtime test sees a
+/// sweep within seconds.
+#[cfg(not(feature = "test-vectors"))]
+const EXPIRY_BUCKET_MS: u64 = 60_000;
+#[cfg(feature = "test-vectors")]
+const EXPIRY_BUCKET_MS: u64 = 2_000;
+
+/// The most keys one bucket indexes; past it, entries that would die in that bucket are not
+/// stored (a cache miss, never an unbounded record).
+const MAX_KEYS_PER_BUCKET: usize = 4096;
+
+const EXPIRY_BUCKETS_KEY: &str = "expiry:buckets";
+
+/// The bucket of an entry that dies at `expires_ms`: its end is at or after that time, so a
+/// bucket whose end has passed holds only dead entries.
+fn expiry_bucket(expires_ms: u64) -> u64 {
+    expires_ms / EXPIRY_BUCKET_MS + 1
+}
+
+fn expiry_bucket_key(bucket: u64) -> String {
+    format!("expiry:{bucket}")
 }
 
 impl Kv {
@@ -59,18 +90,17 @@ impl Kv {
         Ok(bucket)
     }
 
-    /// Applies `f` to the tenant's record atomically: if another request changes the record
-    /// between the read and the write, the write fails and `f` runs again on the new record.
-    /// Answers what `f` answered and the record as stored.
-    fn update_tenant<R>(
-        &mut self,
-        tenant: Uuid,
-        mut f: impl FnMut(&mut TenantState) -> R,
-    ) -> Result<(R, TenantState), EdgeError> {
-        let mut cas = atomics::Cas::new(self.bucket()?, &tenant_key(tenant)).map_err(store_err)?;
+    /// Applies `f` to the JSON record under `key` atomically: if another request changes the
+    /// record between the read and the write, the write fails and `f` runs again on the new
+    /// record. Answers what `f` answered and the record as stored.
+    fn update<T, R>(&mut self, key: &str, mut f: impl FnMut(&mut T) -> R) -> Result<(R, T), EdgeError>
+    where
+        T: Serialize + DeserializeOwned + Default + Clone + PartialEq,
+    {
+        let mut cas = atomics::Cas::new(self.bucket()?, key).map_err(store_err)?;
         for _ in 0..MAX_CAS_ROUNDS {
-            let before = decode_tenant(cas.current().map_err(store_err)?);
-            let mut record = before;
+            let before: T = decode(cas.current().map_err(store_err)?);
+            let mut record = before.clone();
             let answer = f(&mut record);
             if record == before {
                 return Ok((answer, record));
@@ -82,7 +112,77 @@ impl Kv {
                 Err(atomics::CasError::StoreError(e)) => return Err(store_err(e)),
             }
         }
-        Err(EdgeError::Store(format!("tenant {tenant}: {MAX_CAS_ROUNDS} compare-and-swap rounds lost")))
+        Err(EdgeError::Store(format!("{key}: {MAX_CAS_ROUNDS} compare-and-swap rounds lost")))
+    }
+
+    fn update_tenant<R>(
+        &mut self,
+        tenant: Uuid,
+        f: impl FnMut(&mut TenantState) -> R,
+    ) -> Result<(R, TenantState), EdgeError> {
+        self.update(&tenant_key(tenant), f)
+    }
+
+    /// Indexes `key` as dying at `expires_ms`. `false` when it could not be (its bucket is full
+    /// or the store failed): the caller then does not store the entry.
+    fn index_expiry(&mut self, key: &str, expires_ms: u64) -> bool {
+        let bucket = expiry_bucket(expires_ms);
+        let added = self.update(&expiry_bucket_key(bucket), |keys: &mut Vec<String>| {
+            if keys.iter().any(|k| k == key) {
+                Some(false)
+            } else if keys.len() < MAX_KEYS_PER_BUCKET {
+                keys.push(key.to_owned());
+                Some(keys.len() == 1)
+            } else {
+                None
+            }
+        });
+        let first_in_bucket = match added {
+            Ok((Some(first), _)) => first,
+            Ok((None, _)) => return false,
+            Err(e) => {
+                eprintln!("agentplane edge: expiry index: {e}");
+                return false;
+            }
+        };
+        if first_in_bucket
+            && let Err(e) = self.update(EXPIRY_BUCKETS_KEY, |buckets: &mut Vec<u64>| {
+                if !buckets.contains(&bucket) {
+                    buckets.push(bucket);
+                }
+            })
+        {
+            eprintln!("agentplane edge: expiry index: {e}");
+            return false;
+        }
+        true
+    }
+
+    /// Deletes every indexed key of the buckets that have passed. The buckets are claimed with a
+    /// compare-and-swap first, so concurrent requests never sweep the same one twice.
+    fn sweep_expired(&mut self, now: Timestamp) {
+        let passed = now.as_unix_millis() / EXPIRY_BUCKET_MS;
+        let claimed = self.update(EXPIRY_BUCKETS_KEY, |buckets: &mut Vec<u64>| {
+            let (due, later): (Vec<u64>, Vec<u64>) = buckets.iter().partition(|b| **b <= passed);
+            *buckets = later;
+            due
+        });
+        let due = match claimed {
+            Ok((due, _)) => due,
+            Err(e) => {
+                eprintln!("agentplane edge: expiry sweep: {e}");
+                return;
+            }
+        };
+        let Ok(store) = self.bucket() else { return };
+        for bucket in due {
+            let index_key = expiry_bucket_key(bucket);
+            let keys: Vec<String> = decode(store.get(&index_key).ok().flatten());
+            for key in keys {
+                let _ = store.delete(&key);
+            }
+            let _ = store.delete(&index_key);
+        }
     }
 
     /// Decides one request for `tenant`; answers the decision and the data generation.
@@ -98,7 +198,7 @@ impl Kv {
 
     /// The tenant's data generation: a plain read, nothing to swap.
     pub(crate) fn generation(&mut self, tenant: Uuid) -> Result<u64, EdgeError> {
-        Ok(decode_tenant(self.bucket()?.get(&tenant_key(tenant)).map_err(store_err)?).generation)
+        Ok(decode::<TenantState>(self.bucket()?.get(&tenant_key(tenant)).map_err(store_err)?).generation)
     }
 
     /// A write succeeded: retire every cached result of the tenant.
@@ -146,11 +246,16 @@ impl Kv {
         }
     }
 
-    pub(crate) async fn put_cached(&mut self, entry: StoreEntry) {
-        let Ok(store) = self.store().await else { return };
-        if let Err(e) = store.set(cache_key(entry.key.as_str()), entry.bytes).await {
-            eprintln!("agentplane edge: cache store failed: {e:?}");
+    /// Stores an entry until its TTL, then sweeps what has died since the last sweep.
+    pub(crate) async fn put_cached(&mut self, entry: StoreEntry, now: Timestamp) {
+        let key = cache_key(entry.key.as_str());
+        if self.index_expiry(&key, now.as_unix_millis().saturating_add(entry.ttl_ms)) {
+            let Ok(store) = self.store().await else { return };
+            if let Err(e) = store.set(key, entry.bytes).await {
+                eprintln!("agentplane edge: cache store failed: {e:?}");
+            }
         }
+        self.sweep_expired(now);
     }
 
     /// Whether a good verdict on this signature (named by `SignatureCheck::fingerprint`, which is
@@ -167,11 +272,31 @@ impl Kv {
     }
 
     /// Remembers a good signature until `until_ms`, when the token itself expires.
-    pub(crate) async fn remember_signature(&mut self, fingerprint: &str, until_ms: u64) {
-        let Ok(store) = self.store().await else { return };
-        if let Err(e) = store.set(fingerprint, until_ms.to_string()).await {
-            eprintln!("agentplane edge: token memo store failed: {e:?}");
+    pub(crate) async fn remember_signature(&mut self, fingerprint: &str, until_ms: u64, now: Timestamp) {
+        if self.index_expiry(fingerprint, until_ms) {
+            let Ok(store) = self.store().await else { return };
+            if let Err(e) = store.set(fingerprint, until_ms.to_string()).await {
+                eprintln!("agentplane edge: token memo store failed: {e:?}");
+            }
         }
+        self.sweep_expired(now);
+    }
+
+    /// How many cache entries are stored, and how many of those are past their TTL (the
+    /// runtime test's view of the sweep).
+    #[cfg(feature = "test-vectors")]
+    pub(crate) async fn count_cached(&mut self, now: Timestamp) -> Result<(usize, usize), EdgeError> {
+        let store = self.store().await?;
+        let keys = store.get_keys().await.collect().await.map_err(|e| EdgeError::Store(format!("{e:?}")))?;
+        let (mut stored, mut expired) = (0, 0);
+        for key in keys.iter().filter(|k| k.starts_with("cache:")) {
+            let Ok(Some(bytes)) = store.get(key).await else { continue };
+            stored += 1;
+            if agentplane_core::cache::CacheEntry::read(&bytes, now).is_none() {
+                expired += 1;
+            }
+        }
+        Ok((stored, expired))
     }
 
     /// The JWKS at `url` and when that copy was fetched: from key-value if `freshness` allows,

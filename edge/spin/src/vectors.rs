@@ -7,6 +7,9 @@
 //! `GET /__token-memo` with a bearer token answers `{"remembered": bool}`: whether a good verdict
 //! on the token's signature is in key-value, so a runtime test can see the memo work across
 //! instances.
+//!
+//! `GET /__cache-count` answers `{"stored": n, "expired": m}`: the cache entries in key-value and
+//! how many of them are past their TTL, so a runtime test can see expired entries swept.
 
 use agentplane_core::auth::bearer_token;
 use spin_sdk::http::{BoxBody, Request, Response};
@@ -16,6 +19,12 @@ use crate::{EdgeError, instance, json_response};
 
 pub(crate) const PATH: &str = "/__vectors";
 pub(crate) const TOKEN_MEMO_PATH: &str = "/__token-memo";
+pub(crate) const CACHE_COUNT_PATH: &str = "/__cache-count";
+
+pub(crate) async fn serve_cache_count() -> Result<Response<BoxBody>, EdgeError> {
+    let (stored, expired) = Kv::default().count_cached(crate::now()).await?;
+    Ok(json_response(http::StatusCode::OK, &serde_json::json!({ "stored": stored, "expired": expired })))
+}
 
 pub(crate) async fn serve_token_memo(req: &Request) -> Result<Response<BoxBody>, EdgeError> {
     let now = crate::now();

@@ -56,6 +56,9 @@ pub struct Config {
     /// The bearer credential of `/ready/details` (`AGENTPLANE_OPERATOR_TOKEN`); unset, that
     /// endpoint is off. Public `/ready` says only ready or not.
     pub operator_token: Option<String>,
+    /// Long-lived streams (A2A streaming sends and resubscriptions, MCP GET streams) one tenant
+    /// may hold open in this process; past it, 429 with `Retry-After`.
+    pub max_streams_per_tenant: usize,
     /// A2A task execution.
     pub a2a: A2aConfig,
     /// The chat model workflows answer with; none configured means extractive answers.
@@ -94,6 +97,9 @@ pub struct A2aConfig {
     /// Let push notifications go to loopback addresses and over plain http (private,
     /// link-local and metadata addresses stay refused; elsewhere only https). Tests only.
     pub push_allow_loopback: bool,
+    /// Tasks one tenant may have submitted or working at once; past it, a new one is refused
+    /// with 429 and `Retry-After`, so one tenant's backlog stays bounded.
+    pub max_active_tasks_per_tenant: usize,
 }
 
 impl Default for A2aConfig {
@@ -113,6 +119,7 @@ impl Default for A2aConfig {
             heartbeat_ms: 15_000,
             test_workflows: false,
             push_allow_loopback: false,
+            max_active_tasks_per_tenant: 100,
         }
     }
 }
@@ -141,6 +148,7 @@ impl Default for Config {
             conformance_fixtures: false,
             seed_demo: false,
             operator_token: None,
+            max_streams_per_tenant: 100,
             a2a: A2aConfig::default(),
             chat: crate::models::chat::ChatConfig::default(),
             budgets: crate::models::budget::BudgetConfig::default(),
@@ -273,6 +281,15 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_OPERATOR_TOKEN").filter(|v| !v.is_empty()) {
             self.operator_token = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_MAX_STREAMS_PER_TENANT") {
+            self.max_streams_per_tenant =
+                v.parse().with_context(|| format!("AGENTPLANE_MAX_STREAMS_PER_TENANT={v:?}: expected a count"))?;
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_MAX_ACTIVE_TASKS_PER_TENANT") {
+            self.a2a.max_active_tasks_per_tenant = v
+                .parse()
+                .with_context(|| format!("AGENTPLANE_A2A_MAX_ACTIVE_TASKS_PER_TENANT={v:?}: expected a count"))?;
         }
         if let Some(v) = var("AGENTPLANE_A2A_WORKERS") {
             self.a2a.workers = v.parse().with_context(|| format!("AGENTPLANE_A2A_WORKERS={v:?}: expected a count"))?;

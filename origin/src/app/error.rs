@@ -30,6 +30,8 @@ pub enum AppError {
     Unavailable(Value),
     /// An operator endpoint without the operator's credential: 401 with a Bearer challenge.
     OperatorUnauthorized,
+    /// A per-tenant cap is reached: 429 with `Retry-After`, the error answering the call.
+    Busy { id: Option<Id>, error: ErrorObject, retry_after_secs: u64 },
     /// A failure the caller may not see the cause of: 500, no body.
     Internal,
 }
@@ -73,6 +75,11 @@ impl IntoResponse for AppError {
                 Json(json!({ "error": "this endpoint needs the operator token" })),
             )
                 .into_response(),
+            AppError::Busy { id, error, retry_after_secs } => {
+                let mut r = rpc_response(StatusCode::TOO_MANY_REQUESTS, id.as_ref(), &error);
+                r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs));
+                r
+            }
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
     }

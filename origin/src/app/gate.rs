@@ -9,22 +9,24 @@
 //!
 //! The gateway is shared by every request of the process, so it is locked only for the two
 //! memo operations (looking a token up, remembering a verdict); signatures are checked and bodies
-//! parsed outside the lock.
+//! parsed outside the lock, and a body is read only once its caller is admitted.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentplane_core::auth::Principal;
 use agentplane_core::gateway::{Gateway, HttpRequest, RequestContext, Step, TenantState};
 use agentplane_core::time::Timestamp;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt as _;
 use rand::RngCore;
 use uuid::Uuid;
 
+use super::streams::StreamSlots;
 use super::{AppError, AppState};
 
 /// The gateway and the per-tenant limiter records of this process.
@@ -32,10 +34,11 @@ use super::{AppError, AppState};
 pub struct Gate {
     gateway: Mutex<Gateway>,
     tenants: Mutex<HashMap<Uuid, TenantState>>,
-    max_body: usize,
     /// MCP session ids (2025 revisions) and the principal that opened each: a session is only
     /// usable with a token of the same tenant and subject.
     sessions: Mutex<HashMap<String, SessionOwner>>,
+    /// Each tenant's open long-lived streams in this process, capped.
+    streams: Arc<StreamSlots>,
     /// Conformance mode only: the principal of requests that carry no `Authorization` header
     /// (the official suite sends none). `None` everywhere else; absent from production builds.
     #[cfg(feature = "dev-tools")]
@@ -60,13 +63,12 @@ const SESSION_HEADER: &str = "mcp-session-id";
 pub struct RequestId(pub String);
 
 impl Gate {
-    pub fn new(gateway: Gateway) -> Self {
-        let max_body = gateway.config().limits.max_body_bytes;
+    pub fn new(gateway: Gateway, streams: Arc<StreamSlots>) -> Self {
         Self {
             gateway: Mutex::new(gateway.last_hop()),
             tenants: Mutex::new(HashMap::new()),
-            max_body,
             sessions: Mutex::new(HashMap::new()),
+            streams,
             #[cfg(feature = "dev-tools")]
             anonymous: None,
         }
@@ -117,6 +119,66 @@ impl Gate {
     }
 }
 
+/// Whether the request opens a long-lived stream: A2A's streaming send and resubscription, MCP's
+/// GET stream.
+fn opens_stream(parts: &http::request::Parts, admitted: &agentplane_core::gateway::Admitted) -> bool {
+    use agentplane_core::catalogue::A2aOperation;
+    matches!(admitted.a2a, Some(A2aOperation::SendStreamingMessage | A2aOperation::SubscribeToTask))
+        || (parts.method == http::Method::GET && parts.uri.path() == "/mcp")
+}
+
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// How long a client refused for too many open streams should wait: streams end when their task
+/// does, or when their client leaves, so a short wait usually finds a slot.
+const STREAM_RETRY_AFTER_SECS: u64 = 5;
+
+fn too_many_streams(admitted: &agentplane_core::gateway::Admitted, max: usize) -> AppError {
+    use agentplane_core::jsonrpc::{ErrorObject, code};
+    let error = ErrorObject::new(
+        code::RATE_LIMITED,
+        format!("Too many open streams: this tenant has {max} open here; retry when one ends"),
+    )
+    .with_data(serde_json::json!({ "limit": max, "retryAfterMs": STREAM_RETRY_AFTER_SECS * 1000 }));
+    let id = admitted.message.as_ref().and_then(|m| m.id().cloned());
+    AppError::Busy { id, error, retry_after_secs: STREAM_RETRY_AFTER_SECS }
+}
+
+/// The largest unread body of a refused request that is still read (and dropped) so that the
+/// connection stays usable.
+const DRAIN_MAX_BYTES: usize = 64 * 1024;
+
+/// How long draining such a body may take.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What happens to the body of a request refused before it was read. A small one (declared at
+/// most [`DRAIN_MAX_BYTES`]) is read and dropped in the background, unparsed, so the client reads
+/// its refusal and keeps its connection. A larger one is not read at all: the connection closes
+/// after the refusal, and a client still sending may see it reset. Reading a flood of large
+/// refused bodies would cost the CPU everyone else needs.
+fn refuse_unread(body: Body, headers: &http::HeaderMap, response: &mut Response) {
+    let declared =
+        headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n <= DRAIN_MAX_BYTES) {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(DRAIN_FOR, body.collect()).await;
+        });
+    } else {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+}
+
+/// Whether reading a body failed because it was longer than the limit (not because the client
+/// went away).
+fn is_length_limit(e: &axum::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+}
+
 pub fn now() -> Timestamp {
     // A clock before 1970 is a broken host; treating it as the epoch fails every token check.
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -136,17 +198,15 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let (parts, body) = request.into_parts();
     let mut entropy = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut entropy);
-    let bytes = match axum::body::to_bytes(body, gate.max_body + 1).await {
-        Ok(b) => b,
-        Err(_) => {
-            let ctx = RequestContext { now: now(), entropy };
-            let gateway = gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
-            return AppError::Core(gateway.payload_too_large(&parts.headers, ctx)).into_response();
-        }
-    };
     let now = now();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let http_request = HttpRequest { method: &parts.method, path_and_query, headers: &parts.headers, body: &bytes };
+    // The body is read only when the exchange asks for it, after the caller is authenticated and
+    // admitted: a tenant over its quota costs no read of what it sends. It lives in `read` so the
+    // exchange can borrow it; a body never asked for (public paths, MCP's GET and DELETE) goes
+    // on to the handler unread.
+    let mut unread = Some(body);
+    let read: OnceLock<Bytes> = OnceLock::new();
+    let http_request = HttpRequest { method: &parts.method, path_and_query, headers: &parts.headers, body: None };
     let lock_gateway = || gate.gateway.lock().unwrap_or_else(|e| e.into_inner());
     let mut exchange = lock_gateway().begin(http_request, RequestContext { now, entropy });
     // The origin is the last hop: nothing is cached or answered here, so the exchange ends at
@@ -164,8 +224,24 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 };
                 exchange.handle_admission(decision, 0);
             }
+            Step::ReadBody { max_bytes } => {
+                let body = unread.take().unwrap_or_default();
+                match axum::body::to_bytes(body, max_bytes.saturating_add(1)).await {
+                    Ok(bytes) if bytes.len() <= max_bytes => exchange.handle_body(read.get_or_init(|| bytes)),
+                    Ok(_) => exchange.handle_body_too_large(),
+                    Err(e) if is_length_limit(&e) => exchange.handle_body_too_large(),
+                    // The client went away mid-body; nobody reads this answer.
+                    Err(_) => return http::StatusCode::BAD_REQUEST.into_response(),
+                }
+            }
             Step::Forward(_) => break,
-            Step::Reply(reply) => return AppError::Core(reply).into_response(),
+            Step::Reply(reply) => {
+                let mut response = AppError::Core(reply).into_response();
+                if let Some(body) = unread.take() {
+                    refuse_unread(body, &parts.headers, &mut response);
+                }
+                return response;
+            }
             // Not asked of the last hop; answered as an edge without a cache would.
             Step::ReadGeneration(_) => exchange.handle_generation(0),
             Step::LookupCache(_) => exchange.handle_cache(None),
@@ -184,6 +260,13 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         return AppError::SessionNotFound.into_response();
     }
     let closing_session = parts.method == http::Method::DELETE;
+    let stream_permit = match (&principal, opens_stream(&parts, &admitted)) {
+        (Some(p), true) => match gate.streams.try_acquire(p.tenant) {
+            Some(permit) => Some(permit),
+            None => return too_many_streams(&admitted, gate.streams.max_per_tenant()).into_response(),
+        },
+        _ => None,
+    };
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -192,7 +275,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         method = admitted.method.as_deref().unwrap_or_default(),
         tool = admitted.tool.as_deref().unwrap_or_default(),
     );
-    let mut request = Request::from_parts(parts, Body::from(bytes));
+    let body = match (read.into_inner(), unread) {
+        (Some(bytes), _) => Body::from(bytes),
+        (None, Some(body)) => body,
+        (None, None) => Body::empty(),
+    };
+    let mut request = Request::from_parts(parts, body);
     let principal_for_session = principal.clone();
     if let Some(p) = principal {
         request.extensions_mut().insert(p);
@@ -202,6 +290,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     request.extensions_mut().insert(admitted);
     let started = std::time::Instant::now();
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    if let Some(permit) = stream_permit
+        && is_event_stream(response.headers())
+    {
+        let (head, body) = response.into_parts();
+        response = Response::from_parts(head, permit.hold_with(body));
+    }
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }

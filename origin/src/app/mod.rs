@@ -10,6 +10,7 @@ pub mod keys;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod streams;
 pub mod telemetry;
 
 pub use error::AppError;

@@ -142,6 +142,18 @@ impl Origin {
     pub fn client(&self, tenant: Uuid, scopes: &str) -> Client {
         Client { url: self.url(), token: self.token(tenant, scopes), http: reqwest::Client::new(), session: None }
     }
+
+    /// One A2A 1.0 JSON-RPC call (id 9) as `token`; the response, unread.
+    pub async fn a2a(&self, token: &str, method: &str, params: Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("http://{}/a2a", self.addr))
+            .bearer_auth(token)
+            .header("A2A-Version", "1.0")
+            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}))
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 pub const ALL_SCOPES: &str = "search:read docs:write tasks:run";

@@ -10,6 +10,9 @@ use super::store::StoreError;
 /// The JSON-RPC code of a request refused because a daily budget is spent.
 pub const BUDGET_EXCEEDED: i32 = -32013;
 
+/// The `Retry-After` of [`A2aError::TooManyTasks`]: tasks take seconds to minutes.
+pub const TASK_RETRY_AFTER_SECS: u64 = 10;
+
 /// A2A's errors, with the codes both versions give them.
 #[derive(Debug, thiserror::Error)]
 pub enum A2aError {
@@ -32,6 +35,10 @@ pub enum A2aError {
     /// A spending limit is reached: no task is created.
     #[error("Budget exceeded: {0}")]
     BudgetExceeded(#[from] crate::models::budget::Exceeded),
+    /// The tenant has its cap of submitted and working tasks: no task is created. Answered with
+    /// 429 and `Retry-After`.
+    #[error("Too many active tasks: this tenant has {limit} submitted or working; retry when one ends")]
+    TooManyTasks { limit: usize },
     #[error("Internal error")]
     Internal(#[from] StoreError),
 }
@@ -57,6 +64,8 @@ impl A2aError {
             // agentplane's own server error, next to the gateway's -32010..-32012 (A2A's codes
             // end at -32009); documented in the README.
             A2aError::BudgetExceeded(_) => BUDGET_EXCEEDED,
+            // The gateway's own code for a limit reached, as for its rate limit.
+            A2aError::TooManyTasks { .. } => code::RATE_LIMITED,
             A2aError::Internal(_) => code::INTERNAL_ERROR,
         }
     }
@@ -73,6 +82,7 @@ impl A2aError {
             A2aError::InvalidParams(_)
             | A2aError::PushConfigNotFound
             | A2aError::BudgetExceeded(_)
+            | A2aError::TooManyTasks { .. }
             | A2aError::Internal(_) => return None,
         })
     }
@@ -81,6 +91,9 @@ impl A2aError {
         let e = ErrorObject::new(self.code(), self.to_string());
         if let A2aError::BudgetExceeded(exceeded) = self {
             return e.with_data(exceeded.data());
+        }
+        if let A2aError::TooManyTasks { limit } = self {
+            return e.with_data(json!({ "limit": limit, "retryAfterMs": TASK_RETRY_AFTER_SECS * 1000 }));
         }
         match (version, self.reason()) {
             (A2aVersion::V1_0, Some(reason)) => e.with_data(json!([{

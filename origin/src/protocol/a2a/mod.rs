@@ -59,6 +59,8 @@ pub struct A2a {
     /// To name the tier a token's budget is counted in.
     tiers: agentplane_core::ratelimit::Tiers,
     blocking_wait: Duration,
+    /// Submitted and working tasks one tenant may have (`a2a.max_active_tasks_per_tenant`).
+    max_active_tasks_per_tenant: usize,
     shutdown: CancellationToken,
 }
 
@@ -97,7 +99,8 @@ pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown
     let card = card::Card::new(&card::document(&config.public_url(), true, true));
     let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
     let tiers = config.gateway.tiers.clone();
-    Arc::new(A2a { db, hub, pusher, ctx, card, tiers, blocking_wait, shutdown })
+    let max_active_tasks_per_tenant = config.a2a.max_active_tasks_per_tenant;
+    Arc::new(A2a { db, hub, pusher, ctx, card, tiers, blocking_wait, max_active_tasks_per_tenant, shutdown })
 }
 
 /// `GET /.well-known/agent-card.json`.
@@ -167,7 +170,12 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
             if let A2aError::Internal(inner) = &e {
                 tracing::error!(error = %inner, method = %message.method, "A2A call failed");
             }
-            Err(AppError::rpc(Some(&message.id), e.to_error_object(version)))
+            let error = e.to_error_object(version);
+            if let A2aError::TooManyTasks { .. } = e {
+                let retry_after_secs = error::TASK_RETRY_AFTER_SECS;
+                return Err(AppError::Busy { id: Some(message.id.clone()), error, retry_after_secs });
+            }
+            Err(AppError::rpc(Some(&message.id), error))
         }
     }
 }

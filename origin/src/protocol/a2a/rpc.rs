@@ -177,8 +177,12 @@ impl Call<'_> {
         };
         let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        // Over budget: refused before any work, and no task is created.
+        // Over budget or over the tenant's task cap: refused before any work, and no task is created.
         self.a2a.ctx.budgets.check(&mut tx, &self.tier, &self.subject).await??;
+        let limit = self.a2a.max_active_tasks_per_tenant;
+        if store::count_active_tasks(&mut tx).await? >= limit {
+            return Err(A2aError::TooManyTasks { limit });
+        }
         let row = store::create_task(
             &mut tx,
             store::NewTask {

@@ -95,6 +95,19 @@ pub struct NewTask<'a> {
 }
 
 /// Creates a task in the transaction's tenant and logs its first event (the submitted task).
+/// The transaction's tenant's tasks that are submitted or working. Takes the tenant's task lock
+/// first (held to the end of the transaction), so that concurrent sends count each other's new
+/// tasks and a cap checked with this holds exactly.
+pub async fn count_active_tasks(tx: &mut Tx) -> Result<usize, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('a2a_tasks:' || app_current_tenant()::text, 0))")
+        .execute(&mut **tx)
+        .await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM a2a_tasks WHERE state IN ('submitted', 'working')")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 pub async fn create_task(tx: &mut Tx, new: NewTask<'_>) -> Result<TaskRow, StoreError> {
     crate::data::db::ensure_tenant(tx).await?;
     let id = Uuid::new_v4();
