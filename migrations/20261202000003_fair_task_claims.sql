@@ -4,14 +4,16 @@
 -- equals the one served least recently: a newcomer's first task waits for at most one task of a
 -- busy tenant per free executor.
 
--- When each tenant last had a task claimed. Written only by a2a_claim_tasks; no role of the
--- application reads it (row-level security with no policy).
+-- When each tenant last had a task claimed. Written only by a2a_claim_tasks, which runs as the
+-- owner: as for a2a_tasks, the owner has a policy of its own (FORCE binds it too, and an owner
+-- that is not a superuser would be refused), and the service role has none and no grant.
 CREATE TABLE a2a_claim_turns (
     tenant_id        uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
     last_claimed_at  timestamptz NOT NULL
 );
 ALTER TABLE a2a_claim_turns ENABLE ROW LEVEL SECURITY;
 ALTER TABLE a2a_claim_turns FORCE ROW LEVEL SECURITY;
+CREATE POLICY executor_claim ON a2a_claim_turns TO CURRENT_USER USING (true) WITH CHECK (true);
 
 CREATE INDEX a2a_tasks_active_by_tenant ON a2a_tasks (tenant_id, created_at, id)
     WHERE state IN ('submitted', 'working');
@@ -53,7 +55,7 @@ CREATE OR REPLACE FUNCTION a2a_claim_tasks(owner uuid, lease interval, max_tasks
         ),
         served AS (
             INSERT INTO a2a_claim_turns (tenant_id, last_claimed_at)
-            SELECT DISTINCT claimed.tenant_id, clock_timestamp() FROM claimed
+            SELECT DISTINCT claimed.tenant_id, now() FROM claimed
             ON CONFLICT ON CONSTRAINT a2a_claim_turns_pkey
                 DO UPDATE SET last_claimed_at = excluded.last_claimed_at
         )

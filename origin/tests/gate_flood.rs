@@ -62,8 +62,12 @@ async fn an_over_quota_flood_of_large_bodies_does_not_slow_another_tenant() {
         .find_map(|l| l.strip_prefix("FLOOD "))
         .map(|l| serde_json::from_str(l).unwrap())
         .unwrap_or_else(|| panic!("the flooding process said nothing: {out}"));
+    // Nothing admitted. A refused body this large is not read, and the connection closes after
+    // the 429: a client still sending may see it reset (status 0 here) instead.
     let refused = counts["429"].as_u64().unwrap_or(0);
-    assert!(refused >= 64 && counts.as_object().unwrap().len() == 1, "flood statuses {counts}");
+    let reset = counts["0"].as_u64().unwrap_or(0);
+    let other = counts.as_object().unwrap().keys().filter(|k| *k != "429" && *k != "0").count();
+    assert!(refused >= 64 && other == 0 && reset <= refused / 10, "flood statuses {counts}");
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100 - 1];
     println!(
