@@ -17,7 +17,8 @@ static CALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Answers like a model that follows the instructions: it quotes the first sentence of the
 /// first source with that source's citation. Questions containing "badcite" get a citation of a
-/// document that was not retrieved; "failchat" gets HTTP 500.
+/// document that was not retrieved; "failchat" gets HTTP 500; "slowchat" is answered after a
+/// second.
 async fn fake_completion(headers: http::HeaderMap, body: axum::Json<Value>) -> axum::response::Response {
     use axum::response::IntoResponse;
     CALLS.lock().unwrap().push(headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned());
@@ -25,6 +26,9 @@ async fn fake_completion(headers: http::HeaderMap, body: axum::Json<Value>) -> a
     let question = prompt.lines().next().unwrap_or_default().to_lowercase();
     if question.contains("failchat") {
         return http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    if question.contains("slowchat") {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     let text = if question.contains("badcite") {
         format!("\"Something no source says.\" [doc:{}]", Uuid::new_v4())
@@ -209,4 +213,30 @@ async fn spent_budgets_reject_new_tasks_per_user_and_per_tenant() {
     let other = Uuid::new_v4();
     upsert(other, "Pulsars", &format!("A {w} pulsar spins fast.")).await;
     answered_by_model(&send_raw(other, "alice", &ask).await);
+}
+
+/// Issue 12, point 9: concurrent tasks of one tenant cannot all pass the budget on one ledger
+/// total. Four users' tasks reach their paid call together while the model takes a second to
+/// answer; each call first holds its most possible cost, so the tenant's 1000 a day is overshot
+/// by one call at most, as with calls one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tasks_cannot_overspend_a_budget() {
+    let tenant = Uuid::new_v4();
+    let w = word("quasar");
+    upsert(tenant, "Quasars", &format!("A {w} quasar shines bright. It is far away.")).await;
+    let ask = format!("slowchat: how bright is a {w} quasar?");
+    let sends = ["ann", "ben", "cid", "dee"].map(|user| {
+        let ask = ask.clone();
+        async move { send_raw(tenant, user, &ask).await }
+    });
+    let results = futures::future::join_all(sends).await;
+    let spent: i64 = chat_usage(tenant).await.iter().map(|(_, _, cost)| cost).sum();
+    let answered = results.iter().filter(|r| r["result"]["status"]["state"] == "completed").count();
+    let refused = results
+        .iter()
+        .filter(|r| r["result"]["status"]["message"]["parts"][0]["text"].as_str().is_some_and(|t| t.contains("budget")))
+        .count();
+    println!("four concurrent tasks: {answered} answered, {refused} refused for the budget, {spent} micros spent");
+    assert!(spent <= 1000 + 600, "the tenant spent {spent} of 1000: {results:?}");
+    assert!(refused >= 1, "{results:?}");
 }

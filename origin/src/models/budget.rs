@@ -1,6 +1,7 @@
 //! Spending limits: what a tenant (by its tier) and one user may spend on model calls per UTC
-//! day, read from the usage ledger. Checked before an A2A task starts and before each step that
-//! would call a paid model.
+//! day, read from the usage ledger and the open reservations. Checked before an A2A task starts;
+//! a paid model call reserves its most possible cost first, so concurrent tasks of a tenant
+//! cannot all pass on one total.
 
 use std::collections::BTreeMap;
 
@@ -36,37 +37,84 @@ impl Exceeded {
     }
 }
 
+/// A paid call's hold on the budgets, from [`BudgetConfig::reserve`] until
+/// [`BudgetConfig::release`]. `None` when no limit applies: nothing was written.
+#[derive(Debug)]
+#[must_use = "a reservation holds budget until it is released"]
+pub struct Reservation(Option<uuid::Uuid>);
+
 impl BudgetConfig {
-    /// Whether the transaction's tenant, and `subject` within it, may spend more today.
+    /// Whether the transaction's tenant, and `subject` within it, may spend more today: the
+    /// day's ledger plus the open reservations are under each limit that applies.
     pub async fn check(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         tier: &str,
         subject: &str,
     ) -> Result<Result<(), Exceeded>, sqlx::Error> {
-        if let Some(&limit) = self.tiers.get(tier) {
-            let spent = spent_today(tx, None).await?;
-            if spent >= limit {
-                return Ok(Err(Exceeded::Tenant { tier: tier.to_owned(), limit }));
-            }
+        if let Some(&limit) = self.tiers.get(tier)
+            && committed_today(tx, None).await? >= limit
+        {
+            return Ok(Err(Exceeded::Tenant { tier: tier.to_owned(), limit }));
         }
-        if self.per_user_micros > 0 {
-            let spent = spent_today(tx, Some(subject)).await?;
-            if spent >= self.per_user_micros {
-                return Ok(Err(Exceeded::User { limit: self.per_user_micros }));
-            }
+        if self.per_user_micros > 0 && committed_today(tx, Some(subject)).await? >= self.per_user_micros {
+            return Ok(Err(Exceeded::User { limit: self.per_user_micros }));
         }
         Ok(Ok(()))
     }
+
+    /// Holds `micros` (what a paid call may cost) for `subject` until `ttl` passes or
+    /// [`BudgetConfig::release`], if [`BudgetConfig::check`] passes. The check and the hold are
+    /// one step under the tenant's budget lock, so concurrent calls of one tenant each see the
+    /// others' holds: a limit is overshot by at most one call, as with calls one after another.
+    pub async fn reserve(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        tier: &str,
+        subject: &str,
+        micros: u64,
+        ttl: std::time::Duration,
+    ) -> Result<Result<Reservation, Exceeded>, sqlx::Error> {
+        if !self.tiers.contains_key(tier) && self.per_user_micros == 0 {
+            return Ok(Ok(Reservation(None)));
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('budget:' || app_current_tenant()::text, 0))")
+            .execute(&mut **tx)
+            .await?;
+        if let Err(exceeded) = self.check(tx, tier, subject).await? {
+            return Ok(Err(exceeded));
+        }
+        crate::data::db::ensure_tenant(tx).await?;
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO budget_reservations (subject, micros, expires_at) \
+             VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id",
+        )
+        .bind(subject)
+        .bind(i64::try_from(micros).unwrap_or(i64::MAX))
+        .bind(ttl.as_secs_f64())
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(Ok(Reservation(Some(id))))
+    }
+
+    /// Ends a hold, in the transaction that records what the call cost (or that it failed).
+    pub async fn release(&self, tx: &mut Transaction<'static, Postgres>, r: Reservation) -> Result<(), sqlx::Error> {
+        if let Reservation(Some(id)) = r {
+            sqlx::query("DELETE FROM budget_reservations WHERE id = $1").bind(id).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
 }
 
-/// The ledger's cost since the start of the UTC day, for the transaction's tenant (row-level
-/// security scopes the sum) or one subject in it.
-async fn spent_today(tx: &mut Transaction<'static, Postgres>, subject: Option<&str>) -> Result<u64, sqlx::Error> {
+/// The ledger's cost since the start of the UTC day plus the open reservations, for the
+/// transaction's tenant (row-level security scopes both) or one subject in it.
+async fn committed_today(tx: &mut Transaction<'static, Postgres>, subject: Option<&str>) -> Result<u64, sqlx::Error> {
     let micros: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(cost_micros), 0)::bigint FROM usage_ledger \
-         WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
-           AND ($1::text IS NULL OR subject = $1)",
+        "SELECT ((SELECT coalesce(sum(cost_micros), 0) FROM usage_ledger \
+                   WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
+                     AND ($1::text IS NULL OR subject = $1)) \
+               + (SELECT coalesce(sum(micros), 0) FROM budget_reservations \
+                   WHERE expires_at > now() AND ($1::text IS NULL OR subject = $1)))::bigint",
     )
     .bind(subject)
     .fetch_one(&mut **tx)

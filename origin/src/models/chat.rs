@@ -22,6 +22,9 @@ pub struct ChatConfig {
     /// Prices in millionths of a currency unit per million tokens, for the usage ledger.
     pub input_price_micros_per_mtok: u64,
     pub output_price_micros_per_mtok: u64,
+    /// The most tokens one answer may have (sent as `max_tokens`): it bounds what a call can
+    /// cost, which budgets reserve before the call.
+    pub max_output_tokens: u64,
     /// Consecutive failures that open the breaker, and how long it stays open.
     pub breaker_failures: u32,
     pub breaker_cooldown_secs: u64,
@@ -36,6 +39,7 @@ impl Default for ChatConfig {
             timeout_secs: 30,
             input_price_micros_per_mtok: 0,
             output_price_micros_per_mtok: 0,
+            max_output_tokens: 1024,
             breaker_failures: 3,
             breaker_cooldown_secs: 30,
         }
@@ -101,6 +105,18 @@ impl ChatClient {
         ])
     }
 
+    /// The most a completion of these messages can cost: the input at a token per 3 bytes (more
+    /// than any tokenizer in use makes of text) and a full `max_output_tokens` answer.
+    pub fn max_cost_micros(&self, system: &str, user: &str) -> u64 {
+        let input = u64::try_from((system.len() + user.len()).div_ceil(3)).unwrap_or(u64::MAX);
+        self.cost_micros(input, self.config.max_output_tokens)
+    }
+
+    /// How long a call may take in all, for how long its budget reservation holds.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.timeout_secs.max(1))
+    }
+
     /// One completion of a system and a user message, at temperature 0.
     pub async fn complete(&self, system: &str, user: &str) -> Result<Completion, ChatError> {
         if self.breaker.allow(Instant::now()).is_err() {
@@ -118,6 +134,7 @@ impl ChatClient {
         let body = json!({
             "model": self.config.model,
             "temperature": 0,
+            "max_tokens": self.config.max_output_tokens,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
         });
         let mut request = self.http.post(&self.endpoint).json(&body);

@@ -173,6 +173,21 @@ async fn check_budget(i: &StepInput) -> Result<(), StepError> {
     allowed.map_err(|exceeded| StepError::Permanent(format!("budget exceeded: {exceeded}")))
 }
 
+/// Before a paid call: holds `micros` of the budgets for `ttl`, or fails the task and says why
+/// when a budget is spent (by what was spent and what other calls hold).
+async fn reserve_budget(
+    i: &StepInput,
+    micros: u64,
+    ttl: std::time::Duration,
+) -> Result<crate::models::budget::Reservation, StepError> {
+    let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
+    // A reservation outlives a call that times out only by this margin.
+    let ttl = ttl + std::time::Duration::from_secs(30);
+    let held = i.ctx.budgets.reserve(&mut tx, &i.tier, &i.subject, micros, ttl).await?;
+    tx.commit().await?;
+    held.map_err(|exceeded| StepError::Permanent(format!("budget exceeded: {exceeded}")))
+}
+
 /// Before a search step: embedding its queries costs money only with a priced remote provider.
 async fn check_search_budget(i: &StepInput) -> Result<(), StepError> {
     if i.ctx.embedder.as_ref().is_some_and(crate::models::embed::Embedder::is_priced) {
@@ -239,12 +254,18 @@ async fn rag_answer(i: StepInput) -> Result<StepOutput, StepError> {
     let Some(chat) = i.ctx.chat.as_ref().filter(|_| !sources.is_empty()) else {
         return Ok(StepOutput { value, ..StepOutput::default() });
     };
-    check_budget(&i).await?;
-    match chat.complete(ANSWER_SYSTEM, &answer_prompt(&i.query, &sources)).await {
+    let prompt = answer_prompt(&i.query, &sources);
+    let hold = reserve_budget(&i, chat.max_cost_micros(ANSWER_SYSTEM, &prompt), chat.timeout()).await?;
+    let result = chat.complete(ANSWER_SYSTEM, &prompt).await;
+    // What the call cost replaces what it held, in one transaction.
+    let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
+    if let Ok(completion) = &result {
+        crate::models::usage::record_chat(&mut tx, &i.subject, chat.model(), completion).await?;
+    }
+    i.ctx.budgets.release(&mut tx, hold).await?;
+    tx.commit().await?;
+    match result {
         Ok(completion) => {
-            let mut tx = i.ctx.db.tenant_tx(i.tenant).await?;
-            crate::models::usage::record_chat(&mut tx, &i.subject, chat.model(), &completion).await?;
-            tx.commit().await?;
             let quotes = answer::quotes_in(&completion.text);
             let model_answer = answer::Answer { text: completion.text, quotes };
             value = json!({
