@@ -776,6 +776,9 @@ async fn push_configs_are_kept_per_task_in_both_versions() {
     assert_eq!(other.error_code("tasks/pushNotificationConfig/list", json!({"id": id})).await, -32001);
 }
 
+/// A webhook's signing secret (the `HMAC-SHA256` scheme's credentials): at least 32 bytes.
+const SIGNING_SECRET: &str = "whsec-0123456789abcdef0123456789abcdef";
+
 #[tokio::test]
 async fn webhooks_get_every_event_in_order_signed_and_retried() {
     let receiver = hook(2).await;
@@ -783,7 +786,7 @@ async fn webhooks_get_every_event_in_order_signed_and_retried() {
     let send = json!({
         "message": message_v03("notify me", json!({"skill": "probe"})),
         "configuration": {"blocking": true, "pushNotificationConfig": {"url": receiver.url, "token": "tok-123",
-            "authentication": {"schemes": ["Bearer"], "credentials": "hook-secret"}}}
+            "authentication": {"schemes": ["HMAC-SHA256"], "credentials": SIGNING_SECRET}}}
     });
     let task = a.result("message/send", send).await;
     assert_eq!(task["status"]["state"], "completed");
@@ -797,15 +800,17 @@ async fn webhooks_get_every_event_in_order_signed_and_retried() {
     let raw = receiver.got.lock().unwrap().clone();
     for (h, body) in &raw {
         assert_eq!(h["x-a2a-notification-token"], "tok-123");
-        assert_eq!(h["authorization"], "Bearer hook-secret");
+        // The signing secret is never sent, and the token sent beside it is not the key.
+        assert!(h.get("authorization").is_none(), "{h:?}");
+        assert!(!h.values().any(|v| v.to_str().is_ok_and(|v| v.contains(SIGNING_SECRET))), "{h:?}");
         let sig = h["x-a2a-signature"].to_str().unwrap();
         let t: u64 = sig.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap();
         assert_eq!(
             sig,
-            agentplane_origin::protocol::a2a::push::signature("tok-123", t, body),
+            agentplane_origin::protocol::a2a::push::signature(SIGNING_SECRET, t, body),
             "the signature covers the body"
         );
-        assert_ne!(sig, agentplane_origin::protocol::a2a::push::signature("other-token", t, body));
+        assert_ne!(sig, agentplane_origin::protocol::a2a::push::signature("tok-123", t, body));
     }
 
     // 1.0: a config set on a running task hears what happens from then on, as StreamResponses.
@@ -818,13 +823,18 @@ async fn webhooks_get_every_event_in_order_signed_and_retried() {
         )
         .await;
     let id = r["task"]["id"].as_str().unwrap();
-    v1.result("CreateTaskPushNotificationConfig", json!({"taskId": id, "url": receiver.url})).await;
+    v1.result(
+        "CreateTaskPushNotificationConfig",
+        json!({"taskId": id, "url": receiver.url, "authentication": {"scheme": "Bearer", "credentials": "hook-secret"}}),
+    )
+    .await;
     let got =
         receiver.wait(|g| g.iter().any(|(_, b)| String::from_utf8_lossy(b).contains("TASK_STATE_COMPLETED"))).await;
     let seqs: Vec<i64> = got.iter().map(|(h, _)| event_seq(h)).collect();
     assert_eq!(*seqs.last().unwrap(), 6);
     assert_eq!(seqs, (seqs[0]..=6).collect::<Vec<_>>(), "in order, without gaps or repeats");
-    assert!(got.iter().all(|(h, _)| h.get("x-a2a-signature").is_none()), "no token, nothing to sign with");
+    assert!(got.iter().all(|(h, _)| h.get("x-a2a-signature").is_none()), "not the signing scheme: nothing signed");
+    assert!(got.iter().all(|(h, _)| h["authorization"] == "Bearer hook-secret"));
     let last = &got.last().unwrap().1;
     assert_eq!(last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED");
 }

@@ -13,10 +13,13 @@
 //! What a receiver gets:
 //! - body: 0.3, the `Task` as of the event; 1.0, the event as a `StreamResponse`
 //!   (`{"task"|"statusUpdate"|"artifactUpdate": ..}`), as in a stream.
-//! - `X-A2A-Notification-Token: <token>` when the config has a token, and
-//!   `X-A2A-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(token, "<t>.<body>")>`, so the
-//!   receiver can check the body came from us unaltered and reject old replays.
-//! - `Authorization: <scheme> <credentials>` when the config names an authentication scheme.
+//! - `X-A2A-Notification-Token: <token>` when the config has a token.
+//! - With the authentication scheme [`SIGNATURE_SCHEME`] (`HMAC-SHA256`), whose credentials are a
+//!   signing secret of the client's that is never sent: `X-A2A-Signature: t=<unix seconds>,
+//!   v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, so the receiver can check the body came from
+//!   us unaltered and reject old replays. The key is not the token: anyone who sees one request
+//!   (a proxy's log) could otherwise sign their own.
+//! - With any other scheme: `Authorization: <scheme> <credentials>`.
 //! - `X-A2A-Event-Id: <task id>:<sequence number>`, stable across redeliveries, for deduplication.
 
 use std::collections::HashMap;
@@ -44,6 +47,11 @@ const BATCH: i64 = 100;
 /// How long a process holds a webhook while it delivers one event (renewed after each): longer
 /// than every attempt at one event together, so no other process starts on it meanwhile.
 const LEASE: Duration = Duration::from_secs(ATTEMPTS as u64 * (TIMEOUT.as_secs() + 5));
+/// The authentication scheme whose credentials sign each notification instead of being sent.
+pub const SIGNATURE_SCHEME: &str = "HMAC-SHA256";
+/// The shortest signing secret accepted: as for HMAC token keys, 32 bytes.
+const MIN_SIGNING_SECRET: usize = 32;
+
 /// The most webhooks one task may have, and one tenant across its running tasks.
 pub const MAX_CONFIGS_PER_TASK: i64 = 10;
 pub const MAX_CONFIGS_PER_TENANT: i64 = 1000;
@@ -57,12 +65,12 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     }
 }
 
-/// The `X-A2A-Signature` value for `body` sent at `unix_seconds`.
-pub fn signature(token: &str, unix_seconds: u64, body: &[u8]) -> String {
+/// The `X-A2A-Signature` value for `body` sent at `unix_seconds`, signed with `secret`.
+pub fn signature(secret: &str, unix_seconds: u64, body: &[u8]) -> String {
     let mut signed = unix_seconds.to_string().into_bytes();
     signed.push(b'.');
     signed.extend_from_slice(body);
-    let mac = hmac_sha256(token.as_bytes(), &signed);
+    let mac = hmac_sha256(secret.as_bytes(), &signed);
     let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
     format!("t={unix_seconds},v1={hex}")
 }
@@ -250,17 +258,19 @@ impl Pusher {
             .header("X-A2A-Event-Id", format!("{task}:{seq}"))
             .body(body.to_vec());
         if let Some(token) = &config.token {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            request = request
-                .header("X-A2A-Notification-Token", token)
-                .header("X-A2A-Signature", signature(token, now, body));
+            request = request.header("X-A2A-Notification-Token", token);
         }
         if let Some(auth) = &config.authentication
             && let Some(scheme) = auth.get("scheme").and_then(Value::as_str)
         {
             let credentials = auth.get("credentials").and_then(Value::as_str).unwrap_or_default();
-            request =
-                request.header(http::header::AUTHORIZATION, format!("{scheme} {credentials}").trim_end().to_owned());
+            if scheme.eq_ignore_ascii_case(SIGNATURE_SCHEME) {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                request = request.header("X-A2A-Signature", signature(credentials, now, body));
+            } else {
+                request = request
+                    .header(http::header::AUTHORIZATION, format!("{scheme} {credentials}").trim_end().to_owned());
+            }
         }
         let response = request.send().await.map_err(|e| DeliveryError::Transport(e.to_string()))?;
         let status = response.status();
@@ -329,7 +339,15 @@ pub fn config_from(version: A2aVersion, inner: &Value, task_id: Uuid) -> Result<
             if !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c)) {
                 return Err("authentication scheme is not a valid HTTP token".into());
             }
-            Some(json!({ "scheme": scheme, "credentials": a.get("credentials").and_then(Value::as_str) }))
+            let credentials = a.get("credentials").and_then(Value::as_str);
+            if scheme.eq_ignore_ascii_case(SIGNATURE_SCHEME) && credentials.is_none_or(|c| c.len() < MIN_SIGNING_SECRET)
+            {
+                return Err(format!(
+                    "the {SIGNATURE_SCHEME} scheme signs with its credentials: a secret of at least \
+                     {MIN_SIGNING_SECRET} characters"
+                ));
+            }
+            Some(json!({ "scheme": scheme, "credentials": credentials }))
         }
     };
     Ok(PushConfig {
@@ -392,6 +410,18 @@ pub fn config_value(version: A2aVersion, c: &PushConfig, secrets: Secrets) -> Va
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signing_scheme_needs_a_secret_of_32_bytes() {
+        let config = |secret: &str| {
+            let c = json!({"url": "https://h.example/x", "authentication": {"scheme": "HMAC-SHA256", "credentials": secret}});
+            config_from(A2aVersion::V1_0, &c, Uuid::nil())
+        };
+        assert!(config("short").unwrap_err().contains("at least 32"));
+        assert!(config(&"k".repeat(32)).is_ok());
+        let none = json!({"url": "https://h.example/x", "authentication": {"schemes": ["hmac-sha256"]}});
+        assert!(config_from(A2aVersion::V0_3, &none, Uuid::nil()).is_err());
+    }
 
     #[test]
     fn hmac_matches_rfc_4231() {
