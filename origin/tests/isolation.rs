@@ -145,7 +145,7 @@ async fn a_webhook_that_never_answers_stalls_no_other_tenant() {
     futures::future::join_all(sends).await;
 
     // Each delivery waits up to 10 s per attempt; watch for longer than one attempt.
-    let mut slowest = Duration::ZERO;
+    let mut latencies = Vec::new();
     let until = Instant::now() + Duration::from_secs(15);
     while Instant::now() < until {
         let started = Instant::now();
@@ -153,11 +153,17 @@ async fn a_webhook_that_never_answers_stalls_no_other_tenant() {
             .await
             .expect("get_document hung");
         assert_eq!(got.structured()["title"], "steady");
-        slowest = slowest.max(started.elapsed());
+        latencies.push(started.elapsed());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     held.abort();
-    println!("slowest get_document of the other tenant during the webhook stall: {slowest:?}");
+    latencies.sort();
+    let (p99, slowest) = (latencies[latencies.len() * 99 / 100], latencies[latencies.len() - 1]);
+    println!(
+        "other tenant's get_document during the webhook stall: p50 {:?}, p99 {p99:?}, slowest {slowest:?} ({} calls)",
+        latencies[latencies.len() / 2],
+        latencies.len()
+    );
     assert!(slowest < Duration::from_secs(1), "the other tenant waited {slowest:?}");
 }
 
