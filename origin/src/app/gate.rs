@@ -26,6 +26,7 @@ use http_body_util::BodyExt as _;
 use rand::RngCore;
 use uuid::Uuid;
 
+use super::health::{self, DatabaseHealth};
 use super::streams::StreamSlots;
 use super::{AppError, AppState};
 
@@ -39,6 +40,8 @@ pub struct Gate {
     sessions: Mutex<HashMap<String, SessionOwner>>,
     /// Each tenant's open long-lived streams in this process, capped.
     streams: Arc<StreamSlots>,
+    /// Whether the database answers; while it does not, `/mcp` and `/a2a` get 503 at once.
+    database: Option<Arc<DatabaseHealth>>,
     /// Conformance mode only: the principal of requests that carry no `Authorization` header
     /// (the official suite sends none). `None` everywhere else; absent from production builds.
     #[cfg(feature = "dev-tools")]
@@ -69,9 +72,16 @@ impl Gate {
             tenants: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             streams,
+            database: None,
             #[cfg(feature = "dev-tools")]
             anonymous: None,
         }
+    }
+
+    /// Refuses `/mcp` and `/a2a` with 503 while `health` says the database does not answer.
+    pub fn with_database_health(mut self, health: Arc<DatabaseHealth>) -> Self {
+        self.database = Some(health);
+        self
     }
 
     /// Lets requests without an `Authorization` header through as `principal` (conformance mode).
@@ -134,6 +144,22 @@ fn is_event_stream(headers: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
+/// The answer to every `/mcp` and `/a2a` request while the database does not answer: nothing was
+/// read or done, and the client is told when to try again.
+fn database_unavailable() -> Response {
+    use agentplane_core::jsonrpc::{self, ErrorObject, code};
+    let error = ErrorObject::new(code::ORIGIN_UNAVAILABLE, "Service unavailable: the database does not answer")
+        .with_data(serde_json::json!({ "retryAfterMs": health::RETRY_AFTER_SECS * 1000 }));
+    let mut response = (
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        jsonrpc::error_bytes(None, &error),
+    )
+        .into_response();
+    response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(health::RETRY_AFTER_SECS));
+    response
+}
+
 /// How long a client refused for too many open streams should wait: streams end when their task
 /// does, or when their client leaves, so a short wait usually finds a slot.
 const STREAM_RETRY_AFTER_SECS: u64 = 5;
@@ -194,6 +220,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         let mut request = request;
         request.extensions_mut().insert(anonymous.clone());
         return next.run(request).await;
+    }
+    if let Some(health) = &gate.database
+        && !health.up()
+        && matches!(request.uri().path(), "/mcp" | "/a2a")
+    {
+        return database_unavailable();
     }
     let (parts, body) = request.into_parts();
     let mut entropy = [0u8; 24];

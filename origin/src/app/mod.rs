@@ -5,6 +5,7 @@ pub mod config;
 pub mod devkeys;
 mod error;
 pub mod gate;
+pub mod health;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -53,7 +53,9 @@ pub fn router(
         !config.conformance_fixtures,
         "this agentplane is built without the conformance fixtures: build it with --features dev-tools"
     );
-    let gate = Gate::new(gateway, crate::app::streams::StreamSlots::new(config.max_streams_per_tenant));
+    let health = crate::app::health::DatabaseHealth::watch(db.clone(), cancel.child_token());
+    let gate = Gate::new(gateway, crate::app::streams::StreamSlots::new(config.max_streams_per_tenant))
+        .with_database_health(health);
     #[cfg(feature = "dev-tools")]
     let gate = gate.with_anonymous(crate::dev::conformance::anonymous_principal(config)?);
     let gate = Arc::new(gate);
