@@ -76,6 +76,12 @@ impl Quota {
 pub struct GcraState {
     /// Theoretical arrival time, nanoseconds since the epoch.
     tat: u64,
+    /// The latest `now` an admitted request was decided at. Concurrent requests read their
+    /// clocks at their start and may reach the state in another order; a request decided after
+    /// one with a later clock is decided at that later time, so the limiter's clock never runs
+    /// backwards (which would refuse the last request of a full burst).
+    #[serde(default)]
+    seen: u64,
 }
 
 /// The answer to "may this request go ahead?". Serialisable because a Worker computes it inside
@@ -112,7 +118,7 @@ impl RateDecision {
 /// Decides one request at `now` and returns the state to keep. A denied request leaves the state
 /// as it was, so retrying costs nothing.
 pub fn decide(state: GcraState, now: Timestamp, quota: &Quota) -> (RateDecision, GcraState) {
-    let now = now.as_unix_nanos();
+    let now = now.as_unix_nanos().max(state.seen);
     let t = quota.emission_interval();
     let tau = quota.tolerance();
     let tat = state.tat.max(now);
@@ -138,7 +144,7 @@ pub fn decide(state: GcraState, now: Timestamp, quota: &Quota) -> (RateDecision,
         retry_after_nanos: 0,
         reset_after_nanos: new_tat - now,
     };
-    (decision, GcraState { tat: new_tat })
+    (decision, GcraState { tat: new_tat, seen: now })
 }
 
 /// Named tiers (free, pro, enterprise, ...) and the one a principal without a known tier gets.
@@ -188,6 +194,26 @@ mod tests {
 
     fn at(nanos: u64) -> Timestamp {
         Timestamp::from_unix_nanos(nanos)
+    }
+
+    /// Concurrent requests read their clocks first and reach the state in any order: a full
+    /// burst is admitted even when the last one decided carries the earliest clock.
+    #[test]
+    fn a_burst_decided_out_of_clock_order_is_admitted_whole() {
+        let quota = Quota::new(10, 60, 10).unwrap();
+        let t0 = 1_000 * SEC;
+        let mut state = GcraState::default();
+        // The first decided read its clock 50 ms after the last one did.
+        let clocks = (0..10).map(|i| t0 + (10 - i) * 5_000_000);
+        let admitted = clocks
+            .filter(|&c| {
+                let (d, s) = decide(state, at(c), &quota);
+                state = s;
+                d.allowed
+            })
+            .count();
+        assert_eq!(admitted, 10);
+        assert!(!decide(state, at(t0), &quota).0.allowed, "and not one more");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Durable A2A execution across a crash: an origin running 20 tasks is killed with SIGKILL and
-//! started again on the same data; every task completes, with each artifact and each event once.
+//! started again on the same data, or killed beside a second origin (a replica) that carries on;
+//! every task completes, with each artifact and each event once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -175,8 +176,18 @@ async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
         assert!(Instant::now() < deadline, "not every task finished after the restart: {states:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    for id in &ids {
-        let events = replay(port, &token, id).await;
+    assert_each_completed_once(port, &token, &ids).await;
+
+    let mut child = second.0.take().unwrap();
+    signal(&child, nix::sys::signal::Signal::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Every task in `ids` completed, with each artifact and each event once, read through `port`.
+async fn assert_each_completed_once(port: u16, token: &str, ids: &[String]) {
+    for id in ids {
+        let events = replay(port, token, id).await;
         let seqs: Vec<i64> = events.iter().map(|e| e.0).collect();
         assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "contiguous log for {id}");
         let artifact_events: Vec<&str> = events
@@ -189,9 +200,66 @@ async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
         assert_eq!(finals.len(), 1);
         assert_eq!(finals[0]["status"]["state"], "completed");
     }
+}
 
-    let mut child = second.0.take().unwrap();
+/// Two origins on one database, as two replicas; one is killed with SIGKILL while both run
+/// tasks. Every task finishes on the survivor, with each artifact and each event once.
+#[tokio::test]
+async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
+    let data = root().join("target/agentplane-test-cli/a2a-crash-two");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    // The survivor starts first and so runs the database; the victim attaches to it, as a
+    // replica does to a database it does not own.
+    let survivor_port = free_port();
+    let mut survivor = serve(&data, survivor_port).await;
+    let victim_port = free_port();
+    let mut victim = serve(&data, victim_port).await;
+    let out = agentplane(&data)
+        .args(["token", "mint", "--tenant", "c4a5c4a5-0000-4000-8000-000000000002", "--scopes", "tasks:run"])
+        .args(["--tier", "enterprise"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let mut ids = Vec::new();
+    for i in 0..TASKS {
+        let message = json!({"kind": "message", "messageId": format!("two-{i}"), "role": "user",
+            "parts": [{"kind": "text", "text": format!("replica test {i}")}],
+            "metadata": {"skill": "probe", "sleep_ms": 1000}});
+        let port = if i % 2 == 0 { victim_port } else { survivor_port };
+        ids.push(
+            rpc(port, &token, "message/send", json!({"message": message})).await["id"].as_str().unwrap().to_owned(),
+        );
+    }
+    // Kill the victim once every task is under way (both executors claim from the one queue).
+    let list = json!({"pageSize": 100, "includeArtifacts": true});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tasks = rpc(survivor_port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
+        let working = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_WORKING").count();
+        if working == TASKS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tasks never got going: {working} working");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut killed = victim.0.take().unwrap();
+    signal(&killed, nix::sys::signal::Signal::SIGKILL);
+    killed.wait().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tasks = rpc(survivor_port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
+        let states: Vec<&str> = tasks.iter().map(|t| t["status"]["state"].as_str().unwrap()).collect();
+        assert!(!states.iter().any(|s| *s == "TASK_STATE_FAILED" || *s == "TASK_STATE_CANCELED"), "{tasks:?}");
+        if states.len() == TASKS && states.iter().all(|s| *s == "TASK_STATE_COMPLETED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every task finished on the survivor: {states:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_each_completed_once(survivor_port, &token, &ids).await;
+    let mut child = survivor.0.take().unwrap();
     signal(&child, nix::sys::signal::Signal::SIGINT);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    assert!(child.wait().unwrap().success());
 }
