@@ -122,22 +122,8 @@ async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
     std::fs::create_dir_all(&data).unwrap();
     let port = free_port();
     let mut first = serve(&data, port).await;
-    let out = agentplane(&data)
-        .args(["token", "mint", "--tenant", "c4a5c4a5-0000-4000-8000-000000000001", "--scopes", "tasks:run"])
-        // The free tier's burst is smaller than the polling below.
-        .args(["--tier", "enterprise"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-
-    let mut ids = Vec::new();
-    for i in 0..TASKS {
-        let message = json!({"kind": "message", "messageId": format!("m{i}"), "role": "user",
-            "parts": [{"kind": "text", "text": format!("crash test {i}")}],
-            "metadata": {"skill": "probe", "sleep_ms": 1000}});
-        let task = rpc(port, &token, "message/send", json!({"message": message})).await;
-        ids.push(task["id"].as_str().unwrap().to_owned());
-    }
+    let token = mint(&data, "c4a5c4a5-0000-4000-8000-000000000001");
+    let ids = send_tasks(&token, &[port]).await;
     // Kill the origin once every task is under way and some have finished a step.
     let list = json!({"pageSize": 100, "includeArtifacts": true});
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -184,6 +170,29 @@ async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
     assert!(status.success(), "{status}");
 }
 
+/// A token of `tenant` for A2A tasks, on the enterprise tier (the free tier's burst is smaller
+/// than the polling the tests do).
+fn mint(data: &Path, tenant: &str) -> String {
+    let out = agentplane(data)
+        .args(["token", "mint", "--tenant", tenant, "--scopes", "tasks:run", "--tier", "enterprise"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Sends [`TASKS`] probe tasks (three 1 s steps each), in turn through each of `ports`; their ids.
+async fn send_tasks(token: &str, ports: &[u16]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..TASKS {
+        let message = json!({"kind": "message", "messageId": format!("m{i}"), "role": "user",
+            "parts": [{"kind": "text", "text": format!("crash test {i}")}],
+            "metadata": {"skill": "probe", "sleep_ms": 1000}});
+        let task = rpc(ports[i % ports.len()], token, "message/send", json!({"message": message})).await;
+        ids.push(task["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
 /// Every task in `ids` completed, with each artifact and each event once, read through `port`.
 async fn assert_each_completed_once(port: u16, token: &str, ids: &[String]) {
     for id in ids {
@@ -215,22 +224,8 @@ async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
     let mut survivor = serve(&data, survivor_port).await;
     let victim_port = free_port();
     let mut victim = serve(&data, victim_port).await;
-    let out = agentplane(&data)
-        .args(["token", "mint", "--tenant", "c4a5c4a5-0000-4000-8000-000000000002", "--scopes", "tasks:run"])
-        .args(["--tier", "enterprise"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let mut ids = Vec::new();
-    for i in 0..TASKS {
-        let message = json!({"kind": "message", "messageId": format!("two-{i}"), "role": "user",
-            "parts": [{"kind": "text", "text": format!("replica test {i}")}],
-            "metadata": {"skill": "probe", "sleep_ms": 1000}});
-        let port = if i % 2 == 0 { victim_port } else { survivor_port };
-        ids.push(
-            rpc(port, &token, "message/send", json!({"message": message})).await["id"].as_str().unwrap().to_owned(),
-        );
-    }
+    let token = mint(&data, "c4a5c4a5-0000-4000-8000-000000000002");
+    let ids = send_tasks(&token, &[victim_port, survivor_port]).await;
     // Kill the victim once every task is under way (both executors claim from the one queue).
     let list = json!({"pageSize": 100, "includeArtifacts": true});
     let deadline = Instant::now() + Duration::from_secs(30);
