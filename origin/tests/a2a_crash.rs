@@ -1,10 +1,13 @@
-//! Durable A2A execution across a crash: an origin running 20 tasks is killed with SIGKILL and
-//! started again on the same data, or killed beside a second origin (a replica) that carries on;
-//! every task completes, with each artifact and each event once.
+//! A2A on real origin processes. Durable execution across a crash: an origin running 20 tasks is
+//! killed with SIGKILL and started again on the same data, or killed beside a second origin (a
+//! replica) that carries on; every task completes, with each artifact and each event once. And
+//! webhooks that ignore a proxy the environment names.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -53,8 +56,14 @@ impl Drop for Origin {
 }
 
 async fn serve(data: &Path, port: u16) -> Origin {
+    serve_with(data, port, &[]).await
+}
+
+/// [`serve`] with more environment variables.
+async fn serve_with(data: &Path, port: u16, env: &[(&str, &str)]) -> Origin {
     let origin = Origin(Some(
         agentplane(data)
+            .envs(env.iter().copied())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stderr(Stdio::null())
             .stdout(Stdio::null())
@@ -255,6 +264,79 @@ async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
     }
     assert_each_completed_once(survivor_port, &token, &ids).await;
     let mut child = survivor.0.take().unwrap();
+    signal(&child, nix::sys::signal::Signal::SIGINT);
+    assert!(child.wait().unwrap().success());
+}
+
+/// Issue 12, point 10: webhooks never go through a proxy from the environment, since a proxy
+/// would resolve the name itself and connect wherever that leads, past the SSRF check.
+#[tokio::test]
+async fn webhooks_ignore_a_proxy_from_the_environment() {
+    // A "proxy" that counts the connections it gets and answers none.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let proxied = Arc::new(AtomicUsize::new(0));
+    let counted = proxied.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = proxy.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let d = delivered.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let d = d.clone();
+            async move {
+                d.fetch_add(1, Ordering::SeqCst);
+                http::StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(receiver, app).await.unwrap() });
+
+    let data = root().join("target/agentplane-test-cli/webhook-proxy");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    // The test switch lets webhooks go to loopback over http, as the receiver here is.
+    let config = data.join("agentplane.toml");
+    std::fs::write(&config, "[a2a]\npush_allow_loopback = true\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let port = free_port();
+    let env = [
+        ("AGENTPLANE_CONFIG", config.as_str()),
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("http_proxy", proxy_url.as_str()),
+        ("ALL_PROXY", proxy_url.as_str()),
+        ("NO_PROXY", ""),
+    ];
+    let mut origin = serve_with(&data, port, &env).await;
+    let token = mint(&data, "c4a5c4a5-0000-4000-8000-000000000003");
+    let message = json!({"kind": "message", "messageId": "proxy-1", "role": "user", "parts": [{"kind": "text", "text": "hi"}],
+        "metadata": {"skill": "probe"}});
+    rpc(
+        port,
+        &token,
+        "message/send",
+        json!({"message": message, "configuration": {"pushNotificationConfig": {"url": hook}}}),
+    )
+    .await;
+    for _ in 0..100 {
+        if delivered.load(Ordering::SeqCst) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (direct, through_proxy) = (delivered.load(Ordering::SeqCst), proxied.load(Ordering::SeqCst));
+    println!("webhook POSTs delivered directly: {direct}; connections to the environment's proxy: {through_proxy}");
+    assert!(direct >= 3, "the receiver got {direct} notifications");
+    assert_eq!(through_proxy, 0, "a webhook went through the environment's proxy");
+    let mut child = origin.0.take().unwrap();
     signal(&child, nix::sys::signal::Signal::SIGINT);
     assert!(child.wait().unwrap().success());
 }
