@@ -179,11 +179,20 @@ async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
     assert!(status.success(), "{status}");
 }
 
-/// A token of `tenant` for A2A tasks, on the enterprise tier (the free tier's burst is smaller
+/// A token of `tenant` for MCP tools and A2A tasks, on the enterprise tier (the free tier's burst is smaller
 /// than the polling the tests do).
 fn mint(data: &Path, tenant: &str) -> String {
     let out = agentplane(data)
-        .args(["token", "mint", "--tenant", tenant, "--scopes", "tasks:run", "--tier", "enterprise"])
+        .args([
+            "token",
+            "mint",
+            "--tenant",
+            tenant,
+            "--scopes",
+            "search:read docs:write tasks:run",
+            "--tier",
+            "enterprise",
+        ])
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
@@ -221,7 +230,9 @@ async fn assert_each_completed_once(port: u16, token: &str, ids: &[String]) {
 }
 
 /// Two origins on one database, as two replicas; one is killed with SIGKILL while both run
-/// tasks. Every task finishes on the survivor, with each artifact and each event once.
+/// tasks and 16 MCP clients (writes and searches, half on each origin, moving to the survivor
+/// when theirs is gone) keep them busy. Every task finishes on the survivor, with each artifact
+/// and each event once, and every acknowledged write is there.
 #[tokio::test]
 async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
     let data = root().join("target/agentplane-test-cli/a2a-crash-two");
@@ -235,6 +246,9 @@ async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
     let mut victim = serve(&data, victim_port).await;
     let token = mint(&data, "c4a5c4a5-0000-4000-8000-000000000002");
     let ids = send_tasks(&token, &[victim_port, survivor_port]).await;
+    // The load is another tenant's, at about 16 requests a second (its tier allows 1,000 a minute).
+    let load_token = mint(&data, "c4a5c4a5-0000-4000-8000-000000000004");
+    let load = McpLoad::start(&load_token, [victim_port, survivor_port]);
     // Kill the victim once every task is under way (both executors claim from the one queue).
     let list = json!({"pageSize": 100, "includeArtifacts": true});
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -263,9 +277,112 @@ async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_each_completed_once(survivor_port, &token, &ids).await;
+    let (answers, written) = load.stop().await;
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{survivor_port}/mcp");
+    for id in &written {
+        let request = agentplane_origin::dev::client::request(
+            &http,
+            &url,
+            &load_token,
+            1,
+            "tools/call",
+            json!({"name": "get_document", "arguments": {"id": id}}),
+        );
+        let body = request.send().await.unwrap().text().await.unwrap();
+        assert!(
+            body.contains(id.as_str()) && !body.contains("\"isError\":true"),
+            "acknowledged write {id} is missing: {body}"
+        );
+    }
+    println!(
+        "one origin of two killed under 16 MCP clients: {TASKS} tasks completed once on the survivor; \
+         MCP answers {answers:?}; {} acknowledged writes, all present",
+        written.len()
+    );
     let mut child = survivor.0.take().unwrap();
     signal(&child, nix::sys::signal::Signal::SIGINT);
     assert!(child.wait().unwrap().success());
+}
+
+/// 16 MCP clients writing and searching, one call a second each, half on each of two origins; a
+/// client whose origin stops answering moves to the other, as behind a load balancer.
+struct McpLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<Tally>>,
+}
+
+/// Answers by kind, and the ids of the writes acknowledged.
+type Tally = (std::collections::BTreeMap<String, u64>, Vec<String>);
+
+impl McpLoad {
+    fn start(token: &str, ports: [u16; 2]) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients = (0..16)
+            .map(|c| {
+                let (stop, token) = (stop.clone(), token.to_owned());
+                tokio::spawn(async move {
+                    let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
+                    let (mut port, mut answers, mut written) =
+                        (ports[c % 2], std::collections::BTreeMap::new(), Vec::new());
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let id = format!("{:08x}-0000-4000-8000-{:012x}", c, n);
+                        let (tool, args) = if n % 2 == 0 {
+                            (
+                                "upsert_document",
+                                json!({"id": id, "title": format!("replica {c} {n}"), "content": "load"}),
+                            )
+                        } else {
+                            ("hybrid_search", json!({"query": "replica load"}))
+                        };
+                        let url = format!("http://127.0.0.1:{port}/mcp");
+                        let request = agentplane_origin::dev::client::request(
+                            &http,
+                            &url,
+                            &token,
+                            1,
+                            "tools/call",
+                            json!({"name": tool, "arguments": args}),
+                        );
+                        let kind = match request.send().await {
+                            Ok(r) => {
+                                let status = r.status().as_u16();
+                                let body = r.text().await.unwrap_or_default();
+                                if status == 200 && tool == "upsert_document" && !body.contains("\"isError\":true") {
+                                    written.push(id);
+                                }
+                                status.to_string()
+                            }
+                            Err(_) => {
+                                port = ports[1];
+                                "connection failed".to_owned()
+                            }
+                        };
+                        *answers.entry(kind).or_default() += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    (answers, written)
+                })
+            })
+            .collect();
+        Self { stop, clients }
+    }
+
+    /// Stops the clients; every answer by kind, and the writes acknowledged.
+    async fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        let (mut answers, mut written) = (std::collections::BTreeMap::new(), Vec::new());
+        for c in self.clients {
+            let (a, w) = c.await.unwrap();
+            for (k, v) in a {
+                *answers.entry(k).or_default() += v;
+            }
+            written.extend(w);
+        }
+        (answers, written)
+    }
 }
 
 /// Issue 12, point 10: webhooks never go through a proxy from the environment, since a proxy
