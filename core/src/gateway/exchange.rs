@@ -426,10 +426,7 @@ impl<'r> Exchange<'r> {
     /// The origin's status and headers after [`Step::Forward`].
     pub fn handle_origin_head(&mut self, status: StatusCode, mut headers: HeaderMap) {
         let State::Forward = self.state else { return };
-        let declared_len = headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared_len = super::content_length(&headers);
         for name in ORIGIN_HOP_HEADERS {
             headers.remove(*name);
         }
@@ -668,12 +665,7 @@ impl<'r> Exchange<'r> {
         let writes = self.call.as_ref().is_some_and(|c| c.writes);
         let bump = self.principal().map(|p| p.tenant).filter(|_| writes && head.status.is_success());
         // An event stream's head comes before the write commits; a JSON answer's after it.
-        let streamed = body.is_none()
-            && head
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("text/event-stream"));
+        let streamed = body.is_none() && super::is_event_stream(&head.headers);
         head.bump_after_body = bump.filter(|_| streamed);
         let store = self.storable(head.status, body);
         State::Finish(Box::new(Finish { bump, store, head }))

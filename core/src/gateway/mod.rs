@@ -272,5 +272,15 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The body length a message's `Content-Length` declares, if it declares a valid one.
+pub fn content_length(headers: &HeaderMap) -> Option<usize> {
+    header_str(headers, http::header::CONTENT_LENGTH.as_str())?.trim().parse().ok()
+}
+
+/// Whether a message's body is an event stream (SSE).
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    header_str(headers, http::header::CONTENT_TYPE.as_str()).is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
 #[cfg(test)]
 mod tests;

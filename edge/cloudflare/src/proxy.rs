@@ -97,7 +97,7 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
 /// Reads the request body, or `None` when it is longer than `limit`: reading stops there, so an
 /// oversized body is never buffered whole.
 async fn read_body(req: &mut Request, headers: &HeaderMap, limit: usize) -> Result<Option<Vec<u8>>, EdgeError> {
-    let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let declared = agentplane_core::gateway::content_length(headers);
     if declared.is_some_and(|n| n > limit) {
         return Ok(None);
     }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentplane_core::auth::Principal;
-use agentplane_core::gateway::{Gateway, HttpRequest, RequestContext, Step, TenantState};
+use agentplane_core::gateway::{self, Gateway, HttpRequest, RequestContext, Step, TenantState};
 use agentplane_core::time::Timestamp;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -137,27 +137,14 @@ fn opens_stream(parts: &http::request::Parts, admitted: &agentplane_core::gatewa
         || (parts.method == http::Method::GET && parts.uri.path() == "/mcp")
 }
 
-fn is_event_stream(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
-}
-
 /// The answer to every `/mcp` and `/a2a` request while the database does not answer: nothing was
 /// read or done, and the client is told when to try again.
-fn database_unavailable() -> Response {
-    use agentplane_core::jsonrpc::{self, ErrorObject, code};
+fn database_unavailable() -> AppError {
+    use agentplane_core::jsonrpc::{ErrorObject, code};
     let error = ErrorObject::new(code::ORIGIN_UNAVAILABLE, "Service unavailable: the database does not answer")
         .with_data(serde_json::json!({ "retryAfterMs": health::RETRY_AFTER_SECS * 1000 }));
-    let mut response = (
-        http::StatusCode::SERVICE_UNAVAILABLE,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        jsonrpc::error_bytes(None, &error),
-    )
-        .into_response();
-    response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(health::RETRY_AFTER_SECS));
-    response
+    let (status, retry_after_secs) = (http::StatusCode::SERVICE_UNAVAILABLE, health::RETRY_AFTER_SECS);
+    AppError::RetryLater { status, id: None, error, retry_after_secs }
 }
 
 /// How long a client refused for too many open streams should wait: streams end when their task
@@ -172,7 +159,8 @@ fn too_many_streams(admitted: &agentplane_core::gateway::Admitted, max: usize) -
     )
     .with_data(serde_json::json!({ "limit": max, "retryAfterMs": STREAM_RETRY_AFTER_SECS * 1000 }));
     let id = admitted.message.as_ref().and_then(|m| m.id().cloned());
-    AppError::Busy { id, error, retry_after_secs: STREAM_RETRY_AFTER_SECS }
+    let status = http::StatusCode::TOO_MANY_REQUESTS;
+    AppError::RetryLater { status, id, error, retry_after_secs: STREAM_RETRY_AFTER_SECS }
 }
 
 /// The largest unread body of a refused request that is still read (and dropped) so that the
@@ -188,9 +176,7 @@ const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 /// after the refusal, and a client still sending may see it reset. Reading a flood of large
 /// refused bodies would cost the CPU everyone else needs.
 fn refuse_unread(body: Body, headers: &http::HeaderMap, response: &mut Response) {
-    let declared =
-        headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n <= DRAIN_MAX_BYTES) {
+    if gateway::content_length(headers).is_some_and(|n| n <= DRAIN_MAX_BYTES) {
         tokio::spawn(async move {
             let _ = tokio::time::timeout(DRAIN_FOR, body.collect()).await;
         });
@@ -225,7 +211,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         && !health.up()
         && matches!(request.uri().path(), "/mcp" | "/a2a")
     {
-        return database_unavailable();
+        return database_unavailable().into_response();
     }
     let (parts, body) = request.into_parts();
     let mut entropy = [0u8; 24];
@@ -323,7 +309,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let started = std::time::Instant::now();
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     if let Some(permit) = stream_permit
-        && is_event_stream(response.headers())
+        && gateway::is_event_stream(response.headers())
     {
         let (head, body) = response.into_parts();
         response = Response::from_parts(head, permit.hold_with(body));
