@@ -30,8 +30,9 @@ pub enum AppError {
     Unavailable(Value),
     /// An operator endpoint without the operator's credential: 401 with a Bearer challenge.
     OperatorUnauthorized,
-    /// A per-tenant cap is reached: 429 with `Retry-After`, the error answering the call.
-    Busy { id: Option<Id>, error: ErrorObject, retry_after_secs: u64 },
+    /// Not now, later: a per-tenant cap is reached (429) or the database does not answer (503).
+    /// The status, `Retry-After`, and the error answering the call.
+    RetryLater { status: StatusCode, id: Option<Id>, error: ErrorObject, retry_after_secs: u64 },
     /// A failure the caller may not see the cause of: 500, no body.
     Internal,
 }
@@ -75,8 +76,8 @@ impl IntoResponse for AppError {
                 Json(json!({ "error": "this endpoint needs the operator token" })),
             )
                 .into_response(),
-            AppError::Busy { id, error, retry_after_secs } => {
-                let mut r = rpc_response(StatusCode::TOO_MANY_REQUESTS, id.as_ref(), &error);
+            AppError::RetryLater { status, id, error, retry_after_secs } => {
+                let mut r = rpc_response(status, id.as_ref(), &error);
                 r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs));
                 r
             }

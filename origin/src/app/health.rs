@@ -1,12 +1,14 @@
-//! Whether the database answers, as a flag every request can read without waiting: a
-//! background probe runs `SELECT 1` every [`PROBE_EVERY`] with a deadline of [`PROBE_DEADLINE`].
-//! While it fails, the gate answers `/mcp` and `/a2a` with 503 and `Retry-After` at once instead
-//! of letting each request wait on the pool, and the first probe that succeeds opens it again.
+//! Whether the database answers and is migrated, as a value every request can read without
+//! waiting: a background probe runs the readiness query every [`PROBE_EVERY`] with a deadline of
+//! [`PROBE_DEADLINE`]. Public `/ready` answers from it, so a flood of `/ready` costs the database
+//! nothing; and while the database does not answer, the gate refuses `/mcp` and `/a2a` with 503
+//! and `Retry-After` at once instead of letting each request wait on the pool.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::data::db::Database;
@@ -17,32 +19,76 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(1);
 /// What a client refused while the database is down should wait before trying again.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
-/// The database's last known state; up until a probe says otherwise.
+/// What public readiness says: nothing more than whether to send traffic here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    Migrating,
+    Unavailable,
+}
+
+impl Readiness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Ready => "ready",
+            Readiness::Migrating => "migrating",
+            Readiness::Unavailable => "unavailable",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Readiness::Ready,
+            1 => Readiness::Migrating,
+            _ => Readiness::Unavailable,
+        }
+    }
+}
+
+/// The readiness query: whether every migration is applied, with the counts for operators.
+pub async fn check_readiness(db: &Database) -> (Readiness, Value) {
+    let expected = crate::data::db::MIGRATOR.iter().count();
+    match db.readiness().await {
+        Ok(applied) if applied >= expected => (Readiness::Ready, json!({ "applied": applied, "expected": expected })),
+        Ok(applied) => (Readiness::Migrating, json!({ "applied": applied, "expected": expected })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (Readiness::Unavailable, Value::Null)
+        }
+    }
+}
+
+/// The database's last known readiness. It starts ready: the server is built after the
+/// migrations ran.
 #[derive(Debug)]
 pub struct DatabaseHealth {
-    up: AtomicBool,
+    readiness: AtomicU8,
 }
 
 impl DatabaseHealth {
-    pub fn up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+    pub fn readiness(&self) -> Readiness {
+        Readiness::from_u8(self.readiness.load(Ordering::Relaxed))
     }
 
-    /// Starts probing `db` until `cancel`; the flag starts up.
+    /// Whether the database answers (migrated or not).
+    pub fn up(&self) -> bool {
+        self.readiness() != Readiness::Unavailable
+    }
+
+    /// Starts probing `db` until `cancel`.
     pub fn watch(db: Database, cancel: CancellationToken) -> Arc<Self> {
-        let health = Arc::new(Self { up: AtomicBool::new(true) });
+        let health = Arc::new(Self { readiness: AtomicU8::new(Readiness::Ready as u8) });
         let watched = Arc::clone(&health);
         tokio::spawn(async move {
             loop {
-                let answered = tokio::time::timeout(PROBE_DEADLINE, sqlx::query("SELECT 1").execute(db.pool()))
+                let now = tokio::time::timeout(PROBE_DEADLINE, check_readiness(&db))
                     .await
-                    .is_ok_and(|r| r.is_ok());
-                if watched.up.swap(answered, Ordering::Relaxed) != answered {
-                    if answered {
-                        tracing::info!("the database answers again");
-                    } else {
-                        tracing::error!("the database does not answer; refusing requests with 503");
-                    }
+                    .map_or(Readiness::Unavailable, |(r, _)| r);
+                let before = Readiness::from_u8(watched.readiness.swap(now as u8, Ordering::Relaxed));
+                match (before == Readiness::Unavailable, now == Readiness::Unavailable) {
+                    (false, true) => tracing::error!("the database does not answer; refusing requests with 503"),
+                    (true, false) => tracing::info!("the database answers again"),
+                    _ => {}
                 }
                 tokio::select! {
                     () = cancel.cancelled() => return,

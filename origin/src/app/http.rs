@@ -2,7 +2,6 @@
 //! `/metrics` outside it: `fn app(state) -> Router`, so tests can drive it without a socket.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +10,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+use super::health::{DatabaseHealth, Readiness, check_readiness};
 use super::{AppError, gate};
 use crate::data::db::Database;
 use crate::protocol::a2a::A2a;
@@ -24,50 +24,10 @@ pub struct AppState {
     pub jwks: Option<Arc<Value>>,
     pub embedding: Option<Embedding>,
     pub metrics: Arc<crate::app::metrics::Metrics>,
-    pub readiness: Arc<ReadinessCache>,
+    /// The database's readiness, probed in the background; `/ready` answers from it.
+    pub readiness: Arc<DatabaseHealth>,
     /// The bearer credential of `/ready/details` (`operator_token`); `None` turns it off.
     pub operator_token: Option<Arc<str>>,
-}
-
-/// How long one readiness check answers for: a flood of `/ready` costs the database at most
-/// one query per period, whoever sends it.
-pub const READINESS_TTL: Duration = Duration::from_secs(1);
-
-/// What public readiness says: nothing more than whether to send traffic here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
-    Ready,
-    Migrating,
-    Unavailable,
-}
-
-impl Readiness {
-    fn as_str(self) -> &'static str {
-        match self {
-            Readiness::Ready => "ready",
-            Readiness::Migrating => "migrating",
-            Readiness::Unavailable => "unavailable",
-        }
-    }
-}
-
-/// The public readiness answer, checked at most once per [`READINESS_TTL`]; callers that come
-/// while a check runs wait for it rather than start their own.
-#[derive(Debug, Default)]
-pub struct ReadinessCache(tokio::sync::Mutex<Option<(Instant, Readiness)>>);
-
-impl ReadinessCache {
-    async fn get(&self, db: &Database) -> Readiness {
-        let mut cached = self.0.lock().await;
-        match *cached {
-            Some((at, r)) if at.elapsed() < READINESS_TTL => r,
-            _ => {
-                let r = check_readiness(db).await.0;
-                *cached = Some((Instant::now(), r));
-                r
-            }
-        }
-    }
 }
 
 /// The embedding provider and its back-fill, as `/ready/details` reports them.
@@ -108,26 +68,14 @@ async fn health() -> Json<Value> {
 }
 
 /// Ready when the database answers and every migration has been applied; 503 otherwise. Public
-/// and cheap: one check per [`READINESS_TTL`] for all callers, and an answer that says nothing
-/// about the deployment (see `/ready/details`).
+/// and free: the background probe's last answer, which says nothing about the deployment (see
+/// `/ready/details`).
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let readiness = state.readiness.get(&state.db).await;
+    let readiness = state.readiness.readiness();
     let document = json!({ "status": readiness.as_str() });
     match readiness {
         Readiness::Ready => Ok(Json(document)),
         Readiness::Migrating | Readiness::Unavailable => Err(AppError::Unavailable(document)),
-    }
-}
-
-async fn check_readiness(db: &Database) -> (Readiness, Value) {
-    let expected = crate::data::db::MIGRATOR.iter().count();
-    match db.readiness().await {
-        Ok(applied) if applied >= expected => (Readiness::Ready, json!({ "applied": applied, "expected": expected })),
-        Ok(applied) => (Readiness::Migrating, json!({ "applied": applied, "expected": expected })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (Readiness::Unavailable, Value::Null)
-        }
     }
 }
 

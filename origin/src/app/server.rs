@@ -55,7 +55,7 @@ pub fn router(
     );
     let health = crate::app::health::DatabaseHealth::watch(db.clone(), cancel.child_token());
     let gate = Gate::new(gateway, crate::app::streams::StreamSlots::new(config.max_streams_per_tenant))
-        .with_database_health(health);
+        .with_database_health(health.clone());
     #[cfg(feature = "dev-tools")]
     let gate = gate.with_anonymous(crate::dev::conformance::anonymous_principal(config)?);
     let gate = Arc::new(gate);
@@ -82,7 +82,7 @@ pub fn router(
         jwks: keys.published.map(Arc::new),
         embedding,
         metrics: Arc::default(),
-        readiness: Arc::default(),
+        readiness: health,
         operator_token: config.operator_token.as_deref().map(Arc::from),
     };
     // Every origin process runs A2A executors: tasks survive any one process.

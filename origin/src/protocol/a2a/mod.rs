@@ -173,7 +173,8 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
             let error = e.to_error_object(version);
             if let A2aError::TooManyTasks { .. } = e {
                 let retry_after_secs = error::TASK_RETRY_AFTER_SECS;
-                return Err(AppError::Busy { id: Some(message.id.clone()), error, retry_after_secs });
+                let status = http::StatusCode::TOO_MANY_REQUESTS;
+                return Err(AppError::RetryLater { status, id: Some(message.id.clone()), error, retry_after_secs });
             }
             Err(AppError::rpc(Some(&message.id), error))
         }
