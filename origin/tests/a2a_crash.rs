@@ -126,50 +126,23 @@ async fn replay(port: u16, token: &str, task: &str) -> Vec<(i64, Value)> {
 
 #[tokio::test]
 async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
-    let data = root().join("target/agentplane-test-cli/a2a-crash");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
+    let data = fresh_data_dir("a2a-crash");
     let port = free_port();
     let mut first = serve(&data, port).await;
     let token = mint(&data, "c4a5c4a5-0000-4000-8000-000000000001");
     let ids = send_tasks(&token, &[port]).await;
     // Kill the origin once every task is under way and some have finished a step.
-    let list = json!({"pageSize": 100, "includeArtifacts": true});
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let tasks = rpc(port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
-        assert_eq!(tasks.len(), TASKS);
-        let working = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_WORKING").count();
-        let stepped = tasks.iter().filter(|t| t["artifacts"].as_array().is_some_and(|a| !a.is_empty())).count();
-        let done = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_COMPLETED").count();
-        assert_eq!(done, 0, "the kill must land while the tasks run");
-        if working == TASKS && stepped > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "tasks never got going: {working} working");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_all_working(port, &token).await;
     let mut killed = first.0.take().unwrap();
     signal(&killed, nix::sys::signal::Signal::SIGKILL);
     killed.wait().unwrap();
 
     let port = free_port();
     let mut second = serve(&data, port).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let tasks = rpc(port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
-        let states: Vec<&str> = tasks.iter().map(|t| t["status"]["state"].as_str().unwrap()).collect();
-        assert!(!states.iter().any(|s| *s == "TASK_STATE_FAILED" || *s == "TASK_STATE_CANCELED"), "{tasks:?}");
-        if states.iter().all(|s| *s == "TASK_STATE_COMPLETED") {
-            for t in &tasks {
-                let names: Vec<&str> =
-                    t["artifacts"].as_array().unwrap().iter().map(|a| a["artifactId"].as_str().unwrap()).collect();
-                assert_eq!(names, ["probe-1", "probe-2", "probe-3"], "{t}");
-            }
-            break;
-        }
-        assert!(Instant::now() < deadline, "not every task finished after the restart: {states:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    for t in &wait_all_completed(port, &token).await {
+        let names: Vec<&str> =
+            t["artifacts"].as_array().unwrap().iter().map(|a| a["artifactId"].as_str().unwrap()).collect();
+        assert_eq!(names, ["probe-1", "probe-2", "probe-3"], "{t}");
     }
     assert_each_completed_once(port, &token, &ids).await;
 
@@ -211,6 +184,52 @@ async fn send_tasks(token: &str, ports: &[u16]) -> Vec<String> {
     ids
 }
 
+/// An empty data directory of this name for an origin under test.
+fn fresh_data_dir(name: &str) -> PathBuf {
+    let data = root().join("target/agentplane-test-cli").join(name);
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    data
+}
+
+fn task_list_params() -> Value {
+    json!({"pageSize": 100, "includeArtifacts": true})
+}
+
+/// Waits until all [`TASKS`] tasks are working and some have finished a step, none done yet: the
+/// moment for a kill to land while they run.
+async fn wait_all_working(port: u16, token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tasks = rpc(port, token, "ListTasks", task_list_params()).await["tasks"].as_array().unwrap().clone();
+        assert_eq!(tasks.len(), TASKS);
+        let working = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_WORKING").count();
+        let stepped = tasks.iter().filter(|t| t["artifacts"].as_array().is_some_and(|a| !a.is_empty())).count();
+        let done = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_COMPLETED").count();
+        assert_eq!(done, 0, "the kill must land while the tasks run");
+        if working == TASKS && stepped > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "tasks never got going: {working} working");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until all [`TASKS`] tasks have completed, none failed or canceled on the way; the tasks.
+async fn wait_all_completed(port: u16, token: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tasks = rpc(port, token, "ListTasks", task_list_params()).await["tasks"].as_array().unwrap().clone();
+        let states: Vec<&str> = tasks.iter().map(|t| t["status"]["state"].as_str().unwrap()).collect();
+        assert!(!states.iter().any(|s| *s == "TASK_STATE_FAILED" || *s == "TASK_STATE_CANCELED"), "{tasks:?}");
+        if states.len() == TASKS && states.iter().all(|s| *s == "TASK_STATE_COMPLETED") {
+            return tasks;
+        }
+        assert!(Instant::now() < deadline, "not every task finished: {states:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Every task in `ids` completed, with each artifact and each event once, read through `port`.
 async fn assert_each_completed_once(port: u16, token: &str, ids: &[String]) {
     for id in ids {
@@ -235,9 +254,7 @@ async fn assert_each_completed_once(port: u16, token: &str, ids: &[String]) {
 /// and each event once, and every acknowledged write is there.
 #[tokio::test]
 async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
-    let data = root().join("target/agentplane-test-cli/a2a-crash-two");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
+    let data = fresh_data_dir("a2a-crash-two");
     // The survivor starts first and so runs the database; the victim attaches to it, as a
     // replica does to a database it does not own.
     let survivor_port = free_port();
@@ -250,32 +267,12 @@ async fn tasks_of_a_killed_replica_finish_once_on_the_other() {
     let load_token = mint(&data, "c4a5c4a5-0000-4000-8000-000000000004");
     let load = McpLoad::start(&load_token, [victim_port, survivor_port]);
     // Kill the victim once every task is under way (both executors claim from the one queue).
-    let list = json!({"pageSize": 100, "includeArtifacts": true});
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let tasks = rpc(survivor_port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
-        let working = tasks.iter().filter(|t| t["status"]["state"] == "TASK_STATE_WORKING").count();
-        if working == TASKS {
-            break;
-        }
-        assert!(Instant::now() < deadline, "tasks never got going: {working} working");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_all_working(survivor_port, &token).await;
     let mut killed = victim.0.take().unwrap();
     signal(&killed, nix::sys::signal::Signal::SIGKILL);
     killed.wait().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let tasks = rpc(survivor_port, &token, "ListTasks", list.clone()).await["tasks"].as_array().unwrap().clone();
-        let states: Vec<&str> = tasks.iter().map(|t| t["status"]["state"].as_str().unwrap()).collect();
-        assert!(!states.iter().any(|s| *s == "TASK_STATE_FAILED" || *s == "TASK_STATE_CANCELED"), "{tasks:?}");
-        if states.len() == TASKS && states.iter().all(|s| *s == "TASK_STATE_COMPLETED") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not every task finished on the survivor: {states:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_all_completed(survivor_port, &token).await;
     assert_each_completed_once(survivor_port, &token, &ids).await;
     let (answers, written) = load.stop().await;
     let http = reqwest::Client::new();
@@ -417,9 +414,7 @@ async fn webhooks_ignore_a_proxy_from_the_environment() {
     );
     tokio::spawn(async move { axum::serve(receiver, app).await.unwrap() });
 
-    let data = root().join("target/agentplane-test-cli/webhook-proxy");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
+    let data = fresh_data_dir("webhook-proxy");
     // The test switch lets webhooks go to loopback over http, as the receiver here is.
     let config = data.join("agentplane.toml");
     std::fs::write(&config, "[a2a]\npush_allow_loopback = true\n").unwrap();

@@ -43,11 +43,7 @@ fn kind_of(status: u16, headers: &reqwest::header::HeaderMap, body: &Value) -> S
     }
 }
 
-async fn post(
-    http: &reqwest::Client,
-    request: reqwest::RequestBuilder,
-) -> Result<(u16, reqwest::header::HeaderMap, Value), ()> {
-    let _ = http;
+async fn post(request: reqwest::RequestBuilder) -> Result<(u16, reqwest::header::HeaderMap, Value), ()> {
     let response = match tokio::time::timeout(HANG, request.send()).await {
         Ok(Ok(r)) => r,
         Ok(Err(_)) => return Err(()),
@@ -110,7 +106,7 @@ async fn a_database_outage_is_answered_with_503_and_loses_nothing() {
                         let req = agentplane_origin::dev::client::request(
                             &http, &url, &token, 1, "tools/call", json!({"name": "upsert_document", "arguments": args}),
                         );
-                        let out = post(&http, req).await;
+                        let out = post(req).await;
                         if record(&seen, &out).is_some_and(|b| b["result"]["isError"] != true) {
                             seen.lock().unwrap().written.push(id);
                         }
@@ -129,14 +125,14 @@ async fn a_database_outage_is_answered_with_503_and_loses_nothing() {
                             .header("A2A-Version", "1.0")
                             .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
                                           "params": {"message": message, "configuration": {"returnImmediately": true}}}));
-                        let out = post(&http, req).await;
+                        let out = post(req).await;
                         if let Some(id) = record(&seen, &out).and_then(|b| b["result"]["task"]["id"].as_str().map(str::to_owned)) {
                             seen.lock().unwrap().tasks.push(id);
                         }
                         continue;
                     }
                 };
-                let out = post(&http, request).await;
+                let out = post(request).await;
                 record(&seen, &out);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
