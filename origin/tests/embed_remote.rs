@@ -10,7 +10,7 @@ use agentplane_origin::app::config::EmbeddingProvider;
 use agentplane_origin::data::db::{Database, TenantId};
 use agentplane_origin::models::breaker::Status;
 use agentplane_origin::models::embed::backfill::{self, Progress};
-use agentplane_origin::models::embed::{Embedder, RemoteEmbedder};
+use agentplane_origin::models::embed::{Embedder, Engine, RemoteEmbedder};
 use serde_json::{Value, json};
 use support::fake_embeddings::{FakeEmbeddings, Mode, vector};
 use support::{ALL_SCOPES, Client, origin, pg_url, test_config};
@@ -162,12 +162,15 @@ async fn two_backfill_workers_embed_each_row_once() {
     let fake = FakeEmbeddings::start().await;
     fake.shared.latency_ms.store(20, std::sync::atomic::Ordering::Relaxed);
     // 20 currency units per million tokens: 20 micros a token.
-    let embedder = Embedder::Remote(
-        RemoteEmbedder::new(agentplane_origin::models::embed::RemoteConfig {
-            price_micros_per_mtok: 20_000_000,
-            ..fake.config()
-        })
-        .unwrap(),
+    let embedder = Embedder::new(
+        Engine::Remote(
+            RemoteEmbedder::new(agentplane_origin::models::embed::RemoteConfig {
+                price_micros_per_mtok: 20_000_000,
+                ..fake.config()
+            })
+            .unwrap(),
+        ),
+        0,
     );
     let (p1, p2) = (Progress::default(), Progress::default());
     let (a, b) = tokio::join!(

@@ -42,6 +42,9 @@ pub struct Config {
     /// `/v1/embeddings` API, configured in `[remote_embedding]`) or `none` (lexical search only).
     pub embedding: EmbeddingProvider,
     pub remote_embedding: crate::models::embed::RemoteConfig,
+    /// Vectors of recent search queries kept per process (about 1.5 KiB each at 384 dimensions);
+    /// a repeated query then skips the model. 0 turns the cache off.
+    pub query_cache_entries: usize,
     /// Embed rows stored without a vector in the background.
     pub backfill: bool,
     /// Seconds the back-fill waits when it finds nothing to do or its provider fails.
@@ -142,6 +145,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             embedding: EmbeddingProvider::Local,
             remote_embedding: crate::models::embed::RemoteConfig::default(),
+            query_cache_entries: 4096,
             backfill: true,
             backfill_idle_secs: 5,
             model_dir: PathBuf::from(".tools/models/all-MiniLM-L6-v2"),

@@ -14,6 +14,7 @@ use http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::AppError;
@@ -24,10 +25,16 @@ struct RequestLabels {
     status: u16,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    search_phases: Family<PhaseLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -35,11 +42,33 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("agentplane");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered, by endpoint and status", requests.clone());
-        Self { registry, requests }
+        // 100 µs to about 3 s: a cached query vector to a query queued behind a loaded model.
+        let search_phases = Family::<PhaseLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-4, 2.0, 16))
+        });
+        registry.register(
+            "search_phase_seconds",
+            "Where hybrid_search spends its time: embed, lexical, vector, hydrate, and total (the tool call)",
+            search_phases.clone(),
+        );
+        Self { registry, requests, search_phases }
     }
 }
 
 impl Metrics {
+    /// Records one search's phases.
+    pub fn observe_search(&self, t: &crate::data::search::Timings) {
+        for (phase, d) in [
+            ("embed", t.embed),
+            ("lexical", t.lexical),
+            ("vector", t.vector),
+            ("hydrate", t.hydrate),
+            ("total", t.total),
+        ] {
+            self.search_phases.get_or_create(&PhaseLabels { phase }).observe(d.as_secs_f64());
+        }
+    }
+
     fn count(&self, endpoint: &'static str, status: StatusCode) {
         self.requests.get_or_create(&RequestLabels { endpoint, status: status.as_u16() }).inc();
     }

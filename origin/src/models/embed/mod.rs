@@ -3,8 +3,12 @@
 //! keep a NULL vector until the back-fill embeds them.
 
 pub mod backfill;
+pub mod bert;
 pub mod local;
+pub mod query;
 pub mod remote;
+
+use std::sync::Arc;
 
 pub use local::LocalModel;
 pub use remote::{RemoteConfig, RemoteEmbedder};
@@ -22,57 +26,69 @@ pub enum EmbedError {
 
 /// Where vectors come from.
 #[derive(Debug, Clone)]
-pub enum Embedder {
+pub enum Engine {
     Local(LocalModel),
     Remote(RemoteEmbedder),
 }
 
+/// An engine and the vectors of its recent queries. Cheap to clone; clones share the cache.
+#[derive(Debug, Clone)]
+pub struct Embedder {
+    engine: Engine,
+    queries: Arc<query::QueryCache>,
+}
+
 impl Embedder {
+    /// `query_cache_entries` recent query vectors are kept; 0 keeps none.
+    pub fn new(engine: Engine, query_cache_entries: usize) -> Self {
+        Self { engine, queries: Arc::new(query::QueryCache::new(query_cache_entries)) }
+    }
+
     pub fn model(&self) -> &str {
-        match self {
-            Embedder::Local(_) => local::MODEL,
-            Embedder::Remote(r) => r.model(),
+        match &self.engine {
+            Engine::Local(_) => local::MODEL,
+            Engine::Remote(r) => r.model(),
         }
     }
 
     pub fn provider(&self) -> &'static str {
-        match self {
-            Embedder::Local(_) => "local",
-            Embedder::Remote(_) => "openai-compatible",
+        match &self.engine {
+            Engine::Local(_) => "local",
+            Engine::Remote(_) => "openai-compatible",
         }
     }
 
     pub fn dimensions(&self) -> usize {
-        match self {
-            Embedder::Local(_) => local::DIMENSIONS,
-            Embedder::Remote(r) => r.dimensions(),
+        match &self.engine {
+            Engine::Local(_) => local::DIMENSIONS,
+            Engine::Remote(r) => r.dimensions(),
         }
     }
 
     /// Whether a call costs money (a remote provider with a configured price).
     pub fn is_priced(&self) -> bool {
-        matches!(self, Embedder::Remote(r) if r.is_priced())
+        matches!(&self.engine, Engine::Remote(r) if r.is_priced())
     }
 
     /// The remote provider's circuit state; the local model has none.
     pub fn breaker(&self) -> Option<crate::models::breaker::Status> {
-        match self {
-            Embedder::Local(_) => None,
-            Embedder::Remote(r) => Some(r.breaker()),
+        match &self.engine {
+            Engine::Local(_) => None,
+            Engine::Remote(r) => Some(r.breaker()),
         }
     }
 
     /// Embeds `texts` in batches; returns one vector per text, in order, and what the call used.
     /// Local inference runs off the async threads, since it is CPU-bound.
     pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Usage), EmbedError> {
-        let (vectors, tokens) = match self {
-            Embedder::Local(m) => {
+        let (vectors, tokens) = match &self.engine {
+            Engine::Local(m) => {
                 let m = m.clone();
                 tokio::task::spawn_blocking(move || m.embed_counting(&texts))
                     .await
                     .map_err(|e| EmbedError::Inference(format!("embedding task failed: {e}")))??
             }
-            Embedder::Remote(r) => r.embed(&texts).await?,
+            Engine::Remote(r) => r.embed(&texts).await?,
         };
         Ok((vectors, self.usage(tokens)))
     }
@@ -86,11 +102,24 @@ impl Embedder {
         }
     }
 
+    /// Embeds a search query, from the cache when the same text was embedded recently; the
+    /// usage is `None` then, since nothing was spent.
+    pub async fn embed_query(&self, text: &str) -> Result<(Arc<[f32]>, Option<Usage>), EmbedError> {
+        let key = query::QueryCache::key(text);
+        if let Some(v) = self.queries.get(&key) {
+            return Ok((v, None));
+        }
+        let (v, usage) = self.embed_one(text.to_owned()).await?;
+        let v: Arc<[f32]> = Arc::from(v);
+        self.queries.put(key, v.clone());
+        Ok((v, Some(usage)))
+    }
+
     fn usage(&self, tokens: u64) -> Usage {
-        let cost_micros = match self {
+        let cost_micros = match &self.engine {
             // In process: no price per call.
-            Embedder::Local(_) => 0,
-            Embedder::Remote(r) => r.cost_micros(tokens),
+            Engine::Local(_) => 0,
+            Engine::Remote(r) => r.cost_micros(tokens),
         };
         Usage { provider: self.provider(), model: self.model().to_owned(), tokens, cost_micros }
     }

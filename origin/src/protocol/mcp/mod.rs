@@ -45,6 +45,8 @@ pub struct McpState {
     pub fixtures: bool,
     /// Makes query and document vectors; `None` means lexical search only.
     pub embedder: Option<crate::models::embed::Embedder>,
+    /// Where searches record their phases.
+    pub metrics: std::sync::Arc<crate::app::metrics::Metrics>,
     /// Every tool this server offers (fixtures included when on), built once: rmcp asks for a
     /// tool's definition on every 2026-07-28 call, and the schemas are not cheap to build.
     definitions: Vec<Tool>,
@@ -58,8 +60,15 @@ impl McpState {
             #[cfg(feature = "dev-tools")]
             fixtures: false,
             embedder,
+            metrics: std::sync::Arc::default(),
             definitions: tools::definitions(),
         }
+    }
+
+    /// Records into `metrics` (the process's `/metrics`) rather than a registry of its own.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::app::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Serves the conformance suite's fixture tools, prompts and resources too.

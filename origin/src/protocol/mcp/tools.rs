@@ -267,6 +267,7 @@ pub async fn call(
                     failure("the tool failed on a database error; try again")
                 }
                 Ok(r) => {
+                    state.metrics.observe_search(&r.timings);
                     let lines: Vec<String> = r
                         .hits
                         .iter()
