@@ -250,6 +250,10 @@ impl Config {
                 v.parse().with_context(|| format!("AGENTPLANE_EMBEDDING_DIMENSIONS={v:?} is not a number"))?;
         }
         self.remote_embedding.api_key = var("AGENTPLANE_EMBEDDING_API_KEY").filter(|v| !v.is_empty());
+        if let Some(v) = var("AGENTPLANE_QUERY_CACHE_ENTRIES") {
+            self.query_cache_entries =
+                v.parse().with_context(|| format!("AGENTPLANE_QUERY_CACHE_ENTRIES={v:?} is not a number"))?;
+        }
         if let Some(v) = var("AGENTPLANE_BACKFILL") {
             self.backfill = flag("AGENTPLANE_BACKFILL", v)?;
         }
@@ -377,6 +381,17 @@ mod tests {
         let c: Config = toml::from_str(&readme[start..end]).unwrap();
         assert_eq!((c.gateway.memo_capacity, c.gateway.limits.max_depth), (8192, 64));
         assert_eq!(c.gateway().authorization_servers, ["https://auth.example.com"]);
+    }
+
+    #[test]
+    fn the_benchmark_configurations_parse() {
+        for (name, text) in [
+            ("bench/origin.toml", include_str!("../../../bench/origin.toml")),
+            ("bench/origin-streams.toml", include_str!("../../../bench/origin-streams.toml")),
+        ] {
+            let c: Config = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(c.gateway.tiers.tiers.contains_key("bench"), "{name} has the bench tier");
+        }
     }
 
     #[test]

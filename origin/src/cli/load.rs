@@ -39,6 +39,12 @@ pub struct Args {
     /// `limit` of each search.
     #[arg(long, default_value_t = 10)]
     limit: u32,
+    /// `vector_weight` of each search; 0 is BM25 only. Unset: the server's default (hybrid).
+    #[arg(long)]
+    vector_weight: Option<f64>,
+    /// The origin's `/metrics`: read before and after the run for where a search's time went.
+    #[arg(long)]
+    metrics: Option<String>,
 }
 
 struct Endpoint {
@@ -83,10 +89,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let measure_from = start + Duration::from_secs(args.warmup);
     let end = measure_from + Duration::from_secs(args.duration);
     let next = Arc::new(AtomicU64::new(0));
+    let mut search_args = json!({"limit": args.limit});
+    if let Some(w) = args.vector_weight {
+        search_args["vector_weight"] = json!(w);
+    }
+    let search_args = Arc::new(search_args);
+    let mut phases_before = None;
     let mut workers = Vec::new();
     for _ in 0..args.connections {
-        let (endpoint, queries, next) = (endpoint.clone(), queries.clone(), next.clone());
-        let limit = args.limit;
+        let (endpoint, queries, next, search_args) =
+            (endpoint.clone(), queries.clone(), next.clone(), search_args.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
@@ -96,8 +108,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize % queries.len();
+                let mut call = (*search_args).clone();
+                call["query"] = json!(queries[i]);
                 let sent = Instant::now();
-                let outcome = endpoint.call("hybrid_search", json!({"query": queries[i], "limit": limit})).await;
+                let outcome = endpoint.call("hybrid_search", call).await;
                 if sent >= measure_from && Instant::now() <= end {
                     match outcome {
                         Ok(()) => latencies.push(sent.elapsed().as_micros() as u64),
@@ -107,6 +121,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             (latencies, errors)
         }));
+    }
+    if let Some(url) = &args.metrics {
+        // Taken once the warm-up is over, so the breakdown covers the measured window.
+        tokio::time::sleep_until(measure_from.into()).await;
+        phases_before = Some(search_phases(&endpoint.http, url).await?);
     }
     let mut latencies = Vec::new();
     let mut errors = Vec::new();
@@ -125,7 +144,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let secs = args.duration as f64;
     println!(
-        "hybrid_search: {} connections, {} s measured after {} s warm-up, {} queries",
+        "hybrid_search ({}): {} connections, {} s measured after {} s warm-up, {} queries",
+        match args.vector_weight {
+            Some(0.0) => "BM25 only",
+            _ => "hybrid",
+        },
         args.connections,
         args.duration,
         args.warmup,
@@ -133,11 +156,54 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("requests {}, errors {}, {:.1} req/s", latencies.len(), errors.len(), latencies.len() as f64 / secs);
     println!("latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}", pct(0.50), pct(0.90), pct(0.99), pct(1.0));
+    if let (Some(url), Some(before)) = (&args.metrics, phases_before) {
+        let after = search_phases(&endpoint.http, url).await?;
+        let mean = |phase: &str| -> f64 {
+            let (s0, c0) = before.get(phase).copied().unwrap_or_default();
+            let (s1, c1) = after.get(phase).copied().unwrap_or_default();
+            if c1 > c0 { (s1 - s0) / (c1 - c0) * 1000.0 } else { 0.0 }
+        };
+        let client_mean = latencies.iter().sum::<u64>() as f64 / latencies.len().max(1) as f64 / 1000.0;
+        let parts = ["embed", "lexical", "vector", "hydrate"].map(mean);
+        let in_search = mean("total") - parts.iter().sum::<f64>();
+        println!(
+            "mean ms per request: embed {:.2}, lexical {:.2}, vector {:.2} (with lexical when hybrid: one statement), \
+             hydrate {:.2}, rest of the search (begin, usage, commit) {:.2}, outside the search (HTTP, gate, MCP, client) {:.2}",
+            parts[0],
+            parts[1],
+            parts[2],
+            parts[3],
+            in_search,
+            client_mean - mean("total"),
+        );
+    }
     if let Some(e) = errors.first() {
         println!("first error: {e}");
     }
     anyhow::ensure!(errors.is_empty(), "{} requests failed", errors.len());
     Ok(())
+}
+
+/// `phase -> (sum of seconds, count)` of the origin's `agentplane_search_phase_seconds`.
+async fn search_phases(
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<std::collections::HashMap<String, (f64, f64)>> {
+    let text = http.get(url).send().await?.error_for_status()?.text().await?;
+    let mut phases: std::collections::HashMap<String, (f64, f64)> = std::collections::HashMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("agentplane_search_phase_seconds_") else { continue };
+        let (kind, rest) = rest.split_once("{phase=\"").unwrap_or_default();
+        let (phase, rest) = rest.split_once('"').unwrap_or_default();
+        let value: f64 = rest.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let entry = phases.entry(phase.to_owned()).or_default();
+        match kind {
+            "sum" => entry.0 = value,
+            "count" => entry.1 = value,
+            _ => {}
+        }
+    }
+    Ok(phases)
 }
 
 /// The `tenant_id` claim of our own token, read without verifying it: only to give the loaded
