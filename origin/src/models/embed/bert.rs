@@ -317,7 +317,7 @@ fn softmax_rows(x: &mut ArrayViewMut2<f32>) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0;
         row.mapv_inplace(|v| {
-            let e = (v - max).exp();
+            let e = exp(v - max);
             sum += e;
             e
         });
@@ -353,9 +353,38 @@ fn erf(x: f32) -> f32 {
     x * p / q
 }
 
+/// `e^x` for softmax (x <= 0 there): Cephes' `expf` polynomial on the remainder after powers of
+/// two, which are put in by building the float's exponent bits. Branch-free like [`erf`], so the
+/// softmax loop vectorises; attention of a 256-token text takes 4.7 million of these.
+#[inline]
+fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round to nearest by adding and subtracting 1.5 * 2^23 (`round` is a library call unless
+    // the build targets SSE4.1).
+    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_matches_the_library_function() {
+        let worst = (-87_000..=10_000)
+            .map(|i| i as f32 / 1000.0)
+            .map(|x| ((exp(x) - x.exp()) / x.exp()).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-6, "worst relative error {worst}");
+    }
 
     #[test]
     fn erf_matches_the_library_function() {
