@@ -121,6 +121,53 @@ async fn markdown_and_text_files_are_ingested_by_path() {
     assert_eq!((rows[1].0.as_str(), rows[1].1.as_str()), ("notes.txt", "notes"));
 }
 
+#[tokio::test]
+async fn text_and_metadata_arrive_byte_for_byte() {
+    // What a text COPY format would have to escape, and what JSON can nest.
+    let awkward = "tab\there\nnew line\r\n back\\slash \\N \\x00 quote\" é ü 中文 🚀 \u{1}";
+    let metadata = json!({"nested": {"list": [1, 2.5, null, "x\ty"]}, "empty": {}, "unicode": "ß"});
+    let dir = scratch("awkward");
+    let line = json!({"_id": "a\tb", "title": awkward, "text": awkward, "metadata": metadata});
+    std::fs::write(dir.join("corpus.jsonl"), format!("{line}\n")).unwrap();
+    let tenant = Uuid::new_v4();
+    stdout(&ingest(&dir.join("corpus.jsonl"), tenant).output().unwrap());
+    let rows: Vec<(String, String, String, serde_json::Value)> =
+        tenant_rows(tenant, "SELECT external_id, title, content, metadata FROM documents").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0], ("a\tb".to_owned(), awkward.to_owned(), awkward.to_owned(), metadata));
+}
+
+// Multi-threaded: the fake provider must keep answering while the test waits for the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_repeated_under_other_ids_is_embedded_once() {
+    let fake = FakeEmbeddings::start().await;
+    fake.set(Mode::Ok);
+    let dir = scratch("repeated");
+    let marker = format!("rep{}", Uuid::new_v4().simple());
+    // The same 10 texts three times over, in different batches and within one.
+    let corpus: String = (0..30)
+        .map(|i| {
+            let d = json!({"_id": format!("d{i}"), "title": marker, "text": format!("passage {}", i % 10)});
+            format!("{d}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
+    let tenant = Uuid::new_v4();
+    let mut cmd = ingest(&dir.join("corpus.jsonl"), tenant);
+    cmd.env("AGENTPLANE_EMBEDDING", "openai")
+        .env("AGENTPLANE_EMBEDDING_URL", fake.url())
+        .env("AGENTPLANE_EMBEDDING_MODEL", "fake-minilm")
+        .args(["--batch", "15"]);
+    let text = stdout(&cmd.output().unwrap());
+    assert!(text.contains("30 created"), "{text}");
+    assert_eq!(counts(tenant).await, (30, 30, 30));
+    let seen = fake.counts(&marker);
+    assert_eq!(seen.len(), 10, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "each distinct text embedded once: {seen:?}");
+    let distinct: Vec<(i64,)> = tenant_rows(tenant, "SELECT count(DISTINCT embedding::text) FROM documents").await;
+    assert_eq!(distinct[0].0, 10);
+}
+
 // Multi-threaded: the fake provider must keep answering while the test waits for the CLI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_ingest_resumes_without_duplicates() {

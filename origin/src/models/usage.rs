@@ -33,6 +33,11 @@ pub async fn record_embedding(
 }
 
 /// One ledger row; `[input tokens, output tokens, cost in micros]`.
+/// One ledger row: subject, kind, provider, model, input tokens, output tokens, cost in micros
+/// (the tenant comes from the transaction's setting). Shared with ingest's COPY connection.
+pub const LEDGER_INSERT: &str = "INSERT INTO usage_ledger \
+     (subject, kind, provider, model, input_tokens, output_tokens, cost_micros) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 async fn record(
     tx: &mut Transaction<'static, Postgres>,
     subject: &str,
@@ -43,19 +48,16 @@ async fn record(
 ) -> Result<(), sqlx::Error> {
     crate::data::db::ensure_tenant(tx).await?;
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT INTO usage_ledger (subject, kind, provider, model, input_tokens, output_tokens, cost_micros) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(subject)
-    .bind(kind)
-    .bind(provider)
-    .bind(model)
-    .bind(n(input))
-    .bind(n(output))
-    .bind(n(cost))
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(LEDGER_INSERT)
+        .bind(subject)
+        .bind(kind)
+        .bind(provider)
+        .bind(model)
+        .bind(n(input))
+        .bind(n(output))
+        .bind(n(cost))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

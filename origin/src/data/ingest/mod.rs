@@ -7,10 +7,13 @@
 pub mod source;
 pub mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -94,6 +97,10 @@ pub async fn ingest(
     let mut summary = Summary::default();
     let mut batch = Vec::with_capacity(options.batch);
     let mut embedder = embedder;
+    let mut run = Run {
+        client: db.copy_client().await.context("opening the ingest connection")?,
+        known: lru::LruCache::new(KNOWN_VECTORS),
+    };
     for item in source::Reader::new(files) {
         match item {
             Item::Record(r) => batch.push(r),
@@ -104,12 +111,24 @@ pub async fn ingest(
             }
         }
         if batch.len() >= options.batch.max(1) {
-            store(db, &mut embedder, tenant, std::mem::take(&mut batch), &mut summary, observer).await?;
+            store(db, &mut run, &mut embedder, tenant, std::mem::take(&mut batch), &mut summary, observer).await?;
         }
     }
-    store(db, &mut embedder, tenant, batch, &mut summary, observer).await?;
+    store(db, &mut run, &mut embedder, tenant, batch, &mut summary, observer).await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Distinct texts whose vectors one run remembers (about 1.5 KiB each at 384 dimensions).
+const KNOWN_VECTORS: NonZeroUsize = NonZeroUsize::MIN.saturating_add(16_383);
+
+/// What one ingest run carries from batch to batch.
+struct Run {
+    /// The binary COPY connection.
+    client: tokio_postgres::Client,
+    /// Vectors by content hash: a corpus that repeats a text (boilerplate pages, the same
+    /// abstract under two ids) embeds it once.
+    known: lru::LruCache<Vec<u8>, Arc<[f32]>>,
 }
 
 struct Stored {
@@ -120,6 +139,7 @@ struct Stored {
 
 async fn store(
     db: &Database,
+    run: &mut Run,
     embedder: &mut Option<&Embedder>,
     tenant: TenantId,
     batch: Vec<Record>,
@@ -155,7 +175,6 @@ async fn store(
         id: Uuid,
         record: &'a Record,
         hash: Vec<u8>,
-        metadata: String,
         embed: bool,
     }
     let mut pending = Vec::new();
@@ -174,22 +193,39 @@ async fn store(
             continue;
         }
         let embed = embedder.is_some() && !has_vector;
-        let metadata = serde_json::to_string(&record.metadata)?;
-        pending.push(Pending { id, record, hash, metadata, embed });
+        pending.push(Pending { id, record, hash, embed });
     }
 
-    let mut vectors: HashMap<Uuid, Vec<f32>> = HashMap::new();
+    let mut vectors: HashMap<Uuid, Arc<[f32]>> = HashMap::new();
     let mut usage = None;
     if let Some(e) = *embedder {
-        let wanted: Vec<&Pending> = pending.iter().filter(|p| p.embed).collect();
-        if !wanted.is_empty() {
-            let texts = wanted
+        let mut wanted: Vec<&Pending> = Vec::new();
+        for p in pending.iter().filter(|p| p.embed) {
+            match run.known.get(&p.hash) {
+                Some(v) => drop(vectors.insert(p.id, v.clone())),
+                None => wanted.push(p),
+            }
+        }
+        // One inference per distinct text.
+        let mut seen = HashSet::new();
+        let unique: Vec<&Pending> = wanted.iter().copied().filter(|p| seen.insert(p.hash.as_slice())).collect();
+        if !unique.is_empty() {
+            let texts = unique
                 .iter()
                 .map(|p| crate::models::embed::document_text(&p.record.title, &p.record.content))
                 .collect();
             match e.embed(texts).await {
                 Ok((v, u)) => {
-                    vectors = wanted.iter().map(|p| p.id).zip(v).collect();
+                    let fresh: HashMap<&[u8], Arc<[f32]>> =
+                        unique.iter().map(|p| p.hash.as_slice()).zip(v.into_iter().map(Arc::from)).collect();
+                    for p in &wanted {
+                        if let Some(v) = fresh.get(p.hash.as_slice()) {
+                            vectors.insert(p.id, v.clone());
+                        }
+                    }
+                    for (hash, v) in fresh {
+                        run.known.put(hash.to_vec(), v);
+                    }
                     usage = Some(u);
                 }
                 Err(err) => {
@@ -204,7 +240,7 @@ async fn store(
         }
     }
     summary.without_embedding += pending.iter().filter(|p| p.embed && !vectors.contains_key(&p.id)).count() as u64;
-    let model = usage.as_ref().map(|u| u.model.clone()).unwrap_or_default();
+    let model = embedder.map(|e| e.model().to_owned()).unwrap_or_default();
     let rows: Vec<write::Row> = pending
         .iter()
         .map(|p| write::Row {
@@ -212,17 +248,12 @@ async fn store(
             external_id: &p.record.external_id,
             title: &p.record.title,
             content: &p.record.content,
-            metadata: &p.metadata,
+            metadata: &p.record.metadata,
             content_hash: &p.hash,
-            embedding: vectors.get(&p.id).map(|v| (v.as_slice(), model.as_str())),
+            embedding: vectors.get(&p.id).map(|v| (&v[..], model.as_str())),
         })
         .collect();
-    let mut tx = db.tenant_tx(tenant).await?;
-    let written = write::write(&mut tx, &rows).await?;
-    if let Some(u) = &usage {
-        crate::models::usage::record_embedding(&mut tx, SUBJECT, u).await?;
-    }
-    tx.commit().await?;
+    let written = write::write(&mut run.client, tenant, &rows, usage.as_ref().map(|u| (SUBJECT, u))).await?;
     summary.created += written.created;
     summary.updated += written.updated;
     summary.unchanged += rows.len() as u64 - written.created - written.updated;

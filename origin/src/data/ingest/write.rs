@@ -1,14 +1,17 @@
-//! Writing a batch of documents with COPY: rows go into a temporary staging table (COPY cannot
-//! write to a table with row-level security), then one `INSERT ... SELECT` moves them into
+//! Writing a batch of documents with binary COPY: rows go into a temporary staging table (COPY
+//! cannot write to a table with row-level security), then one `INSERT ... SELECT` moves them into
 //! `documents` inside the tenant's transaction, so RLS checks every row as for any other write.
 //!
-//! The COPY stream is PostgreSQL's text format, escaped here; sqlx's raw COPY keeps the write on
-//! the pool and transaction every other query uses.
+//! COPY runs on a tokio-postgres connection of the service role: its `BinaryCopyInWriter` sends
+//! each value in PostgreSQL's binary form (vectors through pgvector's types), so nothing is
+//! escaped or printed as text and parsed back.
 
-use std::fmt::Write as _;
-
-use sqlx::{Postgres, Transaction};
+use postgres_types::{Kind, ToSql, Type};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use uuid::Uuid;
+
+use crate::data::db::TenantId;
+use crate::models::embed::Usage;
 
 /// One row of the staging table.
 #[derive(Debug)]
@@ -17,7 +20,7 @@ pub struct Row<'a> {
     pub external_id: &'a str,
     pub title: &'a str,
     pub content: &'a str,
-    pub metadata: &'a str,
+    pub metadata: &'a serde_json::Map<String, serde_json::Value>,
     pub content_hash: &'a [u8],
     pub embedding: Option<(&'a [f32], &'a str)>,
 }
@@ -32,6 +35,9 @@ pub struct Written {
 const STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (\
      id uuid, external_id text, title text, content text, metadata jsonb, content_hash bytea, \
      embedding vector, embedding_model text) ON COMMIT DELETE ROWS";
+
+const COPY: &str = "COPY ingest_staging \
+     (id, external_id, title, content, metadata, content_hash, embedding, embedding_model) FROM STDIN (FORMAT binary)";
 
 /// A changed content drops the old vector unless a new one came with it; unchanged content keeps
 /// its vector. Identical rows are not rewritten (a rewrite churns the search indexes).
@@ -51,102 +57,56 @@ const MERGE: &str = "INSERT INTO documents AS d \
         OR EXCLUDED.embedding IS NOT NULL AND d.embedding IS NULL \
      RETURNING (xmax = 0)";
 
-pub async fn write(tx: &mut Transaction<'static, Postgres>, rows: &[Row<'_>]) -> Result<Written, sqlx::Error> {
-    if rows.is_empty() {
+/// Writes `rows` into `tenant` in one transaction, with the ledger row of the embedding call
+/// that made their vectors (metered under `subject`).
+pub async fn write(
+    client: &mut tokio_postgres::Client,
+    tenant: TenantId,
+    rows: &[Row<'_>],
+    usage: Option<(&str, &Usage)>,
+) -> Result<Written, tokio_postgres::Error> {
+    if rows.is_empty() && usage.is_none() {
         return Ok(Written::default());
     }
-    crate::data::db::ensure_tenant(tx).await?;
-    sqlx::query(STAGING).execute(&mut **tx).await?;
-    let mut copy = (**tx)
-        .copy_in_raw(
-            "COPY ingest_staging (id, external_id, title, content, metadata, content_hash, embedding, embedding_model) \
-             FROM STDIN",
+    let vector = vector_type(client).await?;
+    let tx = client.transaction().await?;
+    // One round trip: the tenant (a parsed UUID: hex digits and dashes, nothing to inject), its
+    // row, and the staging table.
+    tx.batch_execute(&format!(
+        "SELECT set_config('app.tenant_id', '{}', true); {}; {STAGING}",
+        tenant.as_uuid().hyphenated(),
+        crate::data::db::ENSURE_TENANT,
+    ))
+    .await?;
+    let sink = tx.copy_in(COPY).await?;
+    let types = [Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::JSONB, Type::BYTEA, vector, Type::TEXT];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures::pin_mut!(writer);
+    for row in rows {
+        let metadata = postgres_types::Json(row.metadata);
+        let embedding = row.embedding.map(|(v, _)| pgvector::Vector::from(v.to_vec()));
+        let model = row.embedding.map(|(_, m)| m);
+        let values: [&(dyn ToSql + Sync); 8] =
+            [&row.id, &row.external_id, &row.title, &row.content, &metadata, &row.content_hash, &embedding, &model];
+        writer.as_mut().write(&values).await?;
+    }
+    writer.finish().await?;
+    let inserted: Vec<bool> = tx.query(MERGE, &[]).await?.iter().map(|r| r.get(0)).collect();
+    if let Some((subject, u)) = usage {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        tx.execute(
+            crate::models::usage::LEDGER_INSERT,
+            &[&subject, &"embedding", &u.provider, &u.model, &n(u.tokens), &0i64, &n(u.cost_micros)],
         )
         .await?;
-    let mut buf = String::new();
-    for row in rows {
-        encode(&mut buf, row);
-        // Send in pieces of about a megabyte rather than holding the whole batch twice.
-        if buf.len() > 1 << 20 {
-            copy.send(std::mem::take(&mut buf).into_bytes()).await?;
-        }
     }
-    if !buf.is_empty() {
-        copy.send(buf.into_bytes()).await?;
-    }
-    copy.finish().await?;
-    let inserted: Vec<bool> = sqlx::query_scalar(MERGE).fetch_all(&mut **tx).await?;
+    tx.commit().await?;
     let created = inserted.iter().filter(|i| **i).count() as u64;
     Ok(Written { created, updated: inserted.len() as u64 - created })
 }
 
-/// One line of COPY text format: tab-separated, `\N` for NULL, backslash escapes.
-fn encode(buf: &mut String, row: &Row<'_>) {
-    let _ = write!(buf, "{}\t", row.id);
-    text(buf, row.external_id);
-    buf.push('\t');
-    text(buf, row.title);
-    buf.push('\t');
-    text(buf, row.content);
-    buf.push('\t');
-    text(buf, row.metadata);
-    buf.push_str("\t\\\\x");
-    for b in row.content_hash {
-        let _ = write!(buf, "{b:02x}");
-    }
-    buf.push('\t');
-    match row.embedding {
-        Some((vector, model)) => {
-            buf.push('[');
-            for (i, x) in vector.iter().enumerate() {
-                if i > 0 {
-                    buf.push(',');
-                }
-                let _ = write!(buf, "{x}");
-            }
-            buf.push_str("]\t");
-            text(buf, model);
-        }
-        None => buf.push_str("\\N\t\\N"),
-    }
-    buf.push('\n');
-}
-
-fn text(buf: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\\' => buf.push_str("\\\\"),
-            '\t' => buf.push_str("\\t"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            c => buf.push(c),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_what_copy_text_format_reads_specially() {
-        let mut buf = String::new();
-        let row = Row {
-            id: Uuid::nil(),
-            external_id: "a\tb",
-            title: "back\\slash",
-            content: "two\nlines\r",
-            metadata: "{}",
-            content_hash: &[0xab, 0x01],
-            embedding: Some((&[0.5, -1.0], "m")),
-        };
-        encode(&mut buf, &row);
-        assert_eq!(
-            buf,
-            "00000000-0000-0000-0000-000000000000\ta\\tb\tback\\\\slash\ttwo\\nlines\\r\t{}\t\\\\xab01\t[0.5,-1]\tm\n"
-        );
-        buf.clear();
-        encode(&mut buf, &Row { embedding: None, ..row });
-        assert!(buf.ends_with("\t\\N\t\\N\n"));
-    }
+/// pgvector's `vector` type as this database numbers it (an extension type has no fixed OID).
+async fn vector_type(client: &tokio_postgres::Client) -> Result<Type, tokio_postgres::Error> {
+    let row = client.query_one("SELECT 'vector'::regtype::oid, typnamespace::regnamespace::text FROM pg_type WHERE oid = 'vector'::regtype", &[]).await?;
+    Ok(Type::new("vector".to_owned(), row.get(0), Kind::Simple, row.get(1)))
 }
