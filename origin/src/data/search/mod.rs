@@ -129,7 +129,7 @@ pub async fn search_as(
         }
     }
     let embed = started.elapsed();
-    let mut tx = db.tenant_tx(tenant).await?;
+    let mut tx = db.search_tx(tenant).await?;
     if let Some(u) = &usage {
         crate::models::usage::record_embedding(&mut tx, subject, u).await?;
     }
