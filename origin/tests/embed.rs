@@ -46,6 +46,36 @@ fn local_model_matches_the_reference_vectors() {
     assert!(model.embed_blocking(&[]).unwrap().is_empty());
 }
 
+/// Queries that arrive together share a forward pass; each still gets its own vector, the same as
+/// alone, and its own token count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_queries_are_batched_without_mixing_their_vectors() {
+    use agentplane_origin::models::embed::{Embedder, Engine, batcher::QueryBatcher};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let model = LocalModel::load(&root.join(".tools/models/all-MiniLM-L6-v2")).unwrap();
+    let texts: Vec<String> = (0..24)
+        .map(|i| {
+            format!("claim {i}: {} lowers the risk of {}", ["aspirin", "exercise", "sleep"][i % 3], "x ".repeat(i))
+        })
+        .collect();
+    let alone: Vec<(Vec<f32>, u64)> =
+        texts.iter().map(|t| model.embed_each(std::slice::from_ref(t)).unwrap().remove(0)).collect();
+    // One worker, so the 24 queries queue up behind each other and batches form.
+    let batcher = QueryBatcher::start(model.clone(), 1).unwrap();
+    let answers = futures::future::join_all(texts.iter().map(|t| batcher.embed(t.clone()))).await;
+    for (i, (answer, (want, tokens))) in answers.into_iter().zip(&alone).enumerate() {
+        let (got, got_tokens) = answer.unwrap();
+        assert_eq!(got_tokens, *tokens, "query {i}");
+        assert!(cosine(&got, want) > 0.99999, "query {i}: cosine {}", cosine(&got, want));
+    }
+    // Through the embedder (the search path), with the query cache off: the same vectors.
+    let embedder = Embedder::new(Engine::Local(model), 0);
+    let through = futures::future::join_all(texts.iter().map(|t| embedder.embed_query(t))).await;
+    for (answer, (want, _)) in through.into_iter().zip(&alone) {
+        assert!(cosine(&answer.unwrap().0, want) > 0.99999);
+    }
+}
+
 /// The shared origin's database, opened again with the local model switched on.
 async fn with_local_model() -> (
     &'static support::Origin,

@@ -68,23 +68,38 @@ impl LocalModel {
     /// Like [`LocalModel::embed_blocking`], also returning the number of tokens read (for the
     /// usage ledger).
     pub fn embed_counting(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, u64), EmbedError> {
+        let each = self.embed_each(texts)?;
+        let tokens = each.iter().map(|(_, t)| t).sum();
+        Ok((each.into_iter().map(|(v, _)| v).collect(), tokens))
+    }
+
+    /// One vector per text, in order, each with the tokens it took (so a batch of several
+    /// callers' queries can meter each caller).
+    pub fn embed_each(&self, texts: &[String]) -> Result<Vec<(Vec<f32>, u64)>, EmbedError> {
         if texts.is_empty() {
-            return Ok((Vec::new(), 0));
+            return Ok(Vec::new());
         }
         let inner = &self.inner;
-        // One text (a query) skips the batch path's thread pool hand-off.
-        let encodings = match texts {
-            [one] => inner.tokenizer.encode(one.as_str(), true).map(|e| vec![e]),
-            many => inner.tokenizer.encode_batch(many.to_vec(), true),
+        // Queries (one, or a few batched together) skip the tokenizer's thread pool hand-off.
+        let encodings = if texts.len() <= super::batcher::MAX_BATCH {
+            texts.iter().map(|t| inner.tokenizer.encode(t.as_str(), true)).collect::<Result<Vec<_>, _>>()
+        } else {
+            inner.tokenizer.encode_batch(texts.to_vec(), true)
         }
         .map_err(|e| EmbedError::Inference(e.to_string()))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let counts = ids.iter().map(|i| i.len() as u64);
+        Ok(self.run(&ids)?.into_iter().zip(counts).collect())
+    }
+
+    fn run(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let model = &self.inner.model;
         let tokens: u64 = ids.iter().map(|i| i.len() as u64).sum();
-        // A large batch (ingest, the back-fill) is split across the cores by token count; a
-        // query stays on its thread, where the product kernels are already the cost.
+        // A large batch (ingest, the back-fill) is split across the cores by token count; queries
+        // stay on their thread, where the product kernels are already the cost.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(ids.len());
         if threads < 2 || tokens < PARALLEL_TOKENS {
-            return Ok((inner.model.embed(&ids), tokens));
+            return Ok(model.embed(ids));
         }
         let share = tokens.div_ceil(threads as u64);
         let mut parts: Vec<&[&[u32]]> = Vec::with_capacity(threads);
@@ -98,10 +113,10 @@ impl LocalModel {
         }
         parts.push(&ids[from..]);
         let vectors = std::thread::scope(|scope| {
-            let running: Vec<_> = parts.iter().map(|part| scope.spawn(|| inner.model.embed(part))).collect();
+            let running: Vec<_> = parts.iter().map(|part| scope.spawn(|| model.embed(part))).collect();
             running.into_iter().map(|r| r.join()).collect::<Result<Vec<_>, _>>()
         })
         .map_err(|_| EmbedError::Inference("an embedding thread panicked".into()))?;
-        Ok((vectors.into_iter().flatten().collect(), tokens))
+        Ok(vectors.into_iter().flatten().collect())
     }
 }

@@ -3,6 +3,7 @@
 //! keep a NULL vector until the back-fill embeds them.
 
 pub mod backfill;
+pub mod batcher;
 pub mod bert;
 pub mod local;
 pub mod query;
@@ -36,12 +37,24 @@ pub enum Engine {
 pub struct Embedder {
     engine: Engine,
     queries: Arc<query::QueryCache>,
+    /// The local model's query workers (none for a remote provider).
+    batcher: Option<batcher::QueryBatcher>,
 }
 
 impl Embedder {
     /// `query_cache_entries` recent query vectors are kept; 0 keeps none.
     pub fn new(engine: Engine, query_cache_entries: usize) -> Self {
-        Self { engine, queries: Arc::new(query::QueryCache::new(query_cache_entries)) }
+        let batcher = match &engine {
+            Engine::Local(m) => {
+                let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+                // Without its threads a query runs alone on a blocking thread, as a batch does.
+                batcher::QueryBatcher::start(m.clone(), workers)
+                    .inspect_err(|e| tracing::warn!(error = %e, "query batching is off"))
+                    .ok()
+            }
+            Engine::Remote(_) => None,
+        };
+        Self { engine, queries: Arc::new(query::QueryCache::new(query_cache_entries)), batcher }
     }
 
     pub fn model(&self) -> &str {
@@ -109,7 +122,13 @@ impl Embedder {
         if let Some(v) = self.queries.get(&key) {
             return Ok((v, None));
         }
-        let (v, usage) = self.embed_one(text.to_owned()).await?;
+        let (v, usage) = match &self.batcher {
+            Some(b) => {
+                let (v, tokens) = b.embed(text.to_owned()).await?;
+                (v, self.usage(tokens))
+            }
+            None => self.embed_one(text.to_owned()).await?,
+        };
         let v: Arc<[f32]> = Arc::from(v);
         self.queries.put(key, v.clone());
         Ok((v, Some(usage)))
