@@ -50,6 +50,28 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(abstracts.len() as u64));
     g.bench_function("64 abstracts in one call", |b| b.iter(|| black_box(model.embed_blocking(&abstracts).unwrap())));
     g.finish();
+
+    // The machine's pace for the encoder's main work: one layer's feed-forward product for a
+    // 256-token text, 2 x 256 x 384 x 1536 = 302 million floating-point operations per call
+    // (criterion's elements/s is FLOP/s). The encoder spends most of its time in products
+    // of this shape, so this bounds what any engine on the same kernels can reach.
+    let a = ndarray::Array2::<f32>::from_shape_fn((256, 384), |(i, j)| ((i * 7 + j) % 13) as f32 / 13.0);
+    let b = ndarray::Array2::<f32>::from_shape_fn((384, 1536), |(i, j)| ((i * 5 + j) % 11) as f32 / 11.0);
+    let mut g = c.benchmark_group("product");
+    g.throughput(Throughput::Elements(2 * 256 * 384 * 1536));
+    g.bench_function("256x384 by 384x1536, one thread", |bench| bench.iter(|| black_box(a.dot(&b))));
+    // Two products at once, one per core: the throughput counts both.
+    g.throughput(Throughput::Elements(2 * 2 * 256 * 384 * 1536));
+    g.bench_function("256x384 by 384x1536, two threads at once", |bench| {
+        bench.iter(|| {
+            std::thread::scope(|s| {
+                let other = s.spawn(|| black_box(a.dot(&b)));
+                black_box(a.dot(&b));
+                other.join().unwrap();
+            })
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
