@@ -21,7 +21,7 @@ claims = [json.loads(line)["text"] for line in open(queries) if line.strip()][:1
 # the origin sends, and the figure is pg_search's alone.
 STATEMENT = (
     "SELECT 0::int2 AS side, id, pdb.score(row_key)::float8 AS score FROM documents "
-    "WHERE (title ||| {q} OR content ||| {q}) AND tenant_id = '{t}' "
+    "WHERE (title || ' ' || content) ||| {q} AND tenant_id = '{t}' "
     "ORDER BY pdb.score(row_key) DESC LIMIT 50;\n"
 )
 
