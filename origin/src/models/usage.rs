@@ -32,12 +32,12 @@ pub async fn record_embedding(
     record(tx, subject, "embedding", usage.provider, &usage.model, [usage.tokens, 0, usage.cost_micros]).await
 }
 
-/// One ledger row; `[input tokens, output tokens, cost in micros]`.
 /// One ledger row: subject, kind, provider, model, input tokens, output tokens, cost in micros
 /// (the tenant comes from the transaction's setting). Shared with ingest's COPY connection.
 pub const LEDGER_INSERT: &str = "INSERT INTO usage_ledger \
      (subject, kind, provider, model, input_tokens, output_tokens, cost_micros) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
+/// One ledger row; `[input tokens, output tokens, cost in micros]`.
 async fn record(
     tx: &mut Transaction<'static, Postgres>,
     subject: &str,
