@@ -129,7 +129,7 @@ pub async fn search_as(
         }
     }
     let embed = started.elapsed();
-    let mut tx = db.tenant_tx(tenant).await?;
+    let mut tx = db.search_tx(tenant).await?;
     if let Some(u) = &usage {
         crate::models::usage::record_embedding(&mut tx, subject, u).await?;
     }
@@ -177,41 +177,30 @@ pub async fn hybrid_search(
 
 // `|||` is pg_search's match-disjunction operator: the text is tokenized, not parsed as query
 // syntax, so operators and quotes in user input are just words. Its left side is the indexed
-// expression, title and content as one field (migration 20261203000001), written exactly so. The
-// ORDER BY must be `pdb.score(row_key) DESC` itself (no cast, no second key) for pg_search to run
-// a top-N scan instead of scoring every match (measured: 2 ms against 43 ms on SciFact).
-//
-// Plans: sqlx prepares each statement, and after five runs PostgreSQL may keep a generic plan.
-// Planning a pg_search statement costs about as much as running it (1.7 ms against 1.5 ms on
-// SciFact, EXPLAIN ANALYZE), so the common, unfiltered statements are written so that their
-// generic plan is the right one: the depth is a literal (a computed integer), and no
-// `$n IS NULL OR ...` hides the predicates. With `LIMIT $3` and such an OR the generic plan
-// costed the HNSW scan above a sequential scan of every vector (21 ms instead of 2 ms). A
-// metadata filter's selectivity depends on its value, so filtered statements are planned for
-// theirs on every call; pg_search also cannot push `$4 IS NULL OR ...` into its scan.
-// Each constant ends where the caller appends `LIMIT n`.
+// expression, title and content as one field (migration 20261203000001), written exactly so.
+// The ORDER BY must be `pdb.score(row_key) DESC` itself (no cast, no second key) for pg_search to
+// run a top-N scan instead of scoring every match (measured: 2 ms against 43 ms on SciFact).
+// The metadata filter is a separate statement rather than `$4 IS NULL OR ...`, which pg_search
+// cannot push into its scan.
 const BM25: &str = "SELECT 0::int2 AS side, id, pdb.score(row_key)::float8 AS score FROM documents \
      WHERE (title || ' ' || content) ||| $1 AND tenant_id = $2 \
-     ORDER BY pdb.score(row_key) DESC";
+     ORDER BY pdb.score(row_key) DESC LIMIT $3";
 const BM25_FILTERED: &str = "SELECT 0::int2 AS side, id, pdb.score(row_key)::float8 AS score FROM documents \
-     WHERE (title || ' ' || content) ||| $1 AND tenant_id = $2 AND metadata @> $3 \
-     ORDER BY pdb.score(row_key) DESC";
+     WHERE (title || ' ' || content) ||| $1 AND tenant_id = $2 AND metadata @> $4 \
+     ORDER BY pdb.score(row_key) DESC LIMIT $3";
 // The query's lexemes OR-ed together (BM25's semantics), each quoted so nothing in the input is
 // read as tsquery syntax.
 const FULL_TEXT: &str = "WITH q AS (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) AS q \
                      FROM unnest(to_tsvector('english', $1))) \
      SELECT 0::int2 AS side, d.id, ts_rank_cd(d.search_text, q.q)::float8 AS score FROM documents d, q \
-     WHERE d.search_text @@ q.q AND d.tenant_id = $2 AND ($3::jsonb IS NULL OR d.metadata @> $3) \
-     ORDER BY ts_rank_cd(d.search_text, q.q) DESC";
+     WHERE d.search_text @@ q.q AND d.tenant_id = $2 AND ($4::jsonb IS NULL OR d.metadata @> $4) \
+     ORDER BY ts_rank_cd(d.search_text, q.q) DESC LIMIT $3";
 // Without iterative scans (on for every connection, `db::Database::open`), HNSW returns its
 // ef_search nearest rows before the tenant and metadata filters run, and a small tenant in a
 // large table would get fewer than n hits.
-const VECTOR: &str = "SELECT 1::int2 AS side, id, (1 - (embedding <=> $4))::float8 AS score FROM documents \
-     WHERE embedding IS NOT NULL AND tenant_id = $2 \
-     ORDER BY embedding <=> $4";
-const VECTOR_FILTERED: &str = "SELECT 1::int2 AS side, id, (1 - (embedding <=> $4))::float8 AS score FROM documents \
-     WHERE embedding IS NOT NULL AND tenant_id = $2 AND metadata @> $3 \
-     ORDER BY embedding <=> $4";
+const VECTOR: &str = "SELECT 1::int2 AS side, id, (1 - (embedding <=> $5))::float8 AS score FROM documents \
+     WHERE embedding IS NOT NULL AND tenant_id = $2 AND ($4::jsonb IS NULL OR metadata @> $4) \
+     ORDER BY embedding <=> $5 LIMIT $3";
 
 /// Both top-N lists in one statement (one round trip): the lexical side and the vector side, each
 /// in its own stable order (score, then id).
@@ -229,19 +218,17 @@ async fn candidates(
         (LexicalBackend::PgSearchBm25, true) => BM25_FILTERED,
         (LexicalBackend::TsRankCd, _) => FULL_TEXT,
     };
-    let vector_sql = if filtered { VECTOR_FILTERED } else { VECTOR };
-    let n = depth(params.limit);
     let sql = match (lexical, vector.is_some()) {
         (false, false) => return Ok((Vec::new(), Vec::new())),
-        (true, false) => format!("{lexical_sql} LIMIT {n}"),
-        (false, true) => format!("{vector_sql} LIMIT {n}"),
-        (true, true) => format!("({lexical_sql} LIMIT {n}) UNION ALL ({vector_sql} LIMIT {n})"),
+        (true, false) => lexical_sql.to_owned(),
+        (false, true) => VECTOR.to_owned(),
+        (true, true) => format!("({lexical_sql}) UNION ALL ({VECTOR})"),
     };
     let filter = Value::Object(params.filter.clone());
     let rows: Vec<(i16, Uuid, f64)> = sqlx::query_as(&sql)
-        .persistent(!filtered)
         .bind(&params.query)
         .bind(tenant.as_uuid())
+        .bind(depth(params.limit))
         .bind(filtered.then_some(&filter))
         .bind(vector.map(|v| pgvector::Vector::from(v.to_vec())))
         .fetch_all(&mut **tx)
