@@ -77,10 +77,14 @@ fn work(model: &LocalModel, jobs: &Mutex<Receiver<Job>>) {
                     let _ = job.reply.send(Ok(answer));
                 }
             }
-            Err(e) => {
-                let message = e.to_string();
+            // One text that fails must not fail the other callers' queries in its batch (they may
+            // be other tenants'): each is tried alone, and only the failing one hears of it.
+            Err(_) => {
                 for job in batch {
-                    let _ = job.reply.send(Err(EmbedError::Inference(message.clone())));
+                    let alone = model.embed_each(std::slice::from_ref(&job.text)).and_then(|mut v| {
+                        v.pop().ok_or_else(|| EmbedError::Inference("the model returned no vector".into()))
+                    });
+                    let _ = job.reply.send(alone);
                 }
             }
         }
