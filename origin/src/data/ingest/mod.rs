@@ -97,10 +97,9 @@ pub async fn ingest(
     let mut summary = Summary::default();
     let mut batch = Vec::with_capacity(options.batch);
     let mut embedder = embedder;
-    let mut run = Run {
-        client: db.copy_client().await.context("opening the ingest connection")?,
-        known: lru::LruCache::new(KNOWN_VECTORS),
-    };
+    let client = db.copy_client().await.context("opening the ingest connection")?;
+    let vector = write::vector_type(&client).await.context("looking up pgvector's type")?;
+    let mut run = Run { client, vector, known: lru::LruCache::new(KNOWN_VECTORS) };
     for item in source::Reader::new(files) {
         match item {
             Item::Record(r) => batch.push(r),
@@ -126,6 +125,8 @@ const KNOWN_VECTORS: NonZeroUsize = NonZeroUsize::MIN.saturating_add(16_383);
 struct Run {
     /// The binary COPY connection.
     client: tokio_postgres::Client,
+    /// pgvector's type on that connection's database.
+    vector: postgres_types::Type,
     /// Vectors by content hash: a corpus that repeats a text (boilerplate pages, the same
     /// abstract under two ids) embeds it once.
     known: lru::LruCache<Vec<u8>, Arc<[f32]>>,
@@ -253,7 +254,8 @@ async fn store(
             embedding: vectors.get(&p.id).map(|v| (&v[..], model.as_str())),
         })
         .collect();
-    let written = write::write(&mut run.client, tenant, &rows, usage.as_ref().map(|u| (SUBJECT, u))).await?;
+    let written =
+        write::write(&mut run.client, &run.vector, tenant, &rows, usage.as_ref().map(|u| (SUBJECT, u))).await?;
     summary.created += written.created;
     summary.updated += written.updated;
     summary.unchanged += rows.len() as u64 - written.created - written.updated;

@@ -61,6 +61,7 @@ const MERGE: &str = "INSERT INTO documents AS d \
 /// that made their vectors (metered under `subject`).
 pub async fn write(
     client: &mut tokio_postgres::Client,
+    vector: &Type,
     tenant: TenantId,
     rows: &[Row<'_>],
     usage: Option<(&str, &Usage)>,
@@ -68,7 +69,6 @@ pub async fn write(
     if rows.is_empty() && usage.is_none() {
         return Ok(Written::default());
     }
-    let vector = vector_type(client).await?;
     let tx = client.transaction().await?;
     // One round trip: the tenant (a parsed UUID: hex digits and dashes, nothing to inject), its
     // row, and the staging table.
@@ -79,7 +79,7 @@ pub async fn write(
     ))
     .await?;
     let sink = tx.copy_in(COPY).await?;
-    let types = [Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::JSONB, Type::BYTEA, vector, Type::TEXT];
+    let types = [Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::JSONB, Type::BYTEA, vector.clone(), Type::TEXT];
     let writer = BinaryCopyInWriter::new(sink, &types);
     futures::pin_mut!(writer);
     for row in rows {
@@ -105,8 +105,9 @@ pub async fn write(
     Ok(Written { created, updated: inserted.len() as u64 - created })
 }
 
-/// pgvector's `vector` type as this database numbers it (an extension type has no fixed OID).
-async fn vector_type(client: &tokio_postgres::Client) -> Result<Type, tokio_postgres::Error> {
+/// pgvector's `vector` type as this database numbers it (an extension type has no fixed OID);
+/// looked up once per ingest run.
+pub async fn vector_type(client: &tokio_postgres::Client) -> Result<Type, tokio_postgres::Error> {
     let row = client.query_one("SELECT 'vector'::regtype::oid, typnamespace::regnamespace::text FROM pg_type WHERE oid = 'vector'::regtype", &[]).await?;
     Ok(Type::new("vector".to_owned(), row.get(0), Kind::Simple, row.get(1)))
 }
