@@ -64,10 +64,29 @@ pub struct Config {
     pub max_streams_per_tenant: usize,
     /// A2A task execution.
     pub a2a: A2aConfig,
+    /// MCP sessions.
+    pub mcp: McpConfig,
     /// The chat model workflows answer with; none configured means extractive answers.
     pub chat: crate::models::chat::ChatConfig,
     /// Daily spending limits per tenant tier and per user.
     pub budgets: crate::models::budget::BudgetConfig,
+}
+
+/// `[mcp]`: MCP sessions (the 2025 revisions), kept in the database for every replica.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// A session nobody used for this long ends, on every replica (`AGENTPLANE_MCP_SESSION_IDLE_SECS`).
+    pub session_idle_secs: u64,
+    /// Sessions each process keeps in memory (owner and `initialize` parameters); others are
+    /// read from the database on their next request.
+    pub session_cache_entries: usize,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self { session_idle_secs: 3600, session_cache_entries: 100_000 }
+    }
 }
 
 /// `[a2a]`: how this process runs A2A tasks.
@@ -154,6 +173,7 @@ impl Default for Config {
             operator_token: None,
             max_streams_per_tenant: 100,
             a2a: A2aConfig::default(),
+            mcp: McpConfig::default(),
             chat: crate::models::chat::ChatConfig::default(),
             budgets: crate::models::budget::BudgetConfig::default(),
         }
@@ -289,6 +309,10 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_OPERATOR_TOKEN").filter(|v| !v.is_empty()) {
             self.operator_token = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_MCP_SESSION_IDLE_SECS") {
+            self.mcp.session_idle_secs =
+                v.parse().with_context(|| format!("AGENTPLANE_MCP_SESSION_IDLE_SECS={v:?}: expected seconds"))?;
         }
         if let Some(v) = var("AGENTPLANE_MAX_STREAMS_PER_TENANT") {
             self.max_streams_per_tenant =

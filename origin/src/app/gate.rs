@@ -3,9 +3,10 @@
 //! Defence in depth: the origin trusts nothing the edge decided. Its `Gateway` is the last hop
 //! (`Gateway::last_hop`), so the exchange ends at `Step::Forward`, which here means the handler.
 //!
-//! Besides the pipeline: MCP session ownership (a 2025-revision session id is usable only with a
-//! token of the tenant and subject that opened it), the request's span and log line, and the
-//! core's `Admitted` put in the request's extensions, so handlers neither parse nor route again.
+//! Besides the pipeline: MCP sessions (a 2025-revision session id is usable only with a token of
+//! the tenant and subject that opened it; the gate persists a session rmcp opens and deletes one
+//! a client ends, `protocol::mcp::sessions`), the request's span and log line, and the core's
+//! `Admitted` put in the request's extensions, so handlers neither parse nor route again.
 //!
 //! The gateway is shared by every request of the process, so it is locked only for the two
 //! memo operations (looking a token up, remembering a verdict); signatures are checked and bodies
@@ -29,15 +30,15 @@ use uuid::Uuid;
 use super::health::{self, DatabaseHealth};
 use super::streams::StreamSlots;
 use super::{AppError, AppState};
+use crate::protocol::mcp::sessions::{Check, Sessions};
 
 /// The gateway and the per-tenant limiter records of this process.
 #[derive(Debug)]
 pub struct Gate {
     gateway: Mutex<Gateway>,
     tenants: Mutex<HashMap<Uuid, TenantState>>,
-    /// MCP session ids (2025 revisions) and the principal that opened each: a session is only
-    /// usable with a token of the same tenant and subject.
-    sessions: Mutex<HashMap<String, SessionOwner>>,
+    /// MCP sessions (2025 revisions), shared by every replica through the database.
+    sessions: Arc<Sessions>,
     /// Each tenant's open long-lived streams in this process, capped.
     streams: Arc<StreamSlots>,
     /// Whether the database answers; while it does not, `/mcp` and `/a2a` get 503 at once.
@@ -48,29 +49,19 @@ pub struct Gate {
     anonymous: Option<Principal>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SessionOwner {
-    tenant: Uuid,
-    subject: String,
-    opened: std::time::Instant,
-}
-
-/// Past this many tracked sessions, ones older than a day are forgotten (rmcp closes idle
-/// sessions after minutes, so those are long dead).
-const MAX_SESSIONS: usize = 100_000;
-
 const SESSION_HEADER: &str = "mcp-session-id";
+const LAST_EVENT_ID_HEADER: &str = "last-event-id";
 
 /// The request id the gate assigned, for handlers and logs.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
 impl Gate {
-    pub fn new(gateway: Gateway, streams: Arc<StreamSlots>) -> Self {
+    pub fn new(gateway: Gateway, streams: Arc<StreamSlots>, sessions: Arc<Sessions>) -> Self {
         Self {
             gateway: Mutex::new(gateway.last_hop()),
             tenants: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
+            sessions,
             streams,
             database: None,
             #[cfg(feature = "dev-tools")]
@@ -99,33 +90,6 @@ impl Gate {
         keys: agentplane_core::auth::KeySet,
     ) -> Result<(), agentplane_core::gateway::GatewayError> {
         self.gateway.lock().unwrap_or_else(|e| e.into_inner()).replace_keys(keys)
-    }
-
-    fn session_belongs_to(&self, id: &str, p: &Principal) -> bool {
-        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.get(id).is_none_or(|o| o.tenant == p.tenant && o.subject == p.subject)
-    }
-
-    /// Records the owner of a session the MCP service just opened, and forgets closed ones.
-    fn track_session(&self, sent: Option<&str>, closing: bool, response: &http::HeaderMap, p: Option<&Principal>) {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if let (Some(id), true) = (sent, closing) {
-            sessions.remove(id);
-            return;
-        }
-        let Some(p) = p else { return };
-        let Some(opened) = response.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else { return };
-        if sent == Some(opened) {
-            return;
-        }
-        if sessions.len() >= MAX_SESSIONS {
-            let day = std::time::Duration::from_secs(24 * 3600);
-            sessions.retain(|_, o| o.opened.elapsed() < day);
-        }
-        sessions.insert(
-            opened.to_owned(),
-            SessionOwner { tenant: p.tenant, subject: p.subject.clone(), opened: std::time::Instant::now() },
-        );
     }
 }
 
@@ -197,15 +161,90 @@ pub fn now() -> Timestamp {
     Timestamp::from_unix_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
+/// The request's MCP session, once it is known to be the caller's. Another tenant's or subject's
+/// session is as unknown as one that never was (404), so an id reveals nothing; a
+/// `Last-Event-ID` from another session's log is refused the same way.
+async fn check_session(
+    gate: &Gate,
+    parts: &http::request::Parts,
+    principal: Option<&Principal>,
+) -> Result<Option<String>, AppError> {
+    let header = |name| parts.headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
+    let session = header(SESSION_HEADER).map(str::to_owned);
+    let logged_stream = header(LAST_EVENT_ID_HEADER).and_then(crate::protocol::mcp::events::session_of);
+    if let Some(stream) = logged_stream
+        && session.as_deref().and_then(|s| Uuid::try_parse(s).ok()) != Some(stream)
+    {
+        return Err(AppError::SessionNotFound);
+    }
+    let (Some(id), Some(p)) = (&session, principal) else { return Ok(session) };
+    match gate.sessions.check(id, p).await {
+        Ok(Check::Owned) => Ok(session),
+        Ok(Check::Unknown) => Err(AppError::SessionNotFound),
+        Err(e) => {
+            tracing::warn!(error = %e, "looking an MCP session up failed");
+            Err(database_unavailable())
+        }
+    }
+}
+
+/// After the MCP service answered: persists a session it just opened (so every replica can serve
+/// it), or ends everywhere the one a client deleted. rmcp answers a `DELETE` with 202; the SDKs
+/// expect 200 or 204 (the Python SDK reports 202 as a failed termination).
+async fn settle_session(
+    gate: &Gate,
+    sent: Option<&str>,
+    closing: bool,
+    mut response: Response,
+    principal: Option<&Principal>,
+) -> Response {
+    let Some(p) = principal else { return response };
+    if closing {
+        if let Some(id) = sent
+            && response.status().is_success()
+        {
+            if let Err(e) = gate.sessions.close(id, p).await {
+                tracing::warn!(error = %e, session = id, "ending an MCP session in the database failed");
+                return database_unavailable().into_response();
+            }
+            if response.status() == http::StatusCode::ACCEPTED {
+                *response.status_mut() = http::StatusCode::OK;
+            }
+        }
+        return response;
+    }
+    let opened = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(opened) = opened
+        && sent != Some(opened.as_str())
+    {
+        match gate.sessions.open(&opened, p).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(session = opened, "MCP session opened without initialize parameters"),
+            Err(e) => {
+                tracing::warn!(error = %e, session = opened, "persisting an MCP session failed");
+                return database_unavailable().into_response();
+            }
+        }
+    }
+    response
+}
+
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let gate = &state.gate;
     #[cfg(feature = "dev-tools")]
     if let Some(anonymous) = &gate.anonymous
         && !request.headers().contains_key(http::header::AUTHORIZATION)
     {
-        let mut request = request;
+        let (parts, body) = request.into_parts();
+        let session = match check_session(gate, &parts, Some(anonymous)).await {
+            Ok(session) => session,
+            Err(refusal) => return refusal.into_response(),
+        };
+        let mut request = Request::from_parts(parts, body);
         request.extensions_mut().insert(anonymous.clone());
-        return next.run(request).await;
+        let closing = request.method() == http::Method::DELETE;
+        let response = next.run(request).await;
+        return settle_session(gate, session.as_deref(), closing, response, Some(anonymous)).await;
     }
     if let Some(health) = &gate.database
         && !health.up()
@@ -270,13 +309,10 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let admitted = exchange.into_admitted();
     let request_id = admitted.request_id.clone();
     let principal = admitted.principal.clone();
-    let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let (Some(id), Some(p)) = (&session, &principal)
-        && !gate.session_belongs_to(id, p)
-    {
-        // Indistinguishable from an unknown session: another tenant's session id reveals nothing.
-        return AppError::SessionNotFound.into_response();
-    }
+    let session = match check_session(gate, &parts, principal.as_ref()).await {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
     let closing_session = parts.method == http::Method::DELETE;
     let stream_permit = match (&principal, opens_stream(&parts, &admitted)) {
         (Some(p), true) => match gate.streams.try_acquire(p.tenant) {
@@ -317,7 +353,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    gate.track_session(session.as_deref(), closing_session, response.headers(), principal_for_session.as_ref());
+    let response =
+        settle_session(gate, session.as_deref(), closing_session, response, principal_for_session.as_ref()).await;
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

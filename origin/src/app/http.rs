@@ -40,6 +40,7 @@ pub struct Embedding {
 pub fn app(
     state: AppState,
     mcp: Arc<McpState>,
+    sessions: crate::protocol::mcp::SessionSettings,
     a2a: Arc<A2a>,
     allowed_hosts: &[String],
     cancel: tokio_util::sync::CancellationToken,
@@ -53,7 +54,7 @@ pub fn app(
         // The 0.2 name of the card, still fetched by older clients.
         .route("/.well-known/agent.json", card)
         .route("/a2a", post(crate::protocol::a2a::handle).with_state(a2a))
-        .nest_service("/mcp", crate::protocol::mcp::service(mcp, allowed_hosts, cancel))
+        .nest_service("/mcp", crate::protocol::mcp::service(mcp, sessions, allowed_hosts, cancel))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::guard))
         .with_state(state.clone())
         // Outside the gate, for operators at the origin itself (no edge passes them on):

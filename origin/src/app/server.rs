@@ -55,8 +55,11 @@ pub fn router(
         "this agentplane is built without the conformance fixtures: build it with --features dev-tools"
     );
     let health = crate::app::health::DatabaseHealth::watch(db.clone(), cancel.child_token());
-    let gate = Gate::new(gateway, crate::app::streams::StreamSlots::new(config.max_streams_per_tenant))
-        .with_database_health(health.clone());
+    let sessions =
+        Arc::new(crate::protocol::mcp::sessions::Sessions::new(db.clone(), config.mcp.session_cache_entries));
+    let gate =
+        Gate::new(gateway, crate::app::streams::StreamSlots::new(config.max_streams_per_tenant), sessions.clone())
+            .with_database_health(health.clone());
     #[cfg(feature = "dev-tools")]
     let gate = gate.with_anonymous(crate::dev::conformance::anonymous_principal(config)?);
     let gate = Arc::new(gate);
@@ -93,5 +96,13 @@ pub fn router(
     #[cfg(feature = "dev-tools")]
     let mcp = if config.conformance_fixtures { mcp.with_conformance_fixtures() } else { mcp };
     let mcp = Arc::new(mcp);
-    Ok(crate::app::http::app(state, mcp, a2a, &config.allowed_hosts, cancel))
+    let sessions = crate::protocol::mcp::SessionSettings {
+        sessions,
+        idle: std::time::Duration::from_secs(config.mcp.session_idle_secs.max(1)),
+        timing: crate::data::db::listen::Timing {
+            fallback_poll: std::time::Duration::from_millis(config.a2a.stream_poll_ms.max(10)),
+            heartbeat: std::time::Duration::from_millis(config.a2a.heartbeat_ms.max(10)),
+        },
+    };
+    Ok(crate::app::http::app(state, mcp, sessions, a2a, &config.allowed_hosts, cancel))
 }

@@ -2,6 +2,7 @@
 //! tenant-scoped transaction every request that touches tenant data runs in.
 
 pub mod embedded;
+pub mod listen;
 pub mod maintenance;
 mod tenant;
 

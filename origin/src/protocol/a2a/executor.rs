@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use super::push::Pusher;
 use super::store::{self, StoreError};
-use super::stream::Hub;
 use super::wire::{Message, TaskState};
 use super::workflow::{self, RunContext, StepInput};
+use crate::data::db::listen::Hub;
 use crate::data::db::{SystemTask, TenantId};
 
 /// How executors run; from `[a2a]` in the configuration.

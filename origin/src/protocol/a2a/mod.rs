@@ -40,12 +40,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppError;
 use crate::app::config::Config;
+use crate::data::db::listen::Hub;
 use crate::data::db::{Database, TenantId};
 use crate::models::embed::Embedder;
 pub use error::A2aError;
 use push::Pusher;
 use rpc::{Call, Outcome};
-use stream::Hub;
 use workflow::RunContext;
 
 /// What the A2A endpoint and card share.
@@ -66,11 +66,11 @@ pub struct A2a {
 
 /// Starts the event listener and, unless `workers` is 0, this process's executor.
 pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown: CancellationToken) -> Arc<A2a> {
-    let timing = stream::Timing {
+    let timing = crate::data::db::listen::Timing {
         fallback_poll: Duration::from_millis(config.a2a.stream_poll_ms.max(10)),
         heartbeat: Duration::from_millis(config.a2a.heartbeat_ms.max(10)),
     };
-    let hub = Hub::start(db.pool().clone(), timing, shutdown.clone());
+    let hub = Hub::start(db.pool().clone(), store::EVENTS_CHANNEL, timing, shutdown.clone());
     let pusher = Pusher::new(db.clone(), config.a2a.push_allow_loopback);
     let chat = crate::models::chat::ChatClient::new(&config.chat).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "chat model client cannot be built; answering extractively");

@@ -1,7 +1,6 @@
 //! Following a task's event log: replay from a sequence number, then live.
 //!
-//! One LISTEN connection per process ([`Hub`]) turns `a2a_events` notifications (`task:seq`)
-//! into an in-process broadcast. A [`Follower`] subscribes before it reads the log and re-reads
+//! The process's `a2a_events` [`Hub`] announces each task's newest sequence number. A [`Follower`] subscribes before it reads the log and re-reads
 //! the log on every wake-up, so the notification is only a hint: events come from the log, in
 //! sequence order, each once. A missed or lagged notification costs at most a short fallback
 //! poll. SSE streams use the sequence number as the event `id`, so `Last-Event-ID` resumes a
@@ -16,93 +15,17 @@ use agentplane_core::jsonrpc::Id;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::store::{self, Event, EventKind, StoreError, TaskRow};
 use super::wire::{self, Message, TaskState, TaskView};
+use crate::data::db::listen::{Hub, WAKE_ALL};
 use crate::data::db::{Database, TenantId};
-
-/// How the process follows event logs.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// How long a follower trusts notifications before it reads the log anyway (what a missed
-    /// notification can cost).
-    pub fallback_poll: Duration,
-    /// Comment lines on idle streams this often, so proxies keep them open.
-    pub heartbeat: Duration,
-}
 
 /// Events read from the log at a time.
 const BATCH: i64 = 256;
-
-/// The process's single LISTEN connection, fanned out to every follower.
-#[derive(Debug)]
-pub struct Hub {
-    tx: broadcast::Sender<(Uuid, i64)>,
-    timing: Timing,
-}
-
-impl Hub {
-    pub fn start(pool: sqlx::PgPool, timing: Timing, shutdown: CancellationToken) -> Arc<Self> {
-        let (tx, _) = broadcast::channel(4096);
-        tokio::spawn(listen(pool, tx.clone(), shutdown));
-        Arc::new(Self { tx, timing })
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<(Uuid, i64)> {
-        self.tx.subscribe()
-    }
-}
-
-/// Sent to every follower when the LISTEN connection (re)starts.
-const WAKE_ALL: (Uuid, i64) = (Uuid::nil(), 0);
-
-fn parse_notification(payload: &str) -> Option<(Uuid, i64)> {
-    let (task, seq) = payload.split_once(':')?;
-    Some((Uuid::parse_str(task).ok()?, seq.parse().ok()?))
-}
-
-async fn listen(pool: sqlx::PgPool, tx: broadcast::Sender<(Uuid, i64)>, shutdown: CancellationToken) {
-    loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(store::EVENTS_CHANNEL).await {
-                Ok(()) => {
-                    // Whatever was committed while no LISTEN was active was never announced:
-                    // every follower reads its log once now. The periodic poll then only covers
-                    // a connection that died without an error.
-                    let _ = tx.send(WAKE_ALL);
-                    loop {
-                        tokio::select! {
-                            () = shutdown.cancelled() => return,
-                            n = listener.recv() => match n {
-                                Ok(n) => {
-                                    if let Some(event) = parse_notification(n.payload()) {
-                                        // No receivers is fine: nobody follows that task here.
-                                        let _ = tx.send(event);
-                                    }
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "A2A event listener lost its connection");
-                                    break;
-                                }
-                            },
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "LISTEN a2a_events failed"),
-            },
-            Err(e) => tracing::warn!(error = %e, "A2A event listener cannot connect"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            // Then connect again.
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
 
 /// Reads one task's events in order, waiting for new ones.
 #[derive(Debug)]
@@ -330,18 +253,5 @@ pub async fn wait_settled(
         if state.is_settled() {
             return Ok(state);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notifications_are_task_and_sequence() {
-        let id = Uuid::from_u128(7);
-        assert_eq!(parse_notification(&format!("{id}:42")), Some((id, 42)));
-        assert_eq!(parse_notification("nope"), None);
-        assert_eq!(parse_notification(&format!("{id}:x")), None);
     }
 }

@@ -8,10 +8,14 @@
 //! Why rmcp: the official Rust SDK implements Streamable HTTP for 2025-06-18, 2025-11-25 (sessions)
 //! and the stateless 2026-07-28 revision, Host checks, SSE keep-alive and resumption, and passes
 //! the official conformance suite with our fixtures; what it does not know (our tokens, tenants,
-//! scopes, limits) stays in the gate. Sessions are process-local (`LocalSessionManager`), so
-//! 2025-revision clients need sticky routing across replicas; 2026-07-28 clients need nothing.
+//! scopes, limits) stays in the gate. Sessions (2025 revisions) are rows in PostgreSQL that any
+//! replica serves (`sessions.rs`, `fleet.rs`), their standalone streams a log any replica
+//! delivers (`events.rs`); 2026-07-28 clients are stateless.
 
 mod args;
+pub mod events;
+pub mod fleet;
+pub mod sessions;
 pub mod tools;
 
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use agentplane_core::auth::Principal;
 use agentplane_core::catalogue::ToolPolicies;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
@@ -94,26 +98,91 @@ pub struct Server {
     state: Arc<McpState>,
 }
 
-/// The MCP endpoint as a tower service, to be nested at `/mcp` behind the gate.
+/// How the process keeps MCP sessions.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub sessions: Arc<sessions::Sessions>,
+    /// Sessions idle this long end everywhere.
+    pub idle: Duration,
+    pub timing: crate::data::db::listen::Timing,
+}
+
+/// The MCP endpoint as a tower service, to be nested at `/mcp` behind the gate. Starts the
+/// process's session upkeep: dropping sessions another replica ended, sweeping idle ones.
 pub fn service(
     state: Arc<McpState>,
+    settings: SessionSettings,
     allowed_hosts: &[String],
     cancel: tokio_util::sync::CancellationToken,
-) -> StreamableHttpService<Server, LocalSessionManager> {
+) -> StreamableHttpService<Server, fleet::Fleet> {
+    use crate::data::db::listen::Hub;
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     hosts.extend(allowed_hosts.iter().cloned());
-    let config = StreamableHttpServerConfig::default()
+    let pool = state.db.pool().clone();
+    let hub = Hub::start(pool.clone(), events::EVENTS_CHANNEL, settings.timing, cancel.child_token());
+    let closed = Hub::start(pool.clone(), sessions::CLOSED_CHANNEL, settings.timing, cancel.child_token());
+    let inbox = Hub::start(pool, fleet::INBOX_CHANNEL, settings.timing, cancel.child_token());
+    let log = events::SessionEvents::new(state.db.clone(), settings.sessions.clone(), hub, closed.clone());
+    let manager = Arc::new(fleet::Fleet::new(state.db.clone(), settings.sessions.clone(), log, inbox));
+    tokio::spawn(manager.clone().deliver_answers(cancel.child_token()));
+    tokio::spawn(drop_closed_sessions(closed, settings.sessions.clone(), manager.clone(), cancel.child_token()));
+    tokio::spawn(sweep_idle_sessions(settings.sessions.clone(), settings.idle, cancel.child_token()));
+    let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
         // A stateless (2026-07-28) call that emits nothing before its answer gets plain JSON,
         // which the edge can cache; one that sends progress first still streams as SSE.
         .with_json_response(true)
         .with_cancellation_token(cancel);
-    StreamableHttpService::new(
-        move || Ok(Server { state: state.clone() }),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    )
+    config.session_store = Some(settings.sessions);
+    StreamableHttpService::new(move || Ok(Server { state: state.clone() }), manager, config)
+}
+
+/// Ends this process's worker of every session that ended elsewhere (a `DELETE` on another
+/// replica, the sweep).
+async fn drop_closed_sessions(
+    closed: Arc<crate::data::db::listen::Hub>,
+    sessions: Arc<sessions::Sessions>,
+    manager: Arc<fleet::Fleet>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut rx = closed.subscribe();
+    loop {
+        let id = tokio::select! {
+            () = cancel.cancelled() => return,
+            r = rx.recv() => match r {
+                Ok((id, _)) => id,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        sessions.forget(id);
+        let sid: rmcp::transport::streamable_http_server::session::SessionId = id.to_string().into();
+        if let Err(e) = manager.close_session(&sid).await {
+            tracing::warn!(error = %e, session = %id, "closing an ended MCP session failed");
+        }
+    }
+}
+
+/// Ends idle sessions of every tenant; every replica runs it, which costs one small statement
+/// per replica and interval.
+async fn sweep_idle_sessions(
+    sessions: Arc<sessions::Sessions>,
+    idle: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match sessions.sweep(idle).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(ended = n, "idle MCP sessions ended"),
+            Err(e) => tracing::warn!(error = %e, "sweeping idle MCP sessions failed"),
+        }
+    }
 }
 
 fn principal(ctx: &RequestContext<RoleServer>) -> Result<Principal, McpError> {
