@@ -45,6 +45,20 @@ impl Hub {
     }
 }
 
+/// Returns once `key` may have an entry after `after`: its announcement, a restarted listener
+/// ([`WAKE_ALL`]) or missed announcements (lag) all mean "read the log again".
+pub async fn announced(rx: &mut broadcast::Receiver<(Uuid, i64)>, key: Uuid, after: i64) {
+    loop {
+        match rx.recv().await {
+            Ok((k, n)) if k == key && n > after => return,
+            Ok(event) if event == WAKE_ALL => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
 fn parse_notification(payload: &str) -> Option<(Uuid, i64)> {
     let (key, seq) = payload.split_once(':')?;
     Some((Uuid::parse_str(key).ok()?, seq.parse().ok()?))

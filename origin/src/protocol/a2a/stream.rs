@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::store::{self, Event, EventKind, StoreError, TaskRow};
 use super::wire::{self, Message, TaskState, TaskView};
-use crate::data::db::listen::{Hub, WAKE_ALL};
+use crate::data::db::listen::{Hub, announced};
 use crate::data::db::{Database, TenantId};
 
 /// Events read from the log at a time.
@@ -66,15 +66,7 @@ impl Follower {
     }
 
     async fn notified(&mut self) {
-        loop {
-            match self.rx.recv().await {
-                Ok((task, seq)) if task == self.task && seq > self.after => return,
-                Ok(event) if event == WAKE_ALL => return,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => return,
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-            }
-        }
+        announced(&mut self.rx, self.task, self.after).await;
     }
 }
 

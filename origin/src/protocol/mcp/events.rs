@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::sessions::Sessions;
-use crate::data::db::listen::{Hub, WAKE_ALL};
+use crate::data::db::listen::{Hub, announced};
 use crate::data::db::{Database, TenantId};
 
 /// Announces each logged event as `session:n`.
@@ -219,19 +219,6 @@ async fn session_ended(closed: &mut broadcast::Receiver<(Uuid, i64)>, session: U
         Ok((id, _)) => id == session,
         Err(broadcast::error::RecvError::Lagged(_)) => false,
         Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-    }
-}
-
-/// Returns once an event of `session` after `after` may have been logged.
-async fn announced(wake: &mut broadcast::Receiver<(Uuid, i64)>, session: Uuid, after: i64) {
-    loop {
-        match wake.recv().await {
-            Ok((id, n)) if id == session && n > after => return,
-            Ok(event) if event == WAKE_ALL => return,
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(_)) => return,
-            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-        }
     }
 }
 
