@@ -64,12 +64,24 @@ bg() {
   _lib_pids+=("$BG_PID")
 }
 
-# stop_bg PID: SIGINT (what Ctrl-C sends; the origin and wrangler shut down cleanly on it), then
-# waits for the process to end.
+# _lib_end PID: SIGINT (what Ctrl-C sends; the origin and wrangler shut down cleanly on it), then
+# waits for the process to end; SIGKILL after 30 s, so a server that hangs on its way out cannot
+# hold the script (and CI) forever.
+_lib_end() {
+  local deadline=$((SECONDS + 30))
+  kill -INT "$1" 2>/dev/null || return 0
+  while kill -0 "$1" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  if kill -0 "$1" 2>/dev/null; then
+    echo "pid $1 ($(ps -o args= -p "$1" 2>/dev/null | cut -c1-80)) ignored SIGINT for 30 s; killing it" >&2
+    kill -KILL "$1" 2>/dev/null || true
+  fi
+  wait "$1" 2>/dev/null || true
+}
+
+# stop_bg PID: ends a server started with bg (_lib_end).
 stop_bg() {
   local p rest=()
-  kill -INT "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+  _lib_end "$1"
   for p in "${_lib_pids[@]}"; do [ "$p" = "$1" ] || rest+=("$p"); done
   _lib_pids=("${rest[@]}")
 }
@@ -142,10 +154,7 @@ _lib_on_exit() {
     kill -TERM $(_lib_tree "$p") 2>/dev/null || true
   done
   # Servers, last started first.
-  for ((i = ${#_lib_pids[@]} - 1; i >= 0; i--)); do
-    kill -INT "${_lib_pids[i]}" 2>/dev/null || true
-    wait "${_lib_pids[i]}" 2>/dev/null || true
-  done
+  for ((i = ${#_lib_pids[@]} - 1; i >= 0; i--)); do _lib_end "${_lib_pids[i]}"; done
   for h in "${_lib_exit_hooks[@]}"; do "$h" || true; done
 }
 trap _lib_on_exit EXIT

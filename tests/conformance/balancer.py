@@ -6,15 +6,45 @@ safe for any request. Every exchange uses its own upstream connection (`Connecti
     python3 tests/conformance/balancer.py LISTEN_PORT ORIGIN_PORT [ORIGIN_PORT ...]
 
 Prints one line per request (`origin method path status`) to stdout.
+
+SIGUSR1 drains the last origin, as a load balancer does before a replica is taken away: no new
+request goes to it, and once none of its POSTs and DELETEs is in flight the balancer prints
+`drained PORT`. Its GET streams stay open; they break when the replica dies, and the client
+resumes them elsewhere with Last-Event-ID. SIGINT and SIGTERM end the balancer (a background
+command of a non-interactive shell starts with SIGINT ignored, so it is handled here).
 """
 
 import asyncio
-import itertools
+import signal
 import sys
 
 listen_port = int(sys.argv[1])
 origins = [int(p) for p in sys.argv[2:]]
-turns = itertools.cycle(range(len(origins)))
+turn = 0
+draining = set()
+reported = set()
+# Requests in flight per origin, GET streams excepted: they may last as long as the session.
+in_flight = {port: 0 for port in origins}
+
+
+def next_origins():
+    """Origins in the order to try for the next request, draining ones left out."""
+    global turn
+    turn = (turn + 1) % len(origins)
+    ordered = origins[turn:] + origins[:turn]
+    return [port for port in ordered if port not in draining]
+
+
+def report_drained():
+    for port in draining - reported:
+        if in_flight[port] == 0:
+            reported.add(port)
+            print("drained", port, flush=True)
+
+
+def drain_last():
+    draining.add(origins[-1])
+    report_drained()
 
 
 async def read_head(reader):
@@ -32,48 +62,65 @@ async def pipe(reader, writer):
         pass
 
 
+async def forward(request_line, head, body, client_writer):
+    upstream = None
+    for port in next_origins():
+        try:
+            upstream = await asyncio.open_connection("127.0.0.1", port)
+            break
+        except OSError:
+            continue
+    if upstream is None:
+        client_writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await client_writer.drain()
+        return
+    method, path = request_line.split(" ")[:2]
+    counted = method != "GET"
+    if counted:
+        in_flight[port] += 1
+    try:
+        up_reader, up_writer = upstream
+        up_writer.write(head.encode("latin-1") + body)
+        await up_writer.drain()
+        # The origin closes after its answer, so the client's connection closes with it; the
+        # client opens a new one for its next request, which may go anywhere.
+        status = await up_reader.readuntil(b"\r\n")
+        client_writer.write(status)
+        print(port, method, path, status.decode().split(" ")[1], flush=True)
+        await pipe(up_reader, client_writer)
+        up_writer.close()
+    finally:
+        if counted:
+            in_flight[port] -= 1
+            report_drained()
+
+
 async def serve(client_reader, client_writer):
     try:
-        while True:
-            try:
-                request_line, headers = await read_head(client_reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
-            length = next((int(v) for k, v in headers if k.strip().lower() == "content-length"), 0)
-            body = await client_reader.readexactly(length) if length else b""
-            kept = [(k, v) for k, v in headers if k.strip().lower() not in ("connection", "keep-alive")]
-            head = request_line + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in kept) + "Connection: close\r\n\r\n"
-            upstream = None
-            for _ in origins:
-                port = origins[next(turns)]
-                try:
-                    upstream = await asyncio.open_connection("127.0.0.1", port)
-                    break
-                except OSError:
-                    continue
-            if upstream is None:
-                client_writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                await client_writer.drain()
-                return
-            up_reader, up_writer = upstream
-            up_writer.write(head.encode("latin-1") + body)
-            await up_writer.drain()
-            # The origin closes after its answer, so the client's connection closes with it; the
-            # client opens a new one for its next request, which may go anywhere.
-            status = (await up_reader.readuntil(b"\r\n"))
-            client_writer.write(status)
-            print(port, request_line.split(" ")[0], request_line.split(" ")[1], status.decode().split(" ")[1], flush=True)
-            await pipe(up_reader, client_writer)
-            up_writer.close()
+        try:
+            request_line, headers = await read_head(client_reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
             return
+        length = next((int(v) for k, v in headers if k.strip().lower() == "content-length"), 0)
+        body = await client_reader.readexactly(length) if length else b""
+        kept = [(k, v) for k, v in headers if k.strip().lower() not in ("connection", "keep-alive")]
+        head = request_line + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in kept) + "Connection: close\r\n\r\n"
+        await forward(request_line, head, body, client_writer)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
     finally:
         client_writer.close()
 
 
 async def main():
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    loop.add_signal_handler(signal.SIGUSR1, drain_last)
     server = await asyncio.start_server(serve, "127.0.0.1", listen_port)
     async with server:
-        await server.serve_forever()
+        await stop
 
 
 asyncio.run(main())
