@@ -5,11 +5,14 @@ safe for any request. Every exchange uses its own upstream connection (`Connecti
 
     python3 tests/conformance/balancer.py LISTEN_PORT ORIGIN_PORT [ORIGIN_PORT ...]
 
-Prints one line per request (`origin method path status`) to stdout.
+Prints one line per request (`origin method path status session`) to stdout, `-` for a request
+outside a session.
 
-SIGUSR1 drains the last origin, as a load balancer does before a replica is taken away: no new
-request goes to it, and once none of its POSTs and DELETEs is in flight the balancer prints
-`drained PORT`. Its GET streams stay open; they break when the replica dies, and the client
+SIGUSR1 arms a drain of the last origin: right after that origin opens the next session (answers
+an initialize with a new session id), the balancer prints `opened SESSION on PORT` and drains it,
+as a load balancer does before a replica is taken away: no new request goes to it (the new
+session's next requests go elsewhere), and once none of its POSTs and DELETEs is in flight the
+balancer prints `drained PORT`. Its GET streams stay open; they break when the replica dies, and the client
 resumes them elsewhere with Last-Event-ID. SIGINT and SIGTERM end the balancer (a background
 command of a non-interactive shell starts with SIGINT ignored, so it is handled here).
 """
@@ -23,6 +26,7 @@ origins = [int(p) for p in sys.argv[2:]]
 turn = 0
 draining = set()
 reported = set()
+armed = False
 # Requests in flight per origin, GET streams excepted: they may last as long as the session.
 in_flight = {port: 0 for port in origins}
 
@@ -42,9 +46,9 @@ def report_drained():
             print("drained", port, flush=True)
 
 
-def drain_last():
-    draining.add(origins[-1])
-    report_drained()
+def arm():
+    global armed
+    armed = True
 
 
 async def read_head(reader):
@@ -62,7 +66,11 @@ async def pipe(reader, writer):
         pass
 
 
-async def forward(request_line, head, body, client_writer):
+def header(headers, name):
+    return next((v.strip() for k, v in headers if k.strip().lower() == name), None)
+
+
+async def forward(request_line, request_headers, head, body, client_writer):
     upstream = None
     for port in next_origins():
         try:
@@ -84,9 +92,16 @@ async def forward(request_line, head, body, client_writer):
         await up_writer.drain()
         # The origin closes after its answer, so the client's connection closes with it; the
         # client opens a new one for its next request, which may go anywhere.
-        status = await up_reader.readuntil(b"\r\n")
-        client_writer.write(status)
-        print(port, method, path, status.decode().split(" ")[1], flush=True)
+        status_line, response_headers = await read_head(up_reader)
+        client_writer.write((status_line + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in response_headers) + "\r\n").encode("latin-1"))
+        session = header(request_headers, "mcp-session-id")
+        opened = header(response_headers, "mcp-session-id") if session is None else None
+        print(port, method, path, status_line.split(" ")[1], session or opened or "-", flush=True)
+        global armed
+        if armed and opened and port == origins[-1]:
+            armed = False
+            print("opened", opened, "on", port, flush=True)
+            draining.add(port)
         await pipe(up_reader, client_writer)
         up_writer.close()
     finally:
@@ -101,11 +116,11 @@ async def serve(client_reader, client_writer):
             request_line, headers = await read_head(client_reader)
         except (asyncio.IncompleteReadError, ConnectionError):
             return
-        length = next((int(v) for k, v in headers if k.strip().lower() == "content-length"), 0)
+        length = int(header(headers, "content-length") or 0)
         body = await client_reader.readexactly(length) if length else b""
         kept = [(k, v) for k, v in headers if k.strip().lower() not in ("connection", "keep-alive")]
         head = request_line + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in kept) + "Connection: close\r\n\r\n"
-        await forward(request_line, head, body, client_writer)
+        await forward(request_line, headers, head, body, client_writer)
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
@@ -117,7 +132,7 @@ async def main():
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    loop.add_signal_handler(signal.SIGUSR1, drain_last)
+    loop.add_signal_handler(signal.SIGUSR1, arm)
     server = await asyncio.start_server(serve, "127.0.0.1", listen_port)
     async with server:
         await stop
