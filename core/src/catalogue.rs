@@ -396,6 +396,11 @@ impl Default for ToolPolicies {
                 ("upsert_document".to_owned(), write.clone()),
                 ("delete_document".to_owned(), write),
                 ("usage".to_owned(), ToolPolicy { scope: None, cache_ttl_ms: 0, writes: false }),
+                // Runs on the A2A task engine: the scope of sending A2A tasks.
+                (
+                    "research".to_owned(),
+                    ToolPolicy { scope: Some(SCOPE_TASKS_RUN.into()), cache_ttl_ms: 0, writes: false },
+                ),
             ]),
             unknown: ToolPolicy { scope: None, cache_ttl_ms: 0, writes: true },
         }

@@ -91,18 +91,20 @@ pub fn router(
         operator_token: config.operator_token.as_deref().map(Arc::from),
     };
     // Every origin process runs A2A executors: tasks survive any one process.
-    let a2a = crate::protocol::a2a::start(config, db.clone(), embedder.clone(), cancel.child_token());
-    let mcp = McpState::new(db, tools, embedder).with_metrics(metrics);
+    // One LISTEN connection for every channel the process follows.
+    let mut listener = crate::data::db::listen::Listener::new();
+    let timing = crate::data::db::listen::Timing::of(config);
+    let a2a = crate::protocol::a2a::start(config, db.clone(), embedder.clone(), &mut listener, cancel.child_token());
+    let hubs = crate::protocol::mcp::Hubs::register(&mut listener, timing);
+    listener.start(db.pool(), cancel.child_token());
+    let mcp = McpState::new(db, tools, embedder, a2a.clone()).with_metrics(metrics);
     #[cfg(feature = "dev-tools")]
     let mcp = if config.conformance_fixtures { mcp.with_conformance_fixtures() } else { mcp };
     let mcp = Arc::new(mcp);
     let sessions = crate::protocol::mcp::SessionSettings {
         sessions,
         idle: std::time::Duration::from_secs(config.mcp.session_idle_secs.max(1)),
-        timing: crate::data::db::listen::Timing {
-            fallback_poll: std::time::Duration::from_millis(config.a2a.stream_poll_ms.max(10)),
-            heartbeat: std::time::Duration::from_millis(config.a2a.heartbeat_ms.max(10)),
-        },
+        hubs,
     };
     Ok(crate::app::http::app(state, mcp, sessions, a2a, &config.allowed_hosts, cancel))
 }

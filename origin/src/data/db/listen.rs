@@ -1,8 +1,11 @@
-//! One LISTEN connection per channel and process, fanned out in-process: a [`Hub`] turns a
-//! channel's notifications (`uuid:seq` payloads: an A2A task's newest event, an MCP session's
-//! newest stream event, a closed session) into a broadcast that any number of followers
-//! subscribe to. Followers read their log, never the notification, so a notification is only a
-//! hint: a missed or lagged one costs at most a short fallback poll.
+//! One LISTEN connection per process for all its channels, fanned out in-process: a [`Hub`] turns
+//! a channel's notifications (`uuid:seq` payloads: an A2A task's newest event, an MCP session's
+//! newest stream event, a closed session, a tenant's resource change) into a broadcast that any
+//! number of followers subscribe to. Followers read their log, never the notification, so a
+//! notification is only a hint: a missed or lagged one costs at most a short fallback poll.
+//!
+//! The connection is the process's own, outside the service pool: a LISTEN holds its connection
+//! for the life of the process, and the pool's size is what queries may use at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,16 @@ pub struct Timing {
     pub heartbeat: Duration,
 }
 
+impl Timing {
+    /// The configured timing (`a2a.stream_poll_ms`, `a2a.heartbeat_ms`), for every stream.
+    pub fn of(config: &crate::app::config::Config) -> Self {
+        Self {
+            fallback_poll: Duration::from_millis(config.a2a.stream_poll_ms.max(10)),
+            heartbeat: Duration::from_millis(config.a2a.heartbeat_ms.max(10)),
+        }
+    }
+}
+
 /// One channel's notifications as an in-process broadcast.
 #[derive(Debug)]
 pub struct Hub {
@@ -33,13 +46,33 @@ pub struct Hub {
 /// LISTEN was active was never announced, so every follower reads its log once then.
 pub const WAKE_ALL: (Uuid, i64) = (Uuid::nil(), 0);
 
-impl Hub {
-    pub fn start(pool: sqlx::PgPool, channel: &'static str, timing: Timing, shutdown: CancellationToken) -> Arc<Self> {
-        let (tx, _) = broadcast::channel(4096);
-        tokio::spawn(listen(pool, channel, tx.clone(), shutdown));
-        Arc::new(Self { tx, timing })
+/// The channels a process listens to, registered before [`Listener::start`].
+#[derive(Debug, Default)]
+pub struct Listener {
+    channels: Vec<(&'static str, broadcast::Sender<(Uuid, i64)>)>,
+}
+
+impl Listener {
+    pub fn new() -> Self {
+        Self::default()
     }
 
+    /// The hub of `channel`, live once the listener starts.
+    pub fn hub(&mut self, channel: &'static str, timing: Timing) -> Arc<Hub> {
+        let (tx, _) = broadcast::channel(4096);
+        self.channels.push((channel, tx.clone()));
+        Arc::new(Hub { tx, timing })
+    }
+
+    /// LISTENs to every registered channel on one connection made with `pool`'s settings.
+    pub fn start(self, pool: &sqlx::PgPool, shutdown: CancellationToken) {
+        let options = pool.connect_options().as_ref().clone();
+        let own = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_lazy_with(options);
+        tokio::spawn(listen(own, self.channels, shutdown));
+    }
+}
+
+impl Hub {
     pub fn subscribe(&self) -> broadcast::Receiver<(Uuid, i64)> {
         self.tx.subscribe()
     }
@@ -66,37 +99,43 @@ fn parse_notification(payload: &str) -> Option<(Uuid, i64)> {
 
 async fn listen(
     pool: sqlx::PgPool,
-    channel: &'static str,
-    tx: broadcast::Sender<(Uuid, i64)>,
+    channels: Vec<(&'static str, broadcast::Sender<(Uuid, i64)>)>,
     shutdown: CancellationToken,
 ) {
+    let names: Vec<&str> = channels.iter().map(|(c, _)| *c).collect();
+    let wake_all = || {
+        for (_, tx) in &channels {
+            let _ = tx.send(WAKE_ALL);
+        }
+    };
     loop {
         match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(channel).await {
+            Ok(mut listener) => match listener.listen_all(names.iter().copied()).await {
                 Ok(()) => {
                     // The periodic poll then only covers a connection that died without an error.
-                    let _ = tx.send(WAKE_ALL);
+                    wake_all();
                     loop {
                         tokio::select! {
                             () = shutdown.cancelled() => return,
                             n = listener.recv() => match n {
                                 Ok(n) => {
-                                    if let Some(event) = parse_notification(n.payload()) {
+                                    let hub = channels.iter().find(|(c, _)| *c == n.channel());
+                                    if let (Some((_, tx)), Some(event)) = (hub, parse_notification(n.payload())) {
                                         // No receivers is fine: nobody follows that key here.
                                         let _ = tx.send(event);
                                     }
                                 }
                                 Err(e) => {
-                                    tracing::warn!(error = %e, channel, "listener lost its connection");
+                                    tracing::warn!(error = %e, "listener lost its connection");
                                     break;
                                 }
                             },
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, channel, "LISTEN failed"),
+                Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
             },
-            Err(e) => tracing::warn!(error = %e, channel, "listener cannot connect"),
+            Err(e) => tracing::warn!(error = %e, "listener cannot connect"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

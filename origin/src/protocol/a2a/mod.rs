@@ -29,9 +29,10 @@ pub mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentplane_core::catalogue::{A2aOperation, Dialect};
+use agentplane_core::auth::Principal;
+use agentplane_core::catalogue::{A2aOperation, A2aVersion, Dialect};
 use agentplane_core::gateway::Admitted;
-use agentplane_core::jsonrpc::{self, ErrorObject, code};
+use agentplane_core::jsonrpc::{self, ErrorObject, Id, code};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
@@ -40,12 +41,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppError;
 use crate::app::config::Config;
-use crate::data::db::listen::Hub;
+use crate::data::db::listen::{Hub, Listener, Timing};
 use crate::data::db::{Database, TenantId};
 use crate::models::embed::Embedder;
 pub use error::A2aError;
 use push::Pusher;
 use rpc::{Call, Outcome};
+use store::TaskRow;
 use workflow::RunContext;
 
 /// What the A2A endpoint and card share.
@@ -64,13 +66,16 @@ pub struct A2a {
     shutdown: CancellationToken,
 }
 
-/// Starts the event listener and, unless `workers` is 0, this process's executor.
-pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown: CancellationToken) -> Arc<A2a> {
-    let timing = crate::data::db::listen::Timing {
-        fallback_poll: Duration::from_millis(config.a2a.stream_poll_ms.max(10)),
-        heartbeat: Duration::from_millis(config.a2a.heartbeat_ms.max(10)),
-    };
-    let hub = Hub::start(db.pool().clone(), store::EVENTS_CHANNEL, timing, shutdown.clone());
+/// Registers the task events' channel with `listener` and starts, unless `workers` is 0, this
+/// process's executor.
+pub fn start(
+    config: &Config,
+    db: Database,
+    embedder: Option<Embedder>,
+    listener: &mut Listener,
+    shutdown: CancellationToken,
+) -> Arc<A2a> {
+    let hub = listener.hub(store::EVENTS_CHANNEL, Timing::of(config));
     let pusher = Pusher::new(db.clone(), config.a2a.push_allow_loopback);
     let chat = crate::models::chat::ChatClient::new(&config.chat).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "chat model client cannot be built; answering extractively");
@@ -103,6 +108,86 @@ pub fn start(config: &Config, db: Database, embedder: Option<Embedder>, shutdown
     Arc::new(A2a { db, hub, pusher, ctx, card, tiers, blocking_wait, max_active_tasks_per_tenant, shutdown })
 }
 
+impl A2a {
+    fn call(&self, version: A2aVersion, principal: &Principal, id: Id, last_event_id: Option<i64>) -> Call<'_> {
+        Call {
+            a2a: self,
+            version,
+            tenant: TenantId::of(principal),
+            subject: principal.subject.clone(),
+            task_admin: principal.scopes.contains(rpc::TASK_ADMIN_SCOPE),
+            // Unknown or absent tiers count as the default tier, as for rate limits.
+            tier: principal
+                .tier
+                .clone()
+                .filter(|t| self.tiers.tiers.contains_key(t))
+                .unwrap_or_else(|| self.tiers.default_tier.clone()),
+            id,
+            last_event_id,
+        }
+    }
+
+    /// A call on behalf of another protocol (MCP's Tasks extension), which has no A2A request.
+    fn engine_call(&self, principal: &Principal) -> Call<'_> {
+        self.call(A2aVersion::V1_0, principal, Id::from(0), None)
+    }
+
+    /// Whether the test-only workflows (`probe`) are offered.
+    pub fn test_workflows(&self) -> bool {
+        self.ctx.test_workflows
+    }
+
+    /// How long a blocking `message/send` waits for its task to settle.
+    pub fn blocking_wait(&self) -> Duration {
+        self.blocking_wait
+    }
+
+    /// Starts a task of `workflow` with `text` as the user's message (and `metadata` on it), as a
+    /// `message/send` would: within the caller's budget and its tenant's task cap.
+    pub async fn submit(
+        &self,
+        principal: &Principal,
+        workflow: &str,
+        text: &str,
+        metadata: serde_json::Map<String, Value>,
+    ) -> Result<TaskRow, A2aError> {
+        let message = wire::Message {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            role: wire::Role::User,
+            parts: vec![wire::Part::Text { text: text.to_owned(), metadata: None }],
+            context_id: None,
+            task_id: None,
+            metadata: (!metadata.is_empty()).then_some(metadata),
+        };
+        self.engine_call(principal).create(&message, workflow, None).await
+    }
+
+    /// The task and its artifacts, if the caller may see it.
+    pub async fn task(
+        &self,
+        principal: &Principal,
+        id: uuid::Uuid,
+    ) -> Result<(TaskRow, Vec<wire::Artifact>), A2aError> {
+        self.engine_call(principal).load(id).await
+    }
+
+    /// Waits up to `wait` for the task to settle; the task and its artifacts then.
+    pub async fn settle(
+        &self,
+        principal: &Principal,
+        row: &TaskRow,
+        wait: Duration,
+    ) -> Result<(TaskRow, Vec<wire::Artifact>), A2aError> {
+        stream::wait_settled(&self.db, &self.hub, TenantId::of(principal), row, wait).await?;
+        self.task(principal, row.id).await
+    }
+
+    /// Asks the task to stop at its next step boundary.
+    pub async fn cancel(&self, principal: &Principal, id: uuid::Uuid) -> Result<(), A2aError> {
+        self.engine_call(principal).request_cancel(id).await.map(|_| ())
+    }
+}
+
 /// `GET /.well-known/agent-card.json`.
 pub async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Response {
     a2a.card.respond(&headers)
@@ -131,21 +216,7 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
     };
     let last_event_id =
         request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
-    let call = Call {
-        a2a: &a2a,
-        version,
-        tenant: TenantId::of(principal),
-        subject: principal.subject.clone(),
-        task_admin: principal.scopes.contains(rpc::TASK_ADMIN_SCOPE),
-        // Unknown or absent tiers count as the default tier, as for rate limits.
-        tier: principal
-            .tier
-            .clone()
-            .filter(|t| a2a.tiers.tiers.contains_key(t))
-            .unwrap_or_else(|| a2a.tiers.default_tier.clone()),
-        id: message.id.clone(),
-        last_event_id,
-    };
+    let call = a2a.call(version, principal, message.id.clone(), last_event_id);
     let params = message.params.as_ref().unwrap_or(&Value::Null);
     let outcome = match op {
         A2aOperation::SendMessage => call.send(params, false).await,

@@ -107,7 +107,7 @@ impl Call<'_> {
         row.filter(|r| self.task_admin || r.subject == self.subject).ok_or(A2aError::TaskNotFound)
     }
 
-    async fn load(&self, id: Uuid) -> Result<(TaskRow, Vec<wire::Artifact>), A2aError> {
+    pub(super) async fn load(&self, id: Uuid) -> Result<(TaskRow, Vec<wire::Artifact>), A2aError> {
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
         let row = self.task(&mut tx, id).await?;
         let artifacts = store::artifacts(&mut tx, id).await?;
@@ -175,34 +175,7 @@ impl Call<'_> {
             Some(c) => opt_usize(c, "historyLength")?,
             None => None,
         };
-        let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
-        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        // Over budget or over the tenant's task cap: refused before any work, and no task is created.
-        self.a2a.ctx.budgets.check(&mut tx, &self.tier, &self.subject).await??;
-        let limit = self.a2a.max_active_tasks_per_tenant;
-        if store::count_active_tasks(&mut tx).await? >= limit {
-            return Err(A2aError::TooManyTasks { limit });
-        }
-        let row = store::create_task(
-            &mut tx,
-            store::NewTask {
-                context_id: &context_id,
-                subject: &self.subject,
-                tier: &self.tier,
-                workflow: &skill,
-                input: &message,
-            },
-        )
-        .await?;
-        if let Some(mut p) = push {
-            // From the first event on: the client asked for it with the task itself.
-            p.task_id = row.id;
-            p.delivered_seq = 0;
-            within_push_caps(&mut tx, &p).await?;
-            store::put_push_config(&mut tx, &p).await?;
-        }
-        tx.commit().await?;
-        self.a2a.pusher.notify(self.tenant, row.id);
+        let row = self.create(&message, &skill, push).await?;
         if streaming {
             return Ok(self.stream(row, Vec::new(), Start::After(0)));
         }
@@ -217,6 +190,57 @@ impl Call<'_> {
             A2aVersion::V0_3 => task,
             A2aVersion::V1_0 => json!({ "task": task }),
         }))
+    }
+
+    /// Creates a task of `workflow` for `message`, within the caller's budget and its tenant's task
+    /// cap, with its first push config if one came with it; executors pick it up from there.
+    pub(super) async fn create(
+        &self,
+        message: &wire::Message,
+        workflow: &str,
+        push: Option<store::PushConfig>,
+    ) -> Result<TaskRow, A2aError> {
+        let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
+        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        // Over budget or over the tenant's task cap: refused before any work, and no task is created.
+        self.a2a.ctx.budgets.check(&mut tx, &self.tier, &self.subject).await??;
+        let limit = self.a2a.max_active_tasks_per_tenant;
+        if store::count_active_tasks(&mut tx).await? >= limit {
+            return Err(A2aError::TooManyTasks { limit });
+        }
+        let row = store::create_task(
+            &mut tx,
+            store::NewTask {
+                context_id: &context_id,
+                subject: &self.subject,
+                tier: &self.tier,
+                workflow,
+                input: message,
+            },
+        )
+        .await?;
+        if let Some(mut p) = push {
+            // From the first event on: the client asked for it with the task itself.
+            p.task_id = row.id;
+            p.delivered_seq = 0;
+            within_push_caps(&mut tx, &p).await?;
+            store::put_push_config(&mut tx, &p).await?;
+        }
+        tx.commit().await?;
+        self.a2a.pusher.notify(self.tenant, row.id);
+        Ok(row)
+    }
+
+    /// Asks the task's executor to stop at its next step boundary; the task as it was then.
+    pub(super) async fn request_cancel(&self, id: Uuid) -> Result<TaskRow, A2aError> {
+        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        let row = self.visible(store::lock_task(&mut tx, id).await?)?;
+        if let Err(state) = store::request_cancel(&mut tx, &row).await? {
+            return Err(A2aError::TaskNotCancelable(state.as_str()));
+        }
+        tx.commit().await?;
+        self.a2a.pusher.notify(self.tenant, id);
+        Ok(row)
     }
 
     pub(super) async fn get(&self, params: &Value) -> Result<Outcome, A2aError> {
@@ -289,13 +313,7 @@ impl Call<'_> {
 
     pub(super) async fn cancel(&self, params: &Value) -> Result<Outcome, A2aError> {
         let id = task_id(params)?;
-        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        let row = self.visible(store::lock_task(&mut tx, id).await?)?;
-        if let Err(state) = store::request_cancel(&mut tx, &row).await? {
-            return Err(A2aError::TaskNotCancelable(state.as_str()));
-        }
-        tx.commit().await?;
-        self.a2a.pusher.notify(self.tenant, id);
+        let row = self.request_cancel(id).await?;
         // A running task stops at its next step boundary; give it a moment to get there.
         stream::wait_settled(&self.a2a.db, &self.a2a.hub, self.tenant, &row, CANCEL_WAIT).await?;
         let (row, artifacts) = self.load(id).await?;

@@ -16,6 +16,8 @@ mod args;
 pub mod events;
 pub mod fleet;
 pub mod sessions;
+mod subscriptions;
+mod tasks;
 pub mod tools;
 
 use std::sync::Arc;
@@ -51,13 +53,22 @@ pub struct McpState {
     pub embedder: Option<crate::models::embed::Embedder>,
     /// Where searches record their phases.
     pub metrics: std::sync::Arc<crate::app::metrics::Metrics>,
+    /// The task engine A2A runs on, which runs `research` as MCP tasks too.
+    pub a2a: Arc<crate::protocol::a2a::A2a>,
     /// Every tool this server offers (fixtures included when on), built once: rmcp asks for a
     /// tool's definition on every 2026-07-28 call, and the schemas are not cheap to build.
     definitions: Vec<Tool>,
 }
 
 impl McpState {
-    pub fn new(db: Database, tools: ToolPolicies, embedder: Option<crate::models::embed::Embedder>) -> Self {
+    pub fn new(
+        db: Database,
+        tools: ToolPolicies,
+        embedder: Option<crate::models::embed::Embedder>,
+        a2a: Arc<crate::protocol::a2a::A2a>,
+    ) -> Self {
+        let mut definitions = tools::definitions();
+        definitions.extend(tasks::definitions(a2a.test_workflows()));
         Self {
             db,
             tools,
@@ -65,7 +76,8 @@ impl McpState {
             fixtures: false,
             embedder,
             metrics: std::sync::Arc::default(),
-            definitions: tools::definitions(),
+            a2a,
+            definitions,
         }
     }
 
@@ -96,6 +108,8 @@ fn with_fixtures<T>(on: bool, mut list: Vec<T>, fixtures: impl FnOnce() -> Vec<T
 #[derive(Debug, Clone)]
 pub struct Server {
     state: Arc<McpState>,
+    /// The tenants' resource change feed, for `subscriptions/listen`.
+    changes: Arc<crate::data::db::listen::Hub>,
 }
 
 /// How the process keeps MCP sessions.
@@ -104,7 +118,31 @@ pub struct SessionSettings {
     pub sessions: Arc<sessions::Sessions>,
     /// Sessions idle this long end everywhere.
     pub idle: Duration,
-    pub timing: crate::data::db::listen::Timing,
+    pub hubs: Hubs,
+}
+
+/// The database channels MCP follows.
+#[derive(Debug, Clone)]
+pub struct Hubs {
+    /// Session stream events.
+    events: Arc<crate::data::db::listen::Hub>,
+    /// Ended sessions.
+    closed: Arc<crate::data::db::listen::Hub>,
+    /// Client answers to server requests.
+    inbox: Arc<crate::data::db::listen::Hub>,
+    /// Tenants' resource changes.
+    changes: Arc<crate::data::db::listen::Hub>,
+}
+
+impl Hubs {
+    pub fn register(listener: &mut crate::data::db::listen::Listener, timing: crate::data::db::listen::Timing) -> Self {
+        Self {
+            events: listener.hub(events::EVENTS_CHANNEL, timing),
+            closed: listener.hub(sessions::CLOSED_CHANNEL, timing),
+            inbox: listener.hub(fleet::INBOX_CHANNEL, timing),
+            changes: listener.hub(subscriptions::CHANGES_CHANNEL, timing),
+        }
+    }
 }
 
 /// The MCP endpoint as a tower service, to be nested at `/mcp` behind the gate. Starts the
@@ -115,13 +153,9 @@ pub fn service(
     allowed_hosts: &[String],
     cancel: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<Server, fleet::Fleet> {
-    use crate::data::db::listen::Hub;
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     hosts.extend(allowed_hosts.iter().cloned());
-    let pool = state.db.pool().clone();
-    let hub = Hub::start(pool.clone(), events::EVENTS_CHANNEL, settings.timing, cancel.child_token());
-    let closed = Hub::start(pool.clone(), sessions::CLOSED_CHANNEL, settings.timing, cancel.child_token());
-    let inbox = Hub::start(pool, fleet::INBOX_CHANNEL, settings.timing, cancel.child_token());
+    let Hubs { events: hub, closed, inbox, changes } = settings.hubs;
     let log = events::SessionEvents::new(state.db.clone(), settings.sessions.clone(), hub, closed.clone());
     let manager = Arc::new(fleet::Fleet::new(state.db.clone(), settings.sessions.clone(), log, inbox));
     tokio::spawn(manager.clone().deliver_answers(cancel.child_token()));
@@ -135,7 +169,7 @@ pub fn service(
         .with_json_response(true)
         .with_cancellation_token(cancel);
     config.session_store = Some(settings.sessions);
-    StreamableHttpService::new(move || Ok(Server { state: state.clone() }), manager, config)
+    StreamableHttpService::new(move || Ok(Server { state: state.clone(), changes: changes.clone() }), manager, config)
 }
 
 /// Ends this process's worker of every session that ended elsewhere (a `DELETE` on another
@@ -195,9 +229,21 @@ fn principal(ctx: &RequestContext<RoleServer>) -> Result<Principal, McpError> {
         .ok_or_else(|| McpError::internal_error("request carries no verified principal", None))
 }
 
+/// The session a 2025-revision request belongs to (`Mcp-Session-Id`, checked by the gate).
+fn session_of(ctx: &RequestContext<RoleServer>) -> Result<Uuid, McpError> {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::try_parse(v).ok())
+        .ok_or_else(|| McpError::invalid_request("resources/subscribe needs a session (Mcp-Session-Id)", None))
+}
+
 fn may_call(tools: &ToolPolicies, principal: &Principal, name: &str) -> bool {
     let policy = tools.tools.get(name).unwrap_or(&tools.unknown);
+    // Task tools start A2A tasks, whatever a policy table says.
     policy.scope.as_deref().is_none_or(|s| principal.scopes.contains(s))
+        && (!tasks::NAMES.contains(&name) || tasks::may_run(principal))
 }
 
 fn document_uri(id: Uuid) -> String {
@@ -218,13 +264,16 @@ impl ServerHandler for Server {
     // scenarios) still use it.
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        let caps = ServerCapabilities::builder().enable_tools().enable_resources();
-        #[cfg(feature = "dev-tools")]
-        if self.state.fixtures {
-            let caps = caps.enable_resources_subscribe().enable_prompts().enable_logging().enable_completions().build();
-            return self.info(caps);
-        }
-        let caps = caps.enable_prompts().enable_logging().enable_completions().build();
+        let caps = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_resources_list_changed()
+            .enable_prompts()
+            .enable_logging()
+            .enable_completions()
+            .enable_tasks()
+            .build();
         self.info(caps)
     }
 
@@ -257,6 +306,12 @@ impl ServerHandler for Server {
         let principal = principal(&ctx)?;
         let args = req.arguments.clone().unwrap_or_default();
         let name = req.name.as_ref();
+        if tasks::NAMES.contains(&name) {
+            if !may_call(&self.state.tools, &principal, name) {
+                return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
+            }
+            return tasks::call(&self.state.a2a, &principal, name, &args, &ctx).await;
+        }
         if tools::NAMES.contains(&name) {
             // The gate refused missing scopes already; this keeps the handler safe on its own.
             if !may_call(&self.state.tools, &principal, name) {
@@ -348,18 +403,40 @@ impl ServerHandler for Server {
     }
 
     #[allow(deprecated)]
-    async fn subscribe(&self, _req: SubscribeRequestParams, _ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
-        // Documents send no update notifications yet; accepting the subscription is harmless.
-        Ok(())
+    async fn subscribe(&self, req: SubscribeRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let principal = principal(&ctx)?;
+        let session = session_of(&ctx)?;
+        subscriptions::subscribe(&self.state.db, TenantId::of(&principal), session, &req.uri).await
     }
 
     #[allow(deprecated)]
     async fn unsubscribe(
         &self,
-        _req: UnsubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        req: UnsubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        Ok(())
+        let principal = principal(&ctx)?;
+        let session = session_of(&ctx)?;
+        subscriptions::unsubscribe(&self.state.db, TenantId::of(&principal), session, &req.uri).await
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        Some(subscriptions::accepted(requested))
+    }
+
+    async fn listen(&self, ctx: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let principal = principal(ctx.request_context())?;
+        subscriptions::listen(&self.state.db, &self.changes, TenantId::of(&principal), ctx).await
+    }
+
+    async fn get_task(&self, req: GetTaskParams, ctx: RequestContext<RoleServer>) -> Result<GetTaskResult, McpError> {
+        let principal = principal(&ctx)?;
+        Ok(GetTaskResult::new(tasks::get(&self.state.a2a, &principal, &req.task_id).await?))
+    }
+
+    async fn cancel_task(&self, req: CancelTaskParams, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let principal = principal(&ctx)?;
+        tasks::cancel(&self.state.a2a, &principal, &req.task_id).await
     }
 
     async fn list_prompts(
