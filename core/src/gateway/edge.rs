@@ -1,8 +1,8 @@
 //! What an edge keeps between requests in one isolate (Workers) or component instance (Spin):
-//! the [`Gateway`], the origin's URL, and when keys fetched from a JWKS URL are due again. The
+//! the [`Gateway`], the origins, and when keys fetched from a JWKS URL are due again. The
 //! adapter does the fetching; this decides when, so both edges refresh keys the same way.
 
-use super::{EdgeSettings, Gateway, GatewayError, KeySource};
+use super::{EdgeSettings, Gateway, GatewayError, KeySource, Origins};
 use crate::auth::KeySet;
 use crate::time::Timestamp;
 
@@ -26,7 +26,7 @@ enum Refresh {
 #[derive(Debug)]
 pub struct EdgeGateway {
     gateway: Gateway,
-    origin_url: String,
+    origins: Origins,
     refresh: Refresh,
 }
 
@@ -42,7 +42,7 @@ impl EdgeGateway {
                 Refresh::Fetched { url, period_ms, due_ms: fetched_at.as_unix_millis().saturating_add(period_ms) }
             }
         };
-        Ok(Self { gateway: Gateway::new(settings.gateway, keys)?, origin_url: settings.origin_url, refresh })
+        Ok(Self { gateway: Gateway::new(settings.gateway, keys)?, origins: settings.origins, refresh })
     }
 
     /// The URL to fetch keys from now, if they are due. Asking moves the due time on by the retry
@@ -73,9 +73,13 @@ impl EdgeGateway {
         &mut self.gateway
     }
 
-    /// The origin's base URL, without a trailing slash.
-    pub fn origin_url(&self) -> &str {
-        &self.origin_url
+    /// The origins requests go to, with which of them this isolate or instance found down.
+    pub fn origins(&self) -> &Origins {
+        &self.origins
+    }
+
+    pub fn origins_mut(&mut self) -> &mut Origins {
+        &mut self.origins
     }
 }
 
@@ -107,7 +111,7 @@ mod tests {
     fn fetched_keys_are_due_a_period_after_they_were_fetched_and_once_per_retry() {
         let s = settings(&[("jwks_url", "http://o.test/jwks"), ("jwks_refresh_secs", "300")]);
         let mut e = EdgeGateway::new(s, keys(), at(1000)).unwrap();
-        assert_eq!(e.origin_url(), "http://o.test");
+        assert_eq!(e.origins().all(), ["http://o.test"]);
         assert_eq!(e.keys_due(at(1299)), None);
         assert_eq!(e.keys_due(at(1300)).as_deref(), Some("http://o.test/jwks"));
         // A concurrent request, or the one after a failed fetch, does not fetch again at once.

@@ -52,6 +52,10 @@ pub struct Forward {
     pub method: Method,
     pub path_and_query: String,
     pub headers: HeaderMap,
+    /// Whether the request may go to a second origin when the first cannot be reached
+    /// ([`crate::gateway::Origins::attempts`]): it repeats harmlessly. Never a call that may
+    /// have written or started work (a `tools/call` that is not cacheable, an A2A send).
+    pub retryable: bool,
 }
 
 /// A result to keep in the edge cache.
@@ -643,7 +647,40 @@ impl<'r> Exchange<'r> {
                 headers.insert(HeaderName::from_static(header::SUBJECT), v);
             }
         }
-        Forward { method: self.req.method.clone(), path_and_query: self.req.path_and_query.to_owned(), headers }
+        Forward {
+            method: self.req.method.clone(),
+            path_and_query: self.req.path_and_query.to_owned(),
+            headers,
+            retryable: self.retryable(),
+        }
+    }
+
+    /// See [`Forward::retryable`]. A request that is no JSON-RPC call (an MCP stream's `GET`, a
+    /// session's `DELETE`) repeats harmlessly unless it is a `POST`.
+    fn retryable(&self) -> bool {
+        let Some(call) = &self.call else { return self.req.method != Method::POST };
+        match call.dialect {
+            Dialect::Mcp(_) => match call.method.as_deref() {
+                // Only a cacheable tool promises a call without effects.
+                Some("tools/call") => call.cache.is_some(),
+                Some(_) => !call.writes,
+                // A client's answer to a server request: the waiting call takes the first.
+                None => false,
+            },
+            Dialect::A2a(_) => matches!(
+                call.a2a,
+                Some(
+                    A2aOperation::GetTask
+                        | A2aOperation::ListTasks
+                        | A2aOperation::CancelTask
+                        | A2aOperation::SubscribeToTask
+                        | A2aOperation::GetPushConfig
+                        | A2aOperation::ListPushConfigs
+                        | A2aOperation::DeletePushConfig
+                        | A2aOperation::GetExtendedCard
+                )
+            ),
+        }
     }
 
     /// Only a cacheable call answered with a JSON 200 is buffered, and not one whose declared

@@ -25,6 +25,7 @@
 mod config;
 mod edge;
 mod exchange;
+mod origins;
 mod reply;
 pub mod settings;
 mod tenant;
@@ -37,6 +38,7 @@ use http::{HeaderMap, Method, StatusCode};
 pub use config::GatewayConfig;
 pub use edge::EdgeGateway;
 pub use exchange::{Admitted, CacheStatus, Exchange, Forward, RateLimitCheck, ResponseHead, Step, StoreEntry};
+pub use origins::{Origins, OriginsError};
 pub use reply::Reply;
 pub use settings::{EdgeSettings, KeySource, SettingsError};
 pub use tenant::TenantState;

@@ -7,6 +7,7 @@ use crate::catalogue::ToolPolicies;
 use crate::ratelimit::Tiers;
 
 use super::GatewayConfig;
+use super::origins::Origins;
 
 /// The variable names, in Spin's spelling (lower case; Spin allows nothing else).
 pub mod var {
@@ -70,8 +71,8 @@ pub enum KeySource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeSettings {
     pub gateway: GatewayConfig,
-    /// The origin's base URL, without a trailing slash.
-    pub origin_url: String,
+    /// The origins' base URLs: one, or several replicas the edge spreads requests over.
+    pub origins: Origins,
     pub keys: KeySource,
 }
 
@@ -97,10 +98,8 @@ impl EdgeSettings {
         let required = |name: &'static str| get(name).ok_or(SettingsError::Missing(name));
         let invalid = |name: &'static str, reason: String| SettingsError::Invalid { name, reason };
 
-        let origin_url = required(var::ORIGIN_URL)?;
-        if !(origin_url.starts_with("https://") || origin_url.starts_with("http://")) {
-            return Err(invalid(var::ORIGIN_URL, "must be an http(s) URL".into()));
-        }
+        let origins = Origins::parse(&required(var::ORIGIN_URL)?)
+            .map_err(|e| invalid(var::ORIGIN_URL, format!("must be one or more http(s) URLs, comma-separated: {e}")))?;
         let audiences: Vec<String> =
             required(var::AUDIENCE)?.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
         let Some(first_audience) = audiences.first() else { return Err(SettingsError::Missing(var::AUDIENCE)) };
@@ -146,7 +145,7 @@ impl EdgeSettings {
             }
             (None, None) => return Err(SettingsError::NoKeys),
         };
-        Ok(Self { gateway, origin_url: origin_url.trim_end_matches('/').to_owned(), keys })
+        Ok(Self { gateway, origins, keys })
     }
 }
 
@@ -172,7 +171,7 @@ mod tests {
     #[test]
     fn reads_a_minimal_deployment() {
         let s = read(&BASE).unwrap();
-        assert_eq!(s.origin_url, "http://127.0.0.1:8080");
+        assert_eq!(s.origins.all(), ["http://127.0.0.1:8080"]);
         assert_eq!(s.gateway.auth.audience, ["agentplane", "other"]);
         assert_eq!(s.gateway.resource, "http://127.0.0.1:8787");
         assert_eq!(

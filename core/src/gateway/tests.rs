@@ -389,3 +389,40 @@ fn a_read_during_a_streamed_write_is_retired_when_the_write_ends() {
     let new = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"new"}]}}"#;
     assert!(!search_through(&mut gw, &mut tenant, &mut cache, new), "a stale answer was served from the cache");
 }
+
+#[test]
+fn only_requests_that_repeat_harmlessly_may_go_to_a_second_origin() {
+    let mut gw = gateway().last_hop();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read docs:write tasks:run")).unwrap();
+    let h = headers(&token);
+    let cases: [(&str, &[u8], bool); 7] = [
+        ("/mcp", br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, true),
+        (
+            "/mcp",
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hybrid_search","arguments":{}}}"#,
+            true,
+        ),
+        (
+            "/mcp",
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"upsert_document","arguments":{}}}"#,
+            false,
+        ),
+        // Not cacheable, and it starts a task.
+        (
+            "/mcp",
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"research","arguments":{}}}"#,
+            false,
+        ),
+        ("/mcp", br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, false),
+        ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{}}"#, false),
+        ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"x"}}"#, true),
+    ];
+    for (path, body, retryable) in cases {
+        let mut ex =
+            gw.begin(HttpRequest { method: &Method::POST, path_and_query: path, headers: &h, body: Some(body) }, ctx());
+        let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+        ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+        let Step::Forward(fwd) = ex.poll() else { panic!("{path} {}: not forwarded", String::from_utf8_lossy(body)) };
+        assert_eq!(fwd.retryable, retryable, "{path} {}", String::from_utf8_lossy(body));
+    }
+}

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use agentplane_core::Gateway;
 use agentplane_core::auth::KeySet;
-use agentplane_core::gateway::{EdgeGateway, EdgeSettings, KeySource};
+use agentplane_core::gateway::{EdgeGateway, EdgeSettings, KeySource, Origins};
 use agentplane_core::time::Timestamp;
 use worker::{Env, Fetch, Url, console_warn};
 
@@ -91,10 +91,19 @@ pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, Ed
     })
 }
 
-/// The origin's base URL.
-pub(crate) fn origin_url() -> Result<String, EdgeError> {
+/// The origins, as this isolate last found them.
+pub(crate) fn origins() -> Result<Origins, EdgeError> {
     ISOLATE.with_borrow(|i| match i {
-        Some(i) => Ok(i.origin_url().to_owned()),
+        Some(i) => Ok(i.origins().clone()),
         None => Err(EdgeError::Keys("gateway not initialised".into())),
     })
+}
+
+/// Remembers for the isolate's next requests whether `origin` could be reached.
+pub(crate) fn origin_reached(origin: &str, reached: bool, now: Timestamp) {
+    ISOLATE.with_borrow_mut(|i| {
+        if let Some(i) = i {
+            if reached { i.origins_mut().answered(origin) } else { i.origins_mut().failed(origin, now) }
+        }
+    });
 }

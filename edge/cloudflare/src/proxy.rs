@@ -18,6 +18,10 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
     let mut entropy = [0u8; 24];
     // crypto.getRandomValues, through getrandom's `js` backend.
     getrandom::getrandom(&mut entropy).map_err(|e| EdgeError::Keys(format!("entropy: {e}")))?;
+    // Which origin replica takes this request, drawn per request: no state between requests.
+    let spread = u64::from_le_bytes([
+        entropy[0], entropy[1], entropy[2], entropy[3], entropy[4], entropy[5], entropy[6], entropy[7],
+    ]);
     let rctx = RequestContext { now, entropy };
 
     isolate::ensure(env, now).await?;
@@ -64,7 +68,7 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
             }
             // Cache API entries expire at the TTL they were stored with.
             Step::EvictCache(_) => {}
-            Step::Forward(fwd) => match send(&fwd, &body).await? {
+            Step::Forward(fwd) => match send(&fwd, &body, spread, now).await? {
                 Some(response) => {
                     let status = StatusCode::from_u16(response.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
                     exchange.handle_origin_head(status, convert::header_map(response.headers()));
@@ -116,22 +120,30 @@ async fn read_body(req: &mut Request, headers: &HeaderMap, limit: usize) -> Resu
     Ok(Some(body))
 }
 
-/// The origin's answer, or `None` when it cannot be reached.
-async fn send(fwd: &Forward, body: &[u8]) -> Result<Option<Response>, EdgeError> {
-    let url = format!("{}{}", isolate::origin_url()?, fwd.path_and_query);
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::from(fwd.method.as_str().to_owned()));
-    init.with_headers(convert::headers(&fwd.headers)?);
-    if !body.is_empty() {
-        init.with_body(Some(Uint8Array::from(body).into()));
-    }
-    match Fetch::Request(Request::new_with_init(&url, &init)?).send().await {
-        Ok(r) => Ok(Some(r)),
-        Err(e) => {
-            console_warn!("agentplane edge: origin unreachable: {e}");
-            Ok(None)
+/// The origin's answer, or `None` when no origin could be reached: the replica `spread` picks,
+/// then, for a request that repeats harmlessly, one other (`Origins::attempts`).
+async fn send(fwd: &Forward, body: &[u8], spread: u64, now: Timestamp) -> Result<Option<Response>, EdgeError> {
+    let origins = isolate::origins()?;
+    for origin in origins.attempts(spread, fwd.retryable, now) {
+        let url = format!("{origin}{}", fwd.path_and_query);
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::from(fwd.method.as_str().to_owned()));
+        init.with_headers(convert::headers(&fwd.headers)?);
+        if !body.is_empty() {
+            init.with_body(Some(Uint8Array::from(body).into()));
+        }
+        match Fetch::Request(Request::new_with_init(&url, &init)?).send().await {
+            Ok(r) => {
+                isolate::origin_reached(origin, true, now);
+                return Ok(Some(r));
+            }
+            Err(e) => {
+                console_warn!("agentplane edge: origin {origin} unreachable: {e}");
+                isolate::origin_reached(origin, false, now);
+            }
         }
     }
+    Ok(None)
 }
 
 /// The client's response: the core's status and headers, with the body buffered for the cache or,

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use agentplane_core::Gateway;
 use agentplane_core::auth::KeySet;
 use agentplane_core::gateway::settings::var;
-use agentplane_core::gateway::{EdgeGateway, EdgeSettings, KeySource};
+use agentplane_core::gateway::{EdgeGateway, EdgeSettings, KeySource, Origins};
 use agentplane_core::time::Timestamp;
 
 use crate::EdgeError;
@@ -83,10 +83,10 @@ pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, Ed
     })
 }
 
-/// The origin's base URL.
-pub(crate) fn origin_url() -> Result<String, EdgeError> {
+/// The origins' base URLs.
+pub(crate) fn origins() -> Result<Origins, EdgeError> {
     INSTANCE.with_borrow(|i| match i {
-        Some(i) => Ok(i.origin_url().to_owned()),
+        Some(i) => Ok(i.origins().clone()),
         None => Err(EdgeError::Keys("gateway not initialised".into())),
     })
 }

@@ -97,9 +97,43 @@ fn reply(r: Reply) -> Response<BoxBody> {
     out
 }
 
+/// The origin's answer, or `None` when no origin could be reached: the replica `spread` picks,
+/// then, for a request that repeats harmlessly, one other (`Origins::attempts`).
+async fn forward(
+    fwd: agentplane_core::gateway::Forward,
+    body: &bytes::Bytes,
+    spread: u64,
+    now: Timestamp,
+) -> Result<Option<(http::response::Parts, BoxBody)>, EdgeError> {
+    // A Spin instance may serve one request only, so no origin is remembered as down between
+    // requests: each spreads anew, and a retryable one still gets its second origin.
+    let origins = instance::origins()?;
+    for origin in origins.attempts(spread, fwd.retryable, now) {
+        let mut outgoing = http::Request::builder()
+            .method(fwd.method.clone())
+            .uri(format!("{origin}{}", fwd.path_and_query))
+            .body(Full::new(body.clone()))
+            .map_err(|e| EdgeError::Http(e.to_string()))?;
+        *outgoing.headers_mut() = fwd.headers.clone();
+        match send(outgoing).await {
+            Ok(answer) => {
+                let (head, b) = answer.into_parts();
+                return Ok(Some((head, box_body(b))));
+            }
+            Err(e) => eprintln!("agentplane edge: origin {origin} unreachable: {e:?}"),
+        }
+    }
+    Ok(None)
+}
+
 async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
     let now = now();
-    let ctx = RequestContext { now, entropy: entropy() };
+    let entropy = entropy();
+    // Which origin replica takes this request, drawn per request: no state between requests.
+    let spread = u64::from_le_bytes([
+        entropy[0], entropy[1], entropy[2], entropy[3], entropy[4], entropy[5], entropy[6], entropy[7],
+    ]);
+    let ctx = RequestContext { now, entropy };
     let mut kv = Kv::default();
     instance::ensure(now, &mut kv).await?;
 
@@ -145,25 +179,13 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
                 exchange.handle_cache(stored.as_deref());
             }
             Step::EvictCache(key) => kv.drop_cached(&key).await,
-            Step::Forward(fwd) => {
-                let mut outgoing = http::Request::builder()
-                    .method(fwd.method)
-                    .uri(format!("{}{}", instance::origin_url()?, fwd.path_and_query))
-                    .body(Full::new(body.clone()))
-                    .map_err(|e| EdgeError::Http(e.to_string()))?;
-                *outgoing.headers_mut() = fwd.headers;
-                match send(outgoing).await {
-                    Ok(origin) => {
-                        let (head, b) = origin.into_parts();
-                        exchange.handle_origin_head(head.status, head.headers);
-                        origin_body = Some(box_body(b));
-                    }
-                    Err(e) => {
-                        eprintln!("agentplane edge: origin unreachable: {e:?}");
-                        exchange.handle_origin_failed();
-                    }
+            Step::Forward(fwd) => match forward(fwd, &body, spread, now).await? {
+                Some((head, b)) => {
+                    exchange.handle_origin_head(head.status, head.headers);
+                    origin_body = Some(b);
                 }
-            }
+                None => exchange.handle_origin_failed(),
+            },
             // A cacheable JSON answer: small, and the core needs it whole to decide what to store.
             Step::ReadOriginBody => match read_all(origin_body.take()).await {
                 Some(bytes) => {
