@@ -181,6 +181,17 @@ impl Reply {
         self.message.as_ref()?.get("error")?.get("data")?.get("field")?.as_str()
     }
 
+    /// The message of a failed tool execution (`isError: true`), if this is one.
+    pub fn tool_error(&self) -> Option<&str> {
+        let result = self.message.as_ref()?.get("result")?;
+        (result.get("isError")? == &json!(true)).then(|| result["content"][0]["text"].as_str()).flatten()
+    }
+
+    /// Whether this is a failed tool execution that names argument `field`.
+    pub fn names_bad_argument(&self, field: &str) -> bool {
+        self.tool_error().is_some_and(|t| t.starts_with(&format!("invalid argument {field}:")))
+    }
+
     /// `structuredContent` of a tool result.
     pub fn structured(&self) -> &Value {
         let r = self.result();

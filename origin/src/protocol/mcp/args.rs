@@ -1,5 +1,6 @@
-//! Tool arguments, checked field by field: a wrong argument is a JSON-RPC -32602 naming the field,
-//! never a tool failure and never a panic.
+//! Tool arguments, checked field by field: a wrong argument is an error naming the field (which
+//! `tools/call` answers as a failed execution, `isError`, for the model to correct), never a
+//! panic.
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::JsonObject;

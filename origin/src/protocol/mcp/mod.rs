@@ -254,6 +254,16 @@ fn not_found(uri: &str) -> McpError {
     McpError::resource_not_found(format!("resource not found: {uri}"), Some(json!({ "uri": uri })))
 }
 
+/// A known tool's invalid arguments are a failed tool execution (`isError`, with a message a model
+/// can act on), as the 2025-11-25 revision asks; unknown tools and malformed requests stay
+/// protocol errors.
+fn argument_error<T: From<CallToolResult>>(e: McpError) -> Result<T, McpError> {
+    if e.code == ErrorCode::INVALID_PARAMS {
+        return Ok(CallToolResult::error(vec![ContentBlock::text(e.message.into_owned())]).into());
+    }
+    Err(e)
+}
+
 fn db_error(e: &sqlx::Error) -> McpError {
     tracing::error!(error = %e, "database error");
     McpError::internal_error("database error", None)
@@ -306,19 +316,22 @@ impl ServerHandler for Server {
         let principal = principal(&ctx)?;
         let args = req.arguments.clone().unwrap_or_default();
         let name = req.name.as_ref();
-        if tasks::NAMES.contains(&name) {
+        let offered = self.state.definitions.iter().any(|t| t.name == name);
+        if offered && tasks::NAMES.contains(&name) {
             if !may_call(&self.state.tools, &principal, name) {
                 return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
             }
-            return tasks::call(&self.state.a2a, &principal, name, &args, &ctx).await;
+            return tasks::call(&self.state.a2a, &principal, name, &args, &ctx).await.or_else(argument_error);
         }
         if tools::NAMES.contains(&name) {
             // The gate refused missing scopes already; this keeps the handler safe on its own.
             if !may_call(&self.state.tools, &principal, name) {
                 return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
             }
-            if let Some(result) = tools::call(&self.state, &principal, name, &args).await? {
-                return Ok(result.into());
+            match tools::call(&self.state, &principal, name, &args).await {
+                Ok(Some(result)) => return Ok(result.into()),
+                Ok(None) => {}
+                Err(e) => return argument_error(e),
             }
         }
         #[cfg(feature = "dev-tools")]
