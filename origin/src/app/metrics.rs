@@ -30,11 +30,17 @@ struct PhaseLabels {
     phase: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LookupLabels {
+    source: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     search_phases: Family<PhaseLabels, Histogram>,
+    session_lookups: Family<LookupLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -51,7 +57,16 @@ impl Default for Metrics {
             "Where hybrid_search spends its time: embed, lexical, vector, hydrate, and total (the tool call)",
             search_phases.clone(),
         );
-        Self { registry, requests, search_phases }
+        // 1 µs to about 0.5 s: a cached session to a database round trip under load.
+        let session_lookups = Family::<LookupLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-6, 2.0, 20))
+        });
+        registry.register(
+            "mcp_session_lookup_seconds",
+            "The gate's check of an MCP session (2025 revisions) on each request, by source: cache or database",
+            session_lookups.clone(),
+        );
+        Self { registry, requests, search_phases, session_lookups }
     }
 }
 
@@ -67,6 +82,12 @@ impl Metrics {
         ] {
             self.search_phases.get_or_create(&PhaseLabels { phase }).observe(d.as_secs_f64());
         }
+    }
+
+    /// Records one session check; `database` when it went to the database.
+    pub fn observe_session_lookup(&self, database: bool, d: std::time::Duration) {
+        let source = if database { "database" } else { "cache" };
+        self.session_lookups.get_or_create(&LookupLabels { source }).observe(d.as_secs_f64());
     }
 
     fn count(&self, endpoint: &'static str, status: StatusCode) {

@@ -55,8 +55,11 @@ pub fn router(
         "this agentplane is built without the conformance fixtures: build it with --features dev-tools"
     );
     let health = crate::app::health::DatabaseHealth::watch(db.clone(), cancel.child_token());
-    let sessions =
-        Arc::new(crate::protocol::mcp::sessions::Sessions::new(db.clone(), config.mcp.session_cache_entries));
+    let metrics = Arc::<crate::app::metrics::Metrics>::default();
+    let sessions = Arc::new(
+        crate::protocol::mcp::sessions::Sessions::new(db.clone(), config.mcp.session_cache_entries)
+            .with_metrics(metrics.clone()),
+    );
     let gate =
         Gate::new(gateway, crate::app::streams::StreamSlots::new(config.max_streams_per_tenant), sessions.clone())
             .with_database_health(health.clone());
@@ -80,7 +83,6 @@ pub fn router(
         ));
     }
     let embedding = embedder.clone().map(|embedder| crate::app::http::Embedding { embedder, backfill });
-    let metrics = Arc::<crate::app::metrics::Metrics>::default();
     let state = AppState {
         gate,
         db: db.clone(),

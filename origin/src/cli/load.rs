@@ -13,9 +13,10 @@ use crate::dev::beir::{Doc, Query, read_jsonl};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The MCP endpoint.
+    /// The MCP endpoint; repeated, requests go to each in turn (replicas with no affinity: a
+    /// session opened on one is used on all).
     #[arg(long, default_value = "http://127.0.0.1:8080/mcp")]
-    url: String,
+    url: Vec<String>,
     /// Bearer token (needs search:read, and docs:write with --corpus).
     #[arg(long, env = "AGENTPLANE_TOKEN", hide_env_values = true)]
     token: String,
@@ -45,21 +46,81 @@ pub struct Args {
     /// The origin's `/metrics`: read before and after the run for where a search's time went.
     #[arg(long)]
     metrics: Option<String>,
+    /// Each connection opens an MCP session (2025-11-25) and calls within it, instead of the
+    /// stateless 2026-07-28 revision; with `--metrics`, prints what the per-request session
+    /// lookup cost.
+    #[arg(long)]
+    session: bool,
 }
+
+/// The session-era revision `--session` speaks.
+const SESSION_REVISION: &str = "2025-11-25";
 
 struct Endpoint {
     http: reqwest::Client,
-    url: String,
+    urls: Vec<String>,
+    turn: AtomicU64,
     token: String,
 }
 
 impl Endpoint {
-    async fn call(&self, tool: &str, arguments: Value) -> Result<(), String> {
-        let params = json!({"name": tool, "arguments": arguments});
-        let resp = crate::dev::client::request(&self.http, &self.url, &self.token, 1, "tools/call", params)
+    /// The next replica's URL, round robin.
+    fn url(&self) -> &str {
+        let i = self.turn.fetch_add(1, Ordering::Relaxed) as usize % self.urls.len();
+        &self.urls[i]
+    }
+
+    /// A request of the session revision within `session`.
+    fn in_session(&self, session: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url())
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", SESSION_REVISION)
+            .header("Mcp-Session-Id", session)
+            .json(body)
+    }
+
+    /// Opens a session: `initialize`, then `notifications/initialized`.
+    async fn open_session(&self) -> Result<String, String> {
+        let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": SESSION_REVISION, "capabilities": {}, "clientInfo": {"name": "agentplane-load", "version": "1"}}});
+        let resp = self
+            .http
+            .post(self.url())
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", SESSION_REVISION)
+            .json(&body)
             .send()
             .await
             .map_err(|e| e.to_string())?;
+        let session = resp
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("initialize opened no session (HTTP {})", resp.status()))?;
+        resp.text().await.map_err(|e| e.to_string())?;
+        let ack = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.in_session(&session, &ack).send().await.map_err(|e| e.to_string())?;
+        Ok(session)
+    }
+
+    async fn call(&self, tool: &str, arguments: Value) -> Result<(), String> {
+        self.call_in(None, tool, arguments).await
+    }
+
+    /// A tool call, within `session` if given, else stateless.
+    async fn call_in(&self, session: Option<&str>, tool: &str, arguments: Value) -> Result<(), String> {
+        let params = json!({"name": tool, "arguments": arguments});
+        let req = match session {
+            Some(s) => {
+                self.in_session(s, &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+            }
+            None => crate::dev::client::request(&self.http, self.url(), &self.token, 1, "tools/call", params),
+        };
+        let resp = req.send().await.map_err(|e| e.to_string())?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| e.to_string())?;
         if !status.is_success() {
@@ -77,7 +138,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.connections * 2)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let endpoint = Arc::new(Endpoint { http, url: args.url.clone(), token: args.token.clone() });
+    anyhow::ensure!(!args.url.is_empty(), "--url names no endpoint");
+    let endpoint =
+        Arc::new(Endpoint { http, urls: args.url.clone(), turn: AtomicU64::new(0), token: args.token.clone() });
     if let Some(corpus) = &args.corpus {
         load_corpus(&endpoint, corpus, args.connections).await?;
         tokio::time::sleep(Duration::from_secs(args.settle)).await;
@@ -95,13 +158,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let search_args = Arc::new(search_args);
     let mut phases_before = None;
+    let mut lookups_before = None;
     let mut workers = Vec::new();
     for _ in 0..args.connections {
         let (endpoint, queries, next, search_args) =
             (endpoint.clone(), queries.clone(), next.clone(), search_args.clone());
+        let session_mode = args.session;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
+            let session = if session_mode {
+                match endpoint.open_session().await {
+                    Ok(s) => Some(s),
+                    Err(e) => return (latencies, vec![e]),
+                }
+            } else {
+                None
+            };
             loop {
                 let now = Instant::now();
                 if now >= end {
@@ -111,7 +184,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 let mut call = (*search_args).clone();
                 call["query"] = json!(queries[i]);
                 let sent = Instant::now();
-                let outcome = endpoint.call("hybrid_search", call).await;
+                let outcome = endpoint.call_in(session.as_deref(), "hybrid_search", call).await;
                 if sent >= measure_from && Instant::now() <= end {
                     match outcome {
                         Ok(()) => latencies.push(sent.elapsed().as_micros() as u64),
@@ -126,6 +199,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // Taken once the warm-up is over, so the breakdown covers the measured window.
         tokio::time::sleep_until(measure_from.into()).await;
         phases_before = Some(search_phases(&endpoint.http, url).await?);
+        lookups_before = Some(session_lookups(&endpoint.http, url).await?);
     }
     let mut latencies = Vec::new();
     let mut errors = Vec::new();
@@ -144,11 +218,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let secs = args.duration as f64;
     println!(
-        "hybrid_search ({}): {} connections, {} s measured after {} s warm-up, {} queries",
+        "hybrid_search ({}, {}): {} connections, {} s measured after {} s warm-up, {} queries",
         match args.vector_weight {
             Some(0.0) => "BM25 only",
             _ => "hybrid",
         },
+        if args.session { "in MCP sessions, 2025-11-25" } else { "stateless, 2026-07-28" },
         args.connections,
         args.duration,
         args.warmup,
@@ -177,6 +252,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             client_mean - mean("total"),
         );
     }
+    if let (Some(url), Some(before), true) = (&args.metrics, lookups_before, args.session) {
+        let after = session_lookups(&endpoint.http, url).await?;
+        for source in ["cache", "database"] {
+            let (b, a) =
+                (before.get(source).cloned().unwrap_or_default(), after.get(source).cloned().unwrap_or_default());
+            let delta = a.minus(&b);
+            if delta.count > 0.0 {
+                println!(
+                    "session lookup ({source}): {} lookups, mean {:.4} ms, p50 {:.4} ms, p99 {:.4} ms",
+                    delta.count,
+                    delta.sum / delta.count * 1000.0,
+                    delta.quantile(0.5) * 1000.0,
+                    delta.quantile(0.99) * 1000.0,
+                );
+            }
+        }
+    }
     if let Some(e) = errors.first() {
         println!("first error: {e}");
     }
@@ -204,6 +296,80 @@ async fn search_phases(
         }
     }
     Ok(phases)
+}
+
+/// One histogram of the origin's `/metrics`: cumulative bucket counts by upper bound, sum, count.
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+impl Histogram {
+    fn minus(&self, earlier: &Self) -> Self {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|(le, n)| {
+                let before = earlier.buckets.iter().find(|(l, _)| l == le).map_or(0.0, |(_, m)| *m);
+                (*le, n - before)
+            })
+            .collect();
+        Self { buckets, sum: self.sum - earlier.sum, count: self.count - earlier.count }
+    }
+
+    /// The `q` quantile, interpolated linearly within its bucket (as Prometheus'
+    /// `histogram_quantile` does).
+    fn quantile(&self, q: f64) -> f64 {
+        let rank = q * self.count;
+        let mut lower = (0.0, 0.0);
+        for &(le, n) in &self.buckets {
+            if n >= rank {
+                if le.is_infinite() {
+                    return lower.0;
+                }
+                let width = n - lower.1;
+                return if width > 0.0 { lower.0 + (le - lower.0) * (rank - lower.1) / width } else { le };
+            }
+            lower = (le, n);
+        }
+        lower.0
+    }
+}
+
+/// `source -> histogram` of the origin's `agentplane_mcp_session_lookup_seconds`.
+async fn session_lookups(
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<std::collections::HashMap<String, Histogram>> {
+    let text = http.get(url).send().await?.error_for_status()?.text().await?;
+    let mut out: std::collections::HashMap<String, Histogram> = std::collections::HashMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("agentplane_mcp_session_lookup_seconds_") else { continue };
+        let (kind, rest) = rest.split_once('{').unwrap_or_default();
+        let (labels, value) = rest.rsplit_once("} ").unwrap_or_default();
+        let value: f64 = value.trim().parse().unwrap_or(0.0);
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\""))?.strip_suffix('"').map(str::to_owned))
+        };
+        let Some(source) = label("source") else { continue };
+        let h = out.entry(source).or_default();
+        match kind {
+            "sum" => h.sum = value,
+            "count" => h.count = value,
+            "bucket" => {
+                let le = label("le").and_then(|l| if l == "+Inf" { Some(f64::INFINITY) } else { l.parse().ok() });
+                if let Some(le) = le {
+                    h.buckets.push((le, value));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The `tenant_id` claim of our own token, read without verifying it: only to give the loaded

@@ -56,6 +56,8 @@ pub struct Sessions {
     /// the caller, persists the session with them.
     pending: Mutex<HashMap<Uuid, (InitializeRequestParams, Instant)>>,
     capacity: usize,
+    /// Where each check's time is recorded.
+    metrics: Option<Arc<crate::app::metrics::Metrics>>,
 }
 
 fn parse_id(id: &str) -> Option<Uuid> {
@@ -64,7 +66,13 @@ fn parse_id(id: &str) -> Option<Uuid> {
 
 impl Sessions {
     pub fn new(db: Database, capacity: usize) -> Self {
-        Self { db, known: Mutex::default(), pending: Mutex::default(), capacity: capacity.max(1) }
+        Self { db, known: Mutex::default(), pending: Mutex::default(), capacity: capacity.max(1), metrics: None }
+    }
+
+    /// Records each check's time in `metrics` (`agentplane_mcp_session_lookup_seconds`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::app::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Known>> {
@@ -92,15 +100,25 @@ impl Sessions {
     /// Whether `id` is a live session of `principal`'s tenant and subject; refreshes its
     /// `last_seen_at` at most every [`TOUCH_EVERY`] per process.
     pub async fn check(&self, id: &str, principal: &Principal) -> Result<Check, sqlx::Error> {
-        let Some(uuid) = parse_id(id) else { return Ok(Check::Unknown) };
+        let started = Instant::now();
+        let (check, database) = self.lookup(id, principal).await?;
+        if let Some(m) = &self.metrics {
+            m.observe_session_lookup(database, started.elapsed());
+        }
+        Ok(check)
+    }
+
+    /// [`Self::check`], and whether it went to the database.
+    async fn lookup(&self, id: &str, principal: &Principal) -> Result<(Check, bool), sqlx::Error> {
+        let Some(uuid) = parse_id(id) else { return Ok((Check::Unknown, false)) };
         let tenant = TenantId::of(principal);
         let cached = self.known().get(&uuid).cloned();
         if let Some(k) = &cached {
             if k.tenant != tenant || k.subject != principal.subject {
-                return Ok(Check::Unknown);
+                return Ok((Check::Unknown, false));
             }
             if k.touched.elapsed() < TOUCH_EVERY {
-                return Ok(Check::Owned);
+                return Ok((Check::Owned, false));
             }
         }
         // One statement reads the owner's row and refreshes it; RLS hides other tenants' rows.
@@ -122,11 +140,11 @@ impl Sessions {
                     touched: Instant::now(),
                 };
                 self.remember(uuid, known);
-                Ok(Check::Owned)
+                Ok((Check::Owned, true))
             }
             None => {
                 self.known().remove(&uuid);
-                Ok(Check::Unknown)
+                Ok((Check::Unknown, true))
             }
         }
     }
