@@ -95,9 +95,16 @@ impl Client {
 
     /// The session's standalone stream on replica `port`: each message as it arrives.
     async fn stream(&self, port: u16) -> mpsc::UnboundedReceiver<Value> {
-        let resp = self
-            .http
-            .get(format!("http://127.0.0.1:{port}/mcp"))
+        self.stream_after(port, None).await
+    }
+
+    /// The stream on `port`, resumed after event `last` when given (`Last-Event-ID`).
+    async fn stream_after(&self, port: u16, last: Option<&str>) -> mpsc::UnboundedReceiver<Value> {
+        let mut req = self.http.get(format!("http://127.0.0.1:{port}/mcp"));
+        if let Some(last) = last {
+            req = req.header("Last-Event-ID", last);
+        }
+        let resp = req
             .bearer_auth(&self.token)
             .header("Accept", "text/event-stream")
             .header("MCP-Protocol-Version", SESSION_REVISION)
@@ -116,7 +123,7 @@ impl Client {
     }
 }
 
-/// Each message of an SSE response as it arrives.
+/// Each message of an SSE response as it arrives, with its event id (if any) as `_sse_id`.
 fn sse(resp: reqwest::Response) -> mpsc::UnboundedReceiver<Value> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -126,7 +133,11 @@ fn sse(resp: reqwest::Response) -> mpsc::UnboundedReceiver<Value> {
             buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find("\n\n") {
                 let event: String = buffer.drain(..end + 2).collect();
-                for m in messages("text/event-stream", &event) {
+                let id = event.lines().find_map(|l| l.strip_prefix("id:")).map(|i| i.trim().to_owned());
+                for mut m in messages("text/event-stream", &event) {
+                    if let Some(id) = &id {
+                        m["_sse_id"] = json!(id);
+                    }
                     if tx.send(m).is_err() {
                         return;
                     }
@@ -169,6 +180,16 @@ async fn next_with(stream: &mut mpsc::UnboundedReceiver<Value>, method: &str) ->
             Err(_) => panic!("no {method} within 20 s"),
         }
     }
+}
+
+/// The embedded database of `data`, as its owner (row-level security lets the owner see all).
+async fn admin_db(data: &std::path::Path) -> sqlx::PgPool {
+    let credentials: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("pg/credentials.json")).unwrap()).unwrap();
+    let pid = std::fs::read_to_string(data.join("pg/data/postmaster.pid")).unwrap();
+    let port = pid.lines().nth(3).unwrap().trim().to_owned();
+    let password = credentials["admin_password"].as_str().unwrap();
+    sqlx::PgPool::connect(&format!("postgres://agentplane_admin:{password}@127.0.0.1:{port}/agentplane")).await.unwrap()
 }
 
 const TENANT: &str = "f1ee7000-0000-4000-8000-000000000001";
@@ -245,11 +266,42 @@ async fn changes_on_one_replica_and_by_ingest_reach_a_stream_on_another() {
     assert!(foreign.try_recv().is_err(), "another tenant heard this tenant's changes");
 
     // Nothing of the other tenant's arrived: everything left is this tenant's.
+    let mut last = updated["_sse_id"].as_str().unwrap().to_owned();
     while let Ok(m) = stream.try_recv() {
         if m["method"] == "notifications/resources/updated" {
             assert!([&uri, &ingested_uri].contains(&&m["params"]["uri"].as_str().unwrap().to_owned()), "{m}");
         }
+        if let Some(id) = m["_sse_id"].as_str() {
+            last = id.to_owned();
+        }
     }
+
+    // The stream on B breaks (as when B dies); a change happens meanwhile; the client resumes on A
+    // with the last event id it saw and gets what it missed, once, and nothing it had.
+    drop(stream);
+    client.tool(a, "upsert_document", json!({"id": id, "title": "fleet", "content": "third version"})).await;
+    let mut resumed = client.stream_after(a, Some(&last)).await;
+    let missed = next_with(&mut resumed, "notifications/resources/updated").await;
+    assert_eq!(missed["params"]["uri"], json!(uri));
+    let seq = |m: &Value| -> i64 { m["_sse_id"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap() };
+    let last_seq: i64 = last.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(seq(&missed) > last_seq, "replayed an event the client had: {missed} after {last}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(m) = resumed.try_recv() {
+        if m.get("_sse_id").is_some() && m.get("method").is_some() {
+            assert!(seq(&m) > seq(&missed), "out of order or repeated: {m}");
+        }
+    }
+
+    // The log level a client sets is the session's, kept for every replica.
+    client.call(b, "logging/setLevel", json!({"level": "warning"})).await;
+    let session = uuid::Uuid::parse_str(client.session.as_deref().unwrap()).unwrap();
+    let level: Option<String> = sqlx::query_scalar("SELECT log_level FROM mcp_sessions WHERE id = $1")
+        .bind(session)
+        .fetch_one(&admin_db(&data).await)
+        .await
+        .unwrap();
+    assert_eq!(level.as_deref(), Some("warning"));
 }
 
 /// A stateless (2026-07-28) request's `_meta`, declaring the Tasks extension.

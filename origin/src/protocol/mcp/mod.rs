@@ -110,6 +110,8 @@ pub struct Server {
     state: Arc<McpState>,
     /// The tenants' resource change feed, for `subscriptions/listen`.
     changes: Arc<crate::data::db::listen::Hub>,
+    /// Session rows, for what a session keeps (its log level).
+    sessions: Arc<sessions::Sessions>,
 }
 
 /// How the process keeps MCP sessions.
@@ -168,8 +170,13 @@ pub fn service(
         // which the edge can cache; one that sends progress first still streams as SSE.
         .with_json_response(true)
         .with_cancellation_token(cancel);
-    config.session_store = Some(settings.sessions);
-    StreamableHttpService::new(move || Ok(Server { state: state.clone(), changes: changes.clone() }), manager, config)
+    config.session_store = Some(settings.sessions.clone());
+    let sessions = settings.sessions.clone();
+    StreamableHttpService::new(
+        move || Ok(Server { state: state.clone(), changes: changes.clone(), sessions: sessions.clone() }),
+        manager,
+        config,
+    )
 }
 
 /// Ends this process's worker of every session that ended elsewhere (a `DELETE` on another
@@ -236,7 +243,7 @@ fn session_of(ctx: &RequestContext<RoleServer>) -> Result<Uuid, McpError> {
         .and_then(|parts| parts.headers.get("mcp-session-id"))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Uuid::try_parse(v).ok())
-        .ok_or_else(|| McpError::invalid_request("resources/subscribe needs a session (Mcp-Session-Id)", None))
+        .ok_or_else(|| McpError::invalid_request("this method needs a session (Mcp-Session-Id)", None))
 }
 
 fn may_call(tools: &ToolPolicies, principal: &Principal, name: &str) -> bool {
@@ -509,8 +516,15 @@ impl ServerHandler for Server {
     }
 
     #[allow(deprecated)]
-    async fn set_level(&self, _req: SetLevelRequestParams, _ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
-        Ok(())
+    async fn set_level(&self, req: SetLevelRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let principal = principal(&ctx)?;
+        // Outside a session (2026-07-28, where the method is deprecated) there is nothing to keep.
+        let Ok(session) = session_of(&ctx) else { return Ok(()) };
+        let level =
+            serde_json::to_value(req.level).ok().and_then(|v| v.as_str().map(str::to_owned)).ok_or_else(|| {
+                McpError::invalid_params("level is not a logging level", Some(json!({ "field": "level" })))
+            })?;
+        self.sessions.set_log_level(session, &principal, &level).await.map_err(|e| db_error(&e))
     }
 }
 

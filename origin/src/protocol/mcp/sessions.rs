@@ -195,6 +195,32 @@ impl Sessions {
         Ok(())
     }
 
+    /// `logging/setLevel` of `principal`'s session `id`: kept in its row, so the level holds on
+    /// every replica that serves the session.
+    pub async fn set_log_level(&self, id: Uuid, principal: &Principal, level: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.tenant_tx(TenantId::of(principal)).await?;
+        sqlx::query("UPDATE mcp_sessions SET log_level = $3 WHERE id = $1 AND subject = $2")
+            .bind(id)
+            .bind(&principal.subject)
+            .bind(level)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// The level `logging/setLevel` chose for session `id`, if any.
+    pub async fn log_level(&self, id: Uuid, principal: &Principal) -> Result<Option<String>, sqlx::Error> {
+        let mut tx = self.db.tenant_tx(TenantId::of(principal)).await?;
+        let level: Option<Option<String>> =
+            sqlx::query_scalar("SELECT log_level FROM mcp_sessions WHERE id = $1 AND subject = $2")
+                .bind(id)
+                .bind(&principal.subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(level.flatten())
+    }
+
     /// Another replica (or the sweep) ended `id`: forget it here.
     pub fn forget(&self, id: Uuid) {
         self.known().remove(&id);
