@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::config::Config;
@@ -69,6 +70,13 @@ async fn serve(config: &Config, handle: &DatabaseHandle, listener: tokio::net::T
     }
     tokio::spawn(crate::data::db::maintenance::run(db.pool().clone(), db.lexical(), cancel.child_token()));
     let shutdown = cancel.clone();
+    // No Nagle: a response written in pieces (an SSE priming event, then the message) otherwise
+    // waits for the client's delayed ACK, 40 ms a request on Linux.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down; draining open requests");
