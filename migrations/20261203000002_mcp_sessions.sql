@@ -22,6 +22,7 @@ CREATE TABLE mcp_sessions (
     last_seen_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen_at);
+CREATE INDEX mcp_sessions_tenant ON mcp_sessions (tenant_id);
 
 CREATE TABLE mcp_session_events (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -30,9 +31,13 @@ CREATE TABLE mcp_session_events (
     -- The SSE event as rmcp sends it: the JSON-RPC message, or only a retry hint (priming).
     message     jsonb,
     retry_ms    integer,
+    -- The writing transaction: identity ids are taken at insert, not at commit, so a reader goes
+    -- by (xid, id) and reads only rows of transactions that ended (older than its snapshot's
+    -- xmin); a row that commits late is then never skipped.
+    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX mcp_session_events_session ON mcp_session_events (session_id, id);
+CREATE INDEX mcp_session_events_session ON mcp_session_events (session_id, xid, id);
 
 -- What a client answers to a server's request (sampling, elicitation, roots), on whichever replica
 -- its POST landed: the replica whose tool call waits for it reads it here, on a notification on

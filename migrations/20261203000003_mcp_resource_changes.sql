@@ -30,9 +30,11 @@ CREATE TABLE mcp_resource_changes (
     uris          text[] NOT NULL,
     -- Whether documents were added or removed (the resource list changed).
     list_changed  boolean NOT NULL,
+    -- The writing transaction, read as mcp_session_events.xid is.
+    xid           xid8 NOT NULL DEFAULT pg_current_xact_id(),
     created_at    timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX mcp_resource_changes_tenant ON mcp_resource_changes (tenant_id, id);
+CREATE INDEX mcp_resource_changes_tenant ON mcp_resource_changes (tenant_id, xid, id);
 CREATE INDEX mcp_resource_changes_created ON mcp_resource_changes (created_at);
 
 ALTER TABLE mcp_session_subscriptions ENABLE ROW LEVEL SECURITY;
@@ -82,6 +84,9 @@ CREATE FUNCTION mcp_announce_resource_changes(changed jsonb, list_changed boolea
                 JOIN jsonb_array_elements(changed) c
                   ON sub.uri = 'agentplane://documents/' || (c ->> 'id')
                 WHERE sub.tenant_id = t AND (c ->> 'tenant_id')::uuid = t
+                  -- A session being deleted (its client's DELETE, the sweep) is skipped, not
+                  -- waited for: the writer never fails or deadlocks on a session ending.
+                  AND sub.session_id IN (SELECT id FROM mcp_sessions WHERE tenant_id = t FOR KEY SHARE SKIP LOCKED)
                 RETURNING session_id, id
             LOOP
                 PERFORM pg_notify('mcp_session_events', s::text || ':' || e::text);
@@ -92,8 +97,7 @@ CREATE FUNCTION mcp_announce_resource_changes(changed jsonb, list_changed boolea
                     INSERT INTO mcp_session_events (tenant_id, session_id, message)
                     SELECT t, m.id, jsonb_build_object(
                         'jsonrpc', '2.0', 'method', 'notifications/resources/list_changed')
-                    FROM mcp_sessions m
-                    WHERE m.tenant_id = t
+                    FROM (SELECT id FROM mcp_sessions WHERE tenant_id = t FOR KEY SHARE SKIP LOCKED) m
                     RETURNING session_id, id
                 LOOP
                     PERFORM pg_notify('mcp_session_events', s::text || ':' || e::text);
@@ -102,13 +106,13 @@ CREATE FUNCTION mcp_announce_resource_changes(changed jsonb, list_changed boolea
         END LOOP;
     END
     $$;
--- Called by the trigger below in the writer's role; nobody else calls it.
+-- Only the trigger function below (which runs as this migration's role) calls it: no caller can
+-- name tenants of its choosing.
 REVOKE ALL ON FUNCTION mcp_announce_resource_changes(jsonb, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mcp_announce_resource_changes(jsonb, boolean) TO agentplane_app;
 
 CREATE FUNCTION documents_announce_changes()
     RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = public, pg_temp
     AS $$
     DECLARE
@@ -119,9 +123,10 @@ CREATE FUNCTION documents_announce_changes()
         ELSIF TG_OP = 'DELETE' THEN
             SELECT jsonb_agg(jsonb_build_object('tenant_id', tenant_id, 'id', id)) INTO changed FROM old_rows;
         ELSE
+            -- row_key never changes: it pairs each row's old and new versions.
             SELECT jsonb_agg(jsonb_build_object('tenant_id', n.tenant_id, 'id', n.id)) INTO changed
-            FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE n.title IS DISTINCT FROM o.title OR n.content IS DISTINCT FROM o.content;
+            FROM new_rows n JOIN old_rows o ON o.row_key = n.row_key
+            WHERE n.title IS DISTINCT FROM o.title OR n.content IS DISTINCT FROM o.content OR n.id <> o.id;
         END IF;
         IF changed IS NOT NULL THEN
             PERFORM mcp_announce_resource_changes(changed, TG_OP <> 'UPDATE');

@@ -663,6 +663,9 @@ impl<'r> Exchange<'r> {
             Dialect::Mcp(_) => match call.method.as_deref() {
                 // Only a cacheable tool promises a call without effects.
                 Some("tools/call") => call.cache.is_some(),
+                // Acted on by a first origin whose answer was lost, a repeat would report a
+                // failure for what succeeded.
+                Some("tasks/cancel" | "tasks/update") => false,
                 Some(_) => !call.writes,
                 // A client's answer to a server request: the waiting call takes the first.
                 None => false,
@@ -672,11 +675,9 @@ impl<'r> Exchange<'r> {
                 Some(
                     A2aOperation::GetTask
                         | A2aOperation::ListTasks
-                        | A2aOperation::CancelTask
                         | A2aOperation::SubscribeToTask
                         | A2aOperation::GetPushConfig
                         | A2aOperation::ListPushConfigs
-                        | A2aOperation::DeletePushConfig
                         | A2aOperation::GetExtendedCard
                 )
             ),

@@ -395,7 +395,7 @@ fn only_requests_that_repeat_harmlessly_may_go_to_a_second_origin() {
     let mut gw = gateway().last_hop();
     let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read docs:write tasks:run")).unwrap();
     let h = headers(&token);
-    let cases: [(&str, &[u8], bool); 7] = [
+    let cases: [(&str, &[u8], bool); 9] = [
         ("/mcp", br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, true),
         (
             "/mcp",
@@ -416,6 +416,9 @@ fn only_requests_that_repeat_harmlessly_may_go_to_a_second_origin() {
         ("/mcp", br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, false),
         ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{}}"#, false),
         ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"x"}}"#, true),
+        // Done by a first origin whose answer was lost, a repeat would report a failure.
+        ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"tasks/cancel","params":{"id":"x"}}"#, false),
+        ("/mcp", br#"{"jsonrpc":"2.0","id":1,"method":"tasks/cancel","params":{"taskId":"x"}}"#, false),
     ];
     for (path, body, retryable) in cases {
         let mut ex =

@@ -15,6 +15,71 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// A position in an append-only log whose rows carry their writing transaction (`xid xid8`).
+/// Identity ids are taken at insert, not at commit, so a follower that moved past id `n` could
+/// miss a row `n - 1` that commits later. Followers therefore read in `(xid, id)` order, and only
+/// rows of transactions that have ended ([`SETTLED`]): every later-settling row then sorts after
+/// what was read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub xid: i64,
+    pub id: i64,
+}
+
+/// The SQL condition of a settled row: its transaction is older than every one still running.
+pub const SETTLED: &str = "xid < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// Rows announced to a follower that it has not read yet: one whose transaction committed while
+/// an older writer still runs is not settled, and no second announcement will come for it. While
+/// any is pending the follower reads again soon (20 ms, doubling), not at its fallback poll; one
+/// pending longer than that (a rolled-back write) is given up.
+#[derive(Debug, Default)]
+pub struct Pending {
+    ids: std::collections::HashSet<i64>,
+    since: Option<tokio::time::Instant>,
+    retry: Duration,
+}
+
+impl Pending {
+    pub fn announced(&mut self, id: i64) {
+        if self.ids.insert(id) && self.since.is_none() {
+            self.since = Some(tokio::time::Instant::now());
+            self.retry = Duration::from_millis(20);
+        }
+    }
+
+    pub fn read(&mut self, id: i64) {
+        self.ids.remove(&id);
+    }
+
+    /// How long to wait before reading again.
+    pub fn wait(&mut self, fallback: Duration) -> Duration {
+        let expired = self.since.is_some_and(|t| t.elapsed() >= fallback);
+        if self.ids.is_empty() || expired {
+            self.ids.clear();
+            self.since = None;
+            return fallback;
+        }
+        let wait = self.retry;
+        self.retry = (self.retry * 2).min(fallback);
+        wait
+    }
+}
+
+/// The next announcement for `key`: `Some(id)`, or `None` when everything must be read again (a
+/// restarted listener, missed announcements).
+pub async fn announcement(rx: &mut broadcast::Receiver<(Uuid, i64)>, key: Uuid) -> Option<i64> {
+    loop {
+        match rx.recv().await {
+            Ok(event) if event == WAKE_ALL => return None,
+            Ok((k, n)) if k == key => return Some(n),
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return None,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
 /// How followers of a hub wait.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {

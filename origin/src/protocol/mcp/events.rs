@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::sessions::Sessions;
-use crate::data::db::listen::{Hub, announced};
+use crate::data::db::listen::{Cursor, Hub, Pending, SETTLED, announcement};
 use crate::data::db::{Database, TenantId};
 
 /// Announces each logged event as `session:n`.
@@ -118,34 +118,58 @@ impl SessionEvents {
         Ok(id)
     }
 
-    /// The id of the session's newest logged event (0 if none).
-    pub async fn newest(&self, tenant: TenantId, session: Uuid) -> Result<i64, sqlx::Error> {
+    /// Where the session's log ends now (settled rows only).
+    pub async fn newest(&self, tenant: TenantId, session: Uuid) -> Result<Cursor, sqlx::Error> {
         let mut tx = self.db.tenant_tx(tenant).await?;
-        let newest: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM mcp_session_events WHERE session_id = $1")
-            .bind(session)
-            .fetch_one(&mut *tx)
-            .await?;
+        let newest: Option<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT xid::text::bigint, id FROM mcp_session_events WHERE session_id = $1 AND {SETTLED} \
+             ORDER BY xid DESC, id DESC LIMIT 1"
+        ))
+        .bind(session)
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(newest.unwrap_or(0))
+        Ok(newest.map(|(xid, id)| Cursor { xid, id }).unwrap_or_default())
     }
 
-    async fn read(&self, tenant: TenantId, session: Uuid, after: i64) -> Result<Vec<ServerSseMessage>, EventLogError> {
+    /// The position of logged event `id` of `session`, if it is still in the log.
+    async fn cursor_of(&self, tenant: TenantId, session: Uuid, id: i64) -> Result<Option<Cursor>, sqlx::Error> {
         let mut tx = self.db.tenant_tx(tenant).await?;
-        let rows: Vec<(i64, Option<serde_json::Value>, Option<i32>)> = sqlx::query_as(
-            "SELECT id, message, retry_ms FROM mcp_session_events WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
+        let xid: Option<i64> =
+            sqlx::query_scalar("SELECT xid::text::bigint FROM mcp_session_events WHERE session_id = $1 AND id = $2")
+                .bind(session)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(xid.map(|xid| Cursor { xid, id }))
+    }
+
+    async fn read(
+        &self,
+        tenant: TenantId,
+        session: Uuid,
+        after: Cursor,
+    ) -> Result<Vec<(Cursor, ServerSseMessage)>, EventLogError> {
+        let mut tx = self.db.tenant_tx(tenant).await?;
+        let rows: Vec<(i64, i64, Option<serde_json::Value>, Option<i32>)> = sqlx::query_as(&format!(
+            "SELECT xid::text::bigint, id, message, retry_ms FROM mcp_session_events \
+             WHERE session_id = $1 AND (xid, id) > ($2::bigint::text::xid8, $3) AND {SETTLED} \
+             ORDER BY xid, id LIMIT $4"
+        ))
         .bind(session)
-        .bind(after)
+        .bind(after.xid)
+        .bind(after.id)
         .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.into_iter().map(|(id, m, r)| from_row(session, id, m, r)).collect()
+        rows.into_iter().map(|(xid, id, m, r)| Ok((Cursor { xid, id }, from_row(session, id, m, r)?))).collect()
     }
 
     /// The session's logged events after `after`, then live ones as any replica logs them, until
     /// the client leaves or the session ends.
-    pub fn follow(&self, tenant: TenantId, session: Uuid, mut after: i64) -> EventStream {
+    pub fn follow(&self, tenant: TenantId, session: Uuid, mut after: Cursor) -> EventStream {
         let (tx, mut rx) = mpsc::channel::<ServerSseMessage>(64);
         // Subscribed before the first read: an event logged in between is read or announced.
         let mut wake = self.hub.subscribe();
@@ -153,6 +177,7 @@ impl SessionEvents {
         let events = self.clone();
         let fallback = self.hub.timing.fallback_poll;
         tokio::spawn(async move {
+            let mut pending = Pending::default();
             loop {
                 let batch = match events.read(tenant, session, after).await {
                     Ok(batch) => batch,
@@ -162,8 +187,9 @@ impl SessionEvents {
                     }
                 };
                 let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= BATCH;
-                for event in batch {
-                    after = event.event_id.as_deref().and_then(logged_id).map_or(after, |(_, n)| n);
+                for (position, event) in batch {
+                    after = position;
+                    pending.read(position.id);
                     if tx.send(event).await.is_err() {
                         return;
                     }
@@ -171,11 +197,13 @@ impl SessionEvents {
                 if full {
                     continue;
                 }
+                let wait = pending.wait(fallback);
                 tokio::select! {
                     () = tx.closed() => return,
                     ended = session_ended(&mut closed, session) => if ended { return },
-                    () = announced(&mut wake, session, after) => {}
-                    () = tokio::time::sleep(fallback) => {}
+                    // Any announcement of the session: ids do not order the log (see Cursor).
+                    id = announcement(&mut wake, session) => if let Some(id) = id { pending.announced(id) },
+                    () = tokio::time::sleep(wait) => {}
                 }
             }
         });
@@ -238,9 +266,11 @@ impl EventStore for SessionEvents {
     async fn replay_events_after(&self, last_event_id: &str) -> Result<EventStream, EventStoreError> {
         if let Some((session, n)) = logged_id(last_event_id) {
             // The gate checked this request's session (and that the id is of it) just before.
-            let tenant =
-                self.sessions.tenant_of(session).ok_or_else(|| EventLogError::UnknownEvent(last_event_id.into()))?;
-            return Ok(self.follow(tenant, session, n));
+            let unknown = || EventLogError::UnknownEvent(last_event_id.into());
+            let tenant = self.sessions.tenant_of(session).ok_or_else(unknown)?;
+            // An event swept from the log cannot be resumed after: the client starts afresh.
+            let after = self.cursor_of(tenant, session, n).await.map_err(EventLogError::Sql)?.ok_or_else(unknown)?;
+            return Ok(self.follow(tenant, session, after));
         }
         let events = self.recall(last_event_id).ok_or_else(|| EventLogError::UnknownEvent(last_event_id.into()))?;
         Ok(Box::pin(futures::stream::iter(events)))

@@ -208,19 +208,6 @@ impl Sessions {
         tx.commit().await
     }
 
-    /// The level `logging/setLevel` chose for session `id`, if any.
-    pub async fn log_level(&self, id: Uuid, principal: &Principal) -> Result<Option<String>, sqlx::Error> {
-        let mut tx = self.db.tenant_tx(TenantId::of(principal)).await?;
-        let level: Option<Option<String>> =
-            sqlx::query_scalar("SELECT log_level FROM mcp_sessions WHERE id = $1 AND subject = $2")
-                .bind(id)
-                .bind(&principal.subject)
-                .fetch_optional(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(level.flatten())
-    }
-
     /// Another replica (or the sweep) ended `id`: forget it here.
     pub fn forget(&self, id: Uuid) {
         self.known().remove(&id);

@@ -15,7 +15,7 @@ use rmcp::service::SubscriptionContext;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::data::db::listen::{Hub, announced};
+use crate::data::db::listen::{Cursor, Hub, Pending, SETTLED, announcement};
 use crate::data::db::{Database, TenantId};
 
 /// Announces a change-feed row as `tenant:id`.
@@ -95,29 +95,39 @@ pub fn accepted(requested: &SubscriptionFilter) -> SubscriptionFilter {
 
 /// One change-feed row.
 struct Change {
-    id: i64,
+    at: Cursor,
     uris: Vec<String>,
     list_changed: bool,
 }
 
-async fn newest(db: &Database, tenant: TenantId) -> Result<i64, sqlx::Error> {
+/// Where the tenant's change feed ends now (settled rows only).
+async fn newest(db: &Database, tenant: TenantId) -> Result<Cursor, sqlx::Error> {
     let mut tx = db.tenant_tx(tenant).await?;
-    let newest: Option<i64> =
-        sqlx::query_scalar("SELECT max(id) FROM mcp_resource_changes").fetch_one(&mut *tx).await?;
+    let newest: Option<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT xid::text::bigint, id FROM mcp_resource_changes WHERE {SETTLED} ORDER BY xid DESC, id DESC LIMIT 1"
+    ))
+    .fetch_optional(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(newest.unwrap_or(0))
+    Ok(newest.map(|(xid, id)| Cursor { xid, id }).unwrap_or_default())
 }
 
-async fn changes_after(db: &Database, tenant: TenantId, after: i64) -> Result<Vec<Change>, sqlx::Error> {
+async fn changes_after(db: &Database, tenant: TenantId, after: Cursor) -> Result<Vec<Change>, sqlx::Error> {
     let mut tx = db.tenant_tx(tenant).await?;
-    let rows: Vec<(i64, Vec<String>, bool)> =
-        sqlx::query_as("SELECT id, uris, list_changed FROM mcp_resource_changes WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
+    let rows: Vec<(i64, i64, Vec<String>, bool)> = sqlx::query_as(&format!(
+        "SELECT xid::text::bigint, id, uris, list_changed FROM mcp_resource_changes \
+         WHERE (xid, id) > ($1::bigint::text::xid8, $2) AND {SETTLED} ORDER BY xid, id LIMIT $3"
+    ))
+    .bind(after.xid)
+    .bind(after.id)
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(rows.into_iter().map(|(id, uris, list_changed)| Change { id, uris, list_changed }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(xid, id, uris, list_changed)| Change { at: Cursor { xid, id }, uris, list_changed })
+        .collect())
 }
 
 /// Runs one `subscriptions/listen` stream: every change of the tenant's documents from now on
@@ -133,15 +143,22 @@ pub async fn listen(
     let accepted = ctx.accepted().clone();
     let list_changed = accepted.resources_list_changed == Some(true);
     let followed = accepted.resource_subscriptions.unwrap_or_default();
+    let mut pending = Pending::default();
+    let mut full = false;
     loop {
-        tokio::select! {
-            () = ctx.cancelled() => return Ok(()),
-            () = announced(&mut wake, tenant.as_uuid(), after) => {}
-            () = tokio::time::sleep(feed.timing.fallback_poll) => {}
+        if !full {
+            let wait = pending.wait(feed.timing.fallback_poll);
+            tokio::select! {
+                () = ctx.cancelled() => return Ok(()),
+                id = announcement(&mut wake, tenant.as_uuid()) => if let Some(id) = id { pending.announced(id) },
+                () = tokio::time::sleep(wait) => {}
+            }
         }
         let batch = changes_after(db, tenant, after).await.map_err(|e| db_error(&e))?;
+        full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= BATCH;
         for change in batch {
-            after = change.id;
+            after = change.at;
+            pending.read(change.at.id);
             let mut notes = Vec::new();
             if list_changed && change.list_changed {
                 notes.push(ServerNotification::ResourceListChangedNotification(
