@@ -379,8 +379,9 @@ async fn unknown_and_foreign_tasks_are_not_found() {
     let mine = client(a, None);
     let task = mine.result("message/send", json!({"message": message_v03("anything", json!({}))})).await;
     let id = task["id"].as_str().unwrap();
-    for c in [client(b, None), client(a, None)] {
-        let target = if c.token == mine.token { Uuid::new_v4().to_string() } else { id.to_owned() };
+    // Another tenant's client asks for the task; its own tenant's client for an id that does not
+    // exist. (Comparing tokens to tell the two apart failed when a second ticked between mints.)
+    for (c, target) in [(client(b, None), id.to_owned()), (client(a, None), Uuid::new_v4().to_string())] {
         assert_eq!(c.error_code("tasks/get", json!({"id": target})).await, -32001);
         assert_eq!(c.error_code("tasks/cancel", json!({"id": target})).await, -32001);
         assert_eq!(c.error_code("tasks/resubscribe", json!({"id": target})).await, -32001);
