@@ -335,6 +335,19 @@ async fn stateless(port: u16, token: &str, method: &str, name: Option<&str>, mut
         .unwrap_or_else(|| panic!("{method}: {text}"))
 }
 
+/// `tasks/get` on replica `port` every 200 ms until the task leaves `working` (within 60 s).
+async fn polled_until_done(port: u16, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = task_status(port, token, id).await;
+        if status["status"] != "working" {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the task did not finish on {port}: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn task_status(port: u16, token: &str, id: &str) -> Value {
     let answer = stateless(port, token, "tasks/get", Some(id), json!({"taskId": id})).await;
     assert!(answer.get("error").is_none(), "tasks/get: {answer}");
@@ -371,15 +384,7 @@ async fn an_mcp_task_started_on_a_killed_replica_is_polled_to_completion_on_anot
     // B takes the task over when A's lease lapses; a client polls B.
     let b = free_port();
     let _second = serve(&data, b).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
-        let status = task_status(b, &token, &id).await;
-        if status["status"] != "working" {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the task did not finish on B: {status}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = polled_until_done(b, &token, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_ne!(done["result"]["isError"], json!(true), "{done}");
     assert!(!done["result"]["content"].as_array().unwrap().is_empty(), "{done}");
@@ -416,15 +421,7 @@ async fn research_runs_as_a_task_or_answers_in_the_call() {
     )
     .await;
     let id = created["result"]["taskId"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
-        let status = task_status(port, &token, &id).await;
-        if status["status"] != "working" {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "research did not finish: {status}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = polled_until_done(port, &token, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert!(!done["result"]["content"].as_array().unwrap().is_empty(), "{done}");
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 /// A position in an append-only log whose rows carry their writing transaction (`xid xid8`).
 /// Identity ids are taken at insert, not at commit, so a follower that moved past id `n` could
 /// miss a row `n - 1` that commits later. Followers therefore read in `(xid, id)` order, and only
-/// rows of transactions that have ended ([`SETTLED`]): every later-settling row then sorts after
+/// rows of transactions that have ended ([`settled!`]): every later-settling row then sorts after
 /// what was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
@@ -26,8 +26,14 @@ pub struct Cursor {
     pub id: i64,
 }
 
-/// The SQL condition of a settled row: its transaction is older than every one still running.
-pub const SETTLED: &str = "xid < pg_snapshot_xmin(pg_current_snapshot())";
+/// The SQL condition of a settled row: its transaction is older than every one still running. A
+/// macro, so queries are `concat!`ed once at compile time, not formatted on every read.
+#[macro_export]
+macro_rules! settled {
+    () => {
+        "xid < pg_snapshot_xmin(pg_current_snapshot())"
+    };
+}
 
 /// Rows announced to a follower that it has not read yet: one whose transaction committed while
 /// an older writer still runs is not settled, and no second announcement will come for it. While

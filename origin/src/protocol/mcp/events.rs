@@ -20,8 +20,9 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::sessions::Sessions;
-use crate::data::db::listen::{Cursor, Hub, Pending, SETTLED, announcement};
+use crate::data::db::listen::{Cursor, Hub, Pending, announcement};
 use crate::data::db::{Database, TenantId};
+use crate::settled;
 
 /// Announces each logged event as `session:n`.
 pub const EVENTS_CHANNEL: &str = "mcp_session_events";
@@ -121,9 +122,10 @@ impl SessionEvents {
     /// Where the session's log ends now (settled rows only).
     pub async fn newest(&self, tenant: TenantId, session: Uuid) -> Result<Cursor, sqlx::Error> {
         let mut tx = self.db.tenant_tx(tenant).await?;
-        let newest: Option<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT xid::text::bigint, id FROM mcp_session_events WHERE session_id = $1 AND {SETTLED} \
-             ORDER BY xid DESC, id DESC LIMIT 1"
+        let newest: Option<(i64, i64)> = sqlx::query_as(concat!(
+            "SELECT xid::text::bigint, id FROM mcp_session_events WHERE session_id = $1 AND ",
+            settled!(),
+            " ORDER BY xid DESC, id DESC LIMIT 1"
         ))
         .bind(session)
         .fetch_optional(&mut *tx)
@@ -152,10 +154,11 @@ impl SessionEvents {
         after: Cursor,
     ) -> Result<Vec<(Cursor, ServerSseMessage)>, EventLogError> {
         let mut tx = self.db.tenant_tx(tenant).await?;
-        let rows: Vec<(i64, i64, Option<serde_json::Value>, Option<i32>)> = sqlx::query_as(&format!(
+        let rows: Vec<(i64, i64, Option<serde_json::Value>, Option<i32>)> = sqlx::query_as(concat!(
             "SELECT xid::text::bigint, id, message, retry_ms FROM mcp_session_events \
-             WHERE session_id = $1 AND (xid, id) > ($2::bigint::text::xid8, $3) AND {SETTLED} \
-             ORDER BY xid, id LIMIT $4"
+             WHERE session_id = $1 AND (xid, id) > ($2::bigint::text::xid8, $3) AND ",
+            settled!(),
+            " ORDER BY xid, id LIMIT $4"
         ))
         .bind(session)
         .bind(after.xid)

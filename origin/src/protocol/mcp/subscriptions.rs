@@ -15,8 +15,10 @@ use rmcp::service::SubscriptionContext;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::data::db::listen::{Cursor, Hub, Pending, SETTLED, announcement};
+use super::db_error;
+use crate::data::db::listen::{Cursor, Hub, Pending, announcement};
 use crate::data::db::{Database, TenantId};
+use crate::settled;
 
 /// Announces a change-feed row as `tenant:id`.
 pub const CHANGES_CHANNEL: &str = "mcp_resource_changes";
@@ -29,11 +31,6 @@ const MAX_URI: usize = 2048;
 
 /// Feed rows read at a time.
 const BATCH: i64 = 256;
-
-fn db_error(e: &sqlx::Error) -> McpError {
-    tracing::error!(error = %e, "database error");
-    McpError::internal_error("database error", None)
-}
 
 fn check_uri(uri: &str) -> Result<(), McpError> {
     if uri.is_empty() || uri.len() > MAX_URI {
@@ -103,8 +100,10 @@ struct Change {
 /// Where the tenant's change feed ends now (settled rows only).
 async fn newest(db: &Database, tenant: TenantId) -> Result<Cursor, sqlx::Error> {
     let mut tx = db.tenant_tx(tenant).await?;
-    let newest: Option<(i64, i64)> = sqlx::query_as(&format!(
-        "SELECT xid::text::bigint, id FROM mcp_resource_changes WHERE {SETTLED} ORDER BY xid DESC, id DESC LIMIT 1"
+    let newest: Option<(i64, i64)> = sqlx::query_as(concat!(
+        "SELECT xid::text::bigint, id FROM mcp_resource_changes WHERE ",
+        settled!(),
+        " ORDER BY xid DESC, id DESC LIMIT 1"
     ))
     .fetch_optional(&mut *tx)
     .await?;
@@ -114,9 +113,11 @@ async fn newest(db: &Database, tenant: TenantId) -> Result<Cursor, sqlx::Error> 
 
 async fn changes_after(db: &Database, tenant: TenantId, after: Cursor) -> Result<Vec<Change>, sqlx::Error> {
     let mut tx = db.tenant_tx(tenant).await?;
-    let rows: Vec<(i64, i64, Vec<String>, bool)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, Vec<String>, bool)> = sqlx::query_as(concat!(
         "SELECT xid::text::bigint, id, uris, list_changed FROM mcp_resource_changes \
-         WHERE (xid, id) > ($1::bigint::text::xid8, $2) AND {SETTLED} ORDER BY xid, id LIMIT $3"
+         WHERE (xid, id) > ($1::bigint::text::xid8, $2) AND ",
+        settled!(),
+        " ORDER BY xid, id LIMIT $3"
     ))
     .bind(after.xid)
     .bind(after.id)

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::args::Args;
+use super::tools::object;
 use crate::protocol::a2a::store::TaskRow;
 use crate::protocol::a2a::wire::{Artifact, Part, TaskState};
 use crate::protocol::a2a::{A2a, A2aError, workflow};
@@ -67,13 +68,6 @@ fn question(args: &JsonObject) -> Result<String, McpError> {
         return Err(super::args::invalid("question", "must not be empty"));
     }
     Ok(q)
-}
-
-fn object(v: Value) -> Arc<JsonObject> {
-    Arc::new(match v {
-        Value::Object(m) => m,
-        _ => JsonObject::new(),
-    })
 }
 
 /// Whether `principal` may start tasks: the scope A2A's `message/send` needs.

@@ -25,7 +25,7 @@ pub const USAGE: &str = "usage";
 
 pub const NAMES: [&str; 6] = [HYBRID_SEARCH, GET_DOCUMENT, LIST_DOCUMENTS, UPSERT_DOCUMENT, DELETE_DOCUMENT, USAGE];
 
-fn object(v: Value) -> Arc<JsonObject> {
+pub(super) fn object(v: Value) -> Arc<JsonObject> {
     Arc::new(match v {
         Value::Object(m) => m,
         _ => JsonObject::new(),
