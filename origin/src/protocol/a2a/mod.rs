@@ -182,6 +182,36 @@ impl A2a {
         self.task(principal, row.id).await
     }
 
+    /// A page of the caller's tasks, newest first, and the next page's token.
+    pub async fn page(
+        &self,
+        principal: &Principal,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<(Vec<TaskRow>, Option<String>), A2aError> {
+        self.engine_call(principal).page(token, size).await
+    }
+
+    /// Waits until the task settles, however long that takes; `None` when the process begins to
+    /// shut down first.
+    pub async fn settled(
+        &self,
+        principal: &Principal,
+        row: &TaskRow,
+    ) -> Result<Option<(TaskRow, Vec<wire::Artifact>)>, A2aError> {
+        let mut row = row.clone();
+        loop {
+            let settled = tokio::select! {
+                () = self.shutdown.cancelled() => return Ok(None),
+                r = self.settle(principal, &row, self.blocking_wait.max(Duration::from_secs(1))) => r?,
+            };
+            if settled.0.state.is_settled() {
+                return Ok(Some(settled));
+            }
+            row = settled.0;
+        }
+    }
+
     /// Asks the task to stop at its next step boundary.
     pub async fn cancel(&self, principal: &Principal, id: uuid::Uuid) -> Result<(), A2aError> {
         self.engine_call(principal).request_cancel(id).await.map(|_| ())

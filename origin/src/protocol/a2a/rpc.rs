@@ -311,6 +311,34 @@ impl Call<'_> {
         })))
     }
 
+    /// One page of the caller's tasks (a task admin's: the tenant's), newest first, and the token
+    /// of the next page if there is one: MCP's `tasks/list`.
+    pub(super) async fn page(
+        &self,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<(Vec<TaskRow>, Option<String>), A2aError> {
+        let before = match token {
+            None => None,
+            Some(t) => Some(parse_page_token(t).ok_or_else(|| invalid("cursor is not one this server issued"))?),
+        };
+        let filter = store::ListFilter {
+            context_id: None,
+            state: None,
+            status_after: None,
+            before,
+            limit: i64::try_from(size.saturating_add(1)).unwrap_or(i64::MAX),
+            subject: (!self.task_admin).then(|| self.subject.clone()),
+        };
+        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        let (mut rows, _) = store::list_tasks(&mut tx, &filter).await?;
+        tx.commit().await?;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next = if more { rows.last().map(page_token) } else { None };
+        Ok((rows, next))
+    }
+
     pub(super) async fn cancel(&self, params: &Value) -> Result<Outcome, A2aError> {
         let id = task_id(params)?;
         let row = self.request_cancel(id).await?;

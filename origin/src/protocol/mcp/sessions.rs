@@ -97,6 +97,28 @@ impl Sessions {
         self.known().get(&id).map(|k| k.tenant)
     }
 
+    /// The `initialize` parameters of `principal`'s session `id` (its revision, the client's
+    /// capabilities); `None` when it is not a live session of theirs.
+    pub async fn initialize_of(
+        &self,
+        id: &str,
+        principal: &Principal,
+    ) -> Result<Option<Arc<InitializeRequestParams>>, sqlx::Error> {
+        let Some(uuid) = parse_id(id) else { return Ok(None) };
+        let cached = || {
+            self.known()
+                .get(&uuid)
+                .filter(|k| k.tenant == TenantId::of(principal) && k.subject == principal.subject)
+                .map(|k| k.initialize.clone())
+        };
+        if let Some(params) = cached() {
+            return Ok(Some(params));
+        }
+        // Read again (the gate's check put it in memory, but a full map may have let it go).
+        self.lookup(id, principal).await?;
+        Ok(cached())
+    }
+
     /// Whether `id` is a live session of `principal`'s tenant and subject; refreshes its
     /// `last_seen_at` at most every [`TOUCH_EVERY`] per process.
     pub async fn check(&self, id: &str, principal: &Principal) -> Result<Check, sqlx::Error> {

@@ -33,16 +33,17 @@ pub const PROBE: &str = "probe";
 pub const NAMES: [&str; 2] = [RESEARCH, PROBE];
 
 /// What clients are told to wait between polls.
-const POLL_INTERVAL_MS: u64 = 1000;
+pub(super) const POLL_INTERVAL_MS: u64 = 1000;
 
-fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// An engine error as MCP sees it: an unknown task (or another subject's) is invalid params, as
 /// the extension asks; a full budget or task cap is the caller's to fix, so a plain error too.
-fn mcp_error(e: A2aError) -> McpError {
+pub(super) fn mcp_error(e: A2aError) -> McpError {
     match e {
+        A2aError::InvalidParams(message) => McpError::invalid_params(message, None),
         A2aError::TaskNotFound => McpError::invalid_params("task not found", Some(json!({ "field": "taskId" }))),
         A2aError::TaskNotCancelable(state) => {
             McpError::invalid_params(format!("the task is already {state}"), Some(json!({ "field": "taskId" })))
@@ -56,7 +57,7 @@ fn mcp_error(e: A2aError) -> McpError {
 }
 
 /// A task id from the client; anything that is not one of ours is simply not found.
-fn task_id(raw: &str) -> Result<Uuid, McpError> {
+pub(super) fn task_id(raw: &str) -> Result<Uuid, McpError> {
     Uuid::try_parse(raw).map_err(|_| mcp_error(A2aError::TaskNotFound))
 }
 
@@ -124,16 +125,13 @@ pub fn definitions(test_workflows: bool) -> Vec<Tool> {
     list
 }
 
-/// Runs `name` on the engine: a task handle for a client that declared the extension on this
-/// request (or at `initialize`), else the result once the task settles (up to the engine's
-/// blocking wait).
-pub async fn call(
+/// Starts `name` as a task on the engine, as the caller's.
+pub(super) async fn start(
     a2a: &A2a,
     principal: &Principal,
     name: &str,
     args: &JsonObject,
-    ctx: &RequestContext<RoleServer>,
-) -> Result<CallToolResponse, McpError> {
+) -> Result<TaskRow, McpError> {
     let (workflow, text, metadata) = match name {
         RESEARCH => (RESEARCH, question(args)?, Map::new()),
         PROBE if a2a.test_workflows() => {
@@ -149,7 +147,20 @@ pub async fn call(
         }
     };
     debug_assert!(workflow::find(workflow, a2a.test_workflows()).is_some());
-    let row = a2a.submit(principal, workflow, &text, metadata).await.map_err(mcp_error)?;
+    a2a.submit(principal, workflow, &text, metadata).await.map_err(mcp_error)
+}
+
+/// Runs `name` on the engine: a task handle for a client that declared the extension on this
+/// request (or at `initialize`), else the result once the task settles (up to the engine's
+/// blocking wait).
+pub async fn call(
+    a2a: &A2a,
+    principal: &Principal,
+    name: &str,
+    args: &JsonObject,
+    ctx: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    let row = start(a2a, principal, name, args).await?;
     if ctx.client_capabilities().is_some_and(|c| c.supports_tasks()) {
         return Ok(CallToolResponse::Task(CreateTaskResult::new(handle(&row))));
     }
@@ -211,10 +222,10 @@ fn detailed(row: &TaskRow, artifacts: &[Artifact]) -> DetailedTask {
 
 /// The tool result of a finished task: each artifact's text, and the artifacts as structured
 /// content.
-fn result(row: &TaskRow, artifacts: &[Artifact]) -> CallToolResult {
+pub(super) fn result(row: &TaskRow, artifacts: &[Artifact]) -> CallToolResult {
     if row.state != TaskState::Completed {
         let why = row.status_message.as_ref().map(|m| m.text()).unwrap_or_default();
-        return CallToolResult::error(vec![ContentBlock::text(format!("the research {}: {why}", row.state.as_str()))]);
+        return CallToolResult::error(vec![ContentBlock::text(format!("the task is {}: {why}", row.state.as_str()))]);
     }
     let mut content = Vec::new();
     for artifact in artifacts {
