@@ -34,11 +34,22 @@ struct Client {
     token: String,
     session: Option<String>,
     next: i64,
+    revision: &'static str,
 }
 
 impl Client {
     fn new(token: &str) -> Self {
-        Self { http: reqwest::Client::new(), token: token.to_owned(), session: None, next: 1 }
+        Self {
+            http: reqwest::Client::new(),
+            token: token.to_owned(),
+            session: None,
+            next: 1,
+            revision: SESSION_REVISION,
+        }
+    }
+
+    fn of_revision(token: &str, revision: &'static str) -> Self {
+        Self { revision, ..Self::new(token) }
     }
 
     fn post(&self, port: u16, body: &Value, revision: &str) -> reqwest::RequestBuilder {
@@ -57,11 +68,18 @@ impl Client {
 
     /// A request's result, on replica `port`.
     async fn call(&mut self, port: u16, method: &str, params: Value) -> Value {
+        let answer = self.answer(port, method, params).await;
+        assert!(answer.get("error").is_none(), "{method} on {port}: {answer}");
+        answer["result"].clone()
+    }
+
+    /// A request's whole JSON-RPC answer, on replica `port`.
+    async fn answer(&mut self, port: u16, method: &str, params: Value) -> Value {
         let id = self.next;
         self.next += 1;
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let revision =
-            if self.session.is_some() || method == "initialize" { SESSION_REVISION } else { STATELESS_REVISION };
+            if self.session.is_some() || method == "initialize" { self.revision } else { STATELESS_REVISION };
         let resp = self.post(port, &body, revision).send().await.unwrap();
         if method == "initialize" {
             self.session = resp.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_owned());
@@ -72,25 +90,26 @@ impl Client {
         let status = resp.status();
         let text = resp.text().await.unwrap();
         let answer = messages(&content_type, &text).into_iter().find(|m| m["id"] == json!(id));
-        let answer = answer.unwrap_or_else(|| panic!("{method} on {port}: {status} {text}"));
-        assert!(answer.get("error").is_none(), "{method} on {port}: {answer}");
-        answer["result"].clone()
+        answer.unwrap_or_else(|| panic!("{method} on {port}: {status} {text}"))
     }
 
     async fn notify(&self, port: u16, method: &str) {
         let body = json!({"jsonrpc": "2.0", "method": method});
-        let resp = self.post(port, &body, SESSION_REVISION).send().await.unwrap();
+        let resp = self.post(port, &body, self.revision).send().await.unwrap();
         assert_eq!(resp.status(), 202, "{method} on {port}");
     }
 
-    async fn open_session(&mut self, port: u16, other: u16) {
-        self.call(
-            port,
-            "initialize",
-            json!({"protocolVersion": SESSION_REVISION, "capabilities": {}, "clientInfo": {"name": "fleet-test", "version": "1"}}),
-        )
-        .await;
+    /// Opens a session on `port` (its `initialize` result), announced as initialized on `other`.
+    async fn open_session(&mut self, port: u16, other: u16) -> Value {
+        let result = self
+            .call(
+                port,
+                "initialize",
+                json!({"protocolVersion": self.revision, "capabilities": {}, "clientInfo": {"name": "fleet-test", "version": "1"}}),
+            )
+            .await;
         self.notify(other, "notifications/initialized").await;
+        result
     }
 
     /// The session's standalone stream on replica `port`: each message as it arrives.
@@ -107,7 +126,7 @@ impl Client {
         let resp = req
             .bearer_auth(&self.token)
             .header("Accept", "text/event-stream")
-            .header("MCP-Protocol-Version", SESSION_REVISION)
+            .header("MCP-Protocol-Version", self.revision)
             .header("Mcp-Session-Id", self.session.as_deref().unwrap())
             .send()
             .await
@@ -425,13 +444,90 @@ async fn research_runs_as_a_task_or_answers_in_the_call() {
     assert_eq!(done["status"], "completed", "{done}");
     assert!(!done["result"]["content"].as_array().unwrap().is_empty(), "{done}");
 
-    // A client that did not declare the extension is refused tasks/get outright.
-    let mut plain = Client::new(&token);
-    plain.open_session(port, port).await;
-    let id_params = json!({"jsonrpc": "2.0", "id": 99, "method": "tasks/get", "params": {"taskId": id}});
-    let resp = plain.post(port, &id_params, SESSION_REVISION).send().await.unwrap();
-    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let text = resp.text().await.unwrap();
-    let answer = messages(&content_type, &text).into_iter().find(|m| m["id"] == json!(99)).unwrap();
-    assert!(answer.get("error").is_some(), "{answer}");
+    // A 2025-06-18 session has no tasks at all.
+    let mut older = Client::of_revision(&token, "2025-06-18");
+    older.open_session(port, port).await;
+    let refused = older.answer(port, "tasks/get", json!({"taskId": id})).await;
+    assert!(refused.get("error").is_some(), "{refused}");
+}
+
+#[tokio::test]
+async fn a_2025_11_25_session_runs_tasks_across_replicas() {
+    let data = fresh_data_dir("fleet-tasks-2025");
+    let (a, b) = (free_port(), free_port());
+    let _first = serve(&data, a).await;
+    let _second = serve(&data, b).await;
+    let token = mint(&data, TENANT);
+    let mut client = Client::new(&token);
+
+    // The revision's capability, and which tools may run as tasks.
+    let init = client.open_session(a, b).await;
+    assert_eq!(init["capabilities"]["tasks"]["requests"]["tools"]["call"], json!({}), "{init}");
+    assert!(init["capabilities"]["tasks"]["list"].is_object() && init["capabilities"]["tasks"]["cancel"].is_object());
+    let tools = client.call(b, "tools/list", json!({})).await;
+    let support = |name: &str| {
+        let tool = tools["tools"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap();
+        tool["execution"]["taskSupport"].clone()
+    };
+    assert_eq!(support("research"), "optional");
+    assert_eq!(support("hybrid_search"), Value::Null);
+    client.tool(a, "upsert_document", json!({"title": "Leases", "content": "A lease lapses when its holder dies; another replica claims the task."})).await;
+
+    // Started on A, its result waited for on B, then seen by tasks/get and tasks/list.
+    let question = json!({"question": "what happens when a lease lapses?"});
+    let created =
+        client.call(a, "tools/call", json!({"name": "research", "arguments": question, "task": {"ttl": 60000}})).await;
+    let task = &created["task"];
+    assert_eq!(task["status"], "working", "{created}");
+    assert!(task["createdAt"].is_string() && task["lastUpdatedAt"].is_string() && task.get("ttl").is_some());
+    let id = task["taskId"].as_str().unwrap().to_owned();
+    let result = client.call(b, "tasks/result", json!({"taskId": id})).await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    assert!(!result["content"].as_array().unwrap().is_empty(), "{result}");
+    assert_eq!(result["_meta"]["io.modelcontextprotocol/related-task"]["taskId"], json!(id), "{result}");
+    let status = client.call(a, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["taskId"], json!(id));
+    let listed = client.call(b, "tasks/list", json!({})).await;
+    assert!(listed["tasks"].as_array().unwrap().iter().any(|t| t["taskId"] == json!(id)), "{listed}");
+
+    // Refusals: a finished task is not cancelled, an unknown one is not found, a tool that does
+    // not run as a task says so, a bad cursor is invalid.
+    let refused = client.answer(b, "tasks/cancel", json!({"taskId": id})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let refused = client.answer(b, "tasks/result", json!({"taskId": unknown})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let refused = client
+        .answer(a, "tools/call", json!({"name": "hybrid_search", "arguments": {"query": "lease"}, "task": {}}))
+        .await;
+    assert_eq!(refused["error"]["code"], -32601, "{refused}");
+    let refused = client.answer(a, "tasks/list", json!({"cursor": "not-ours"})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    // Another tenant's session does not find the task.
+    let mut stranger = Client::new(&mint(&data, "f1ee7000-0000-4000-8000-000000000004"));
+    stranger.open_session(b, b).await;
+    let refused = stranger.answer(b, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let theirs = stranger.call(b, "tasks/list", json!({})).await;
+    assert_eq!(theirs["tasks"], json!([]), "{theirs}");
+
+    // tasks/result on a task still running waits for it (as a quiet SSE stream).
+    let created =
+        client.call(a, "tools/call", json!({"name": "probe", "arguments": {"sleep_ms": 400}, "task": {}})).await;
+    let probe = created["task"]["taskId"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let result = client.call(b, "tasks/result", json!({"taskId": probe})).await;
+    assert!(started.elapsed() >= Duration::from_millis(800), "answered before the task ran");
+    assert_ne!(result["isError"], json!(true), "{result}");
+    assert_eq!(client.call(a, "tasks/get", json!({"taskId": probe})).await["status"], "completed");
+
+    // A running task cancelled on B is cancelled when the answer comes.
+    let created =
+        client.call(a, "tools/call", json!({"name": "probe", "arguments": {"sleep_ms": 1500}, "task": {}})).await;
+    let probe = created["task"]["taskId"].as_str().unwrap().to_owned();
+    let cancelled = client.call(b, "tasks/cancel", json!({"taskId": probe})).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(client.call(a, "tasks/get", json!({"taskId": probe})).await["status"], "cancelled");
 }

@@ -99,6 +99,8 @@ fn opens_stream(parts: &http::request::Parts, admitted: &agentplane_core::gatewa
     use agentplane_core::catalogue::A2aOperation;
     matches!(admitted.a2a, Some(A2aOperation::SendStreamingMessage | A2aOperation::SubscribeToTask))
         || (parts.method == http::Method::GET && parts.uri.path() == "/mcp")
+        // It waits for its task as a quiet stream.
+        || admitted.method.as_deref() == Some("tasks/result")
 }
 
 /// The answer to every `/mcp` and `/a2a` request while the database does not answer: nothing was

@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod sessions;
 mod subscriptions;
 mod tasks;
+mod tasks_2025;
 pub mod tools;
 
 use std::sync::Arc;
@@ -147,9 +148,22 @@ impl Hubs {
     }
 }
 
-/// The MCP endpoint as a tower service, to be nested at `/mcp` behind the gate. Starts the
-/// process's session upkeep: dropping sessions another replica ended, sweeping idle ones.
+/// The MCP endpoint, to be nested at `/mcp` behind the gate: rmcp's service, with the 2025-11-25
+/// revision's tasks in front (`tasks_2025.rs`). Starts the process's session upkeep: dropping
+/// sessions another replica ended, sweeping idle ones.
 pub fn service(
+    state: Arc<McpState>,
+    settings: SessionSettings,
+    allowed_hosts: &[String],
+    cancel: tokio_util::sync::CancellationToken,
+) -> axum::Router {
+    let tasks = Arc::new(tasks_2025::Tasks2025 { state: state.clone(), sessions: settings.sessions.clone() });
+    axum::Router::new()
+        .fallback_service(rmcp_service(state, settings, allowed_hosts, cancel))
+        .layer(axum::middleware::from_fn_with_state(tasks, tasks_2025::layer))
+}
+
+fn rmcp_service(
     state: Arc<McpState>,
     settings: SessionSettings,
     allowed_hosts: &[String],
