@@ -33,6 +33,8 @@ pub mod code {
     pub const MCP_UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
     /// A2A 1.0: the `A2A-Version` the client asked for is not served here.
     pub const A2A_VERSION_NOT_SUPPORTED: i32 = -32009;
+    /// A2A's `ContentTypeNotSupportedError`.
+    pub const A2A_CONTENT_TYPE_NOT_SUPPORTED: i32 = -32005;
 }
 
 /// A request id: a string or a number, echoed back exactly as received.

@@ -540,16 +540,25 @@ impl<'r> Exchange<'r> {
         if let Some(ct) = super::header_str(self.req.headers, http::header::CONTENT_TYPE.as_str())
             && !is_json_content_type(ct)
         {
-            let e = ErrorObject::new(code::INVALID_REQUEST, "Invalid Request: Content-Type must be application/json");
+            // A2A has an error of its own for this (ContentTypeNotSupportedError).
+            let code =
+                if endpoint == Endpoint::A2a { code::A2A_CONTENT_TYPE_NOT_SUPPORTED } else { code::INVALID_REQUEST };
+            let e = ErrorObject::new(code, "Invalid Request: Content-Type must be application/json");
             return State::Reply(reply.jsonrpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, &e));
         }
+        // MCP's transport answers a request it cannot take with 400; A2A's JSON-RPC binding
+        // answers every JSON-RPC error with 200.
+        let invalid = if endpoint == Endpoint::A2a { StatusCode::OK } else { StatusCode::BAD_REQUEST };
         let Some(body) = self.req.body else { return State::Body };
         let message = match jsonrpc::parse(body, &config.limits) {
             Ok(m) => m,
-            Err(e) => return State::Reply(reply.jsonrpc_error(e.http_status(), e.id.as_ref(), &e.to_error_object())),
+            Err(e) => {
+                let status = if e.http_status() == StatusCode::BAD_REQUEST { invalid } else { e.http_status() };
+                return State::Reply(reply.jsonrpc_error(status, e.id.as_ref(), &e.to_error_object()));
+            }
         };
         let id = message.id().cloned();
-        let bad_request = |e: ErrorObject| State::Reply(reply.jsonrpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &e));
+        let bad_request = |e: ErrorObject| State::Reply(reply.jsonrpc_error(invalid, id.as_ref(), &e));
         let dialect = match endpoint {
             Endpoint::Mcp => match mcp_revision(self.req.headers) {
                 Ok(rev) => Dialect::Mcp(rev),

@@ -194,7 +194,8 @@ impl Gateway {
         let read_only = req.method == Method::GET || req.method == Method::HEAD;
         let endpoint = match path {
             "/mcp" => Endpoint::Mcp,
-            "/a2a" => Endpoint::A2a,
+            // Clients join the card's interface URL and `/`.
+            "/a2a" | "/a2a/" => Endpoint::A2a,
             p if p == METADATA_PATH || p.starts_with(concat!("/.well-known/oauth-protected-resource", "/")) => {
                 let r = if read_only {
                     reply.metadata(&config.resource_metadata())
@@ -211,7 +212,7 @@ impl Gateway {
                 return exchange.passthrough();
             }
             _ => {
-                let r = reply.not_found();
+                let r = reply.not_found(path);
                 return exchange.reply_with(r);
             }
         };

@@ -84,12 +84,20 @@ impl ReplyBuilder<'_> {
         self.jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, &e)
     }
 
-    pub(crate) fn not_found(&self) -> Reply {
-        self.json_body(StatusCode::NOT_FOUND, br#"{"error":"not found"}"#.to_vec())
+    /// A path nothing is served at. Like every refusal, a JSON-RPC error object: a client that
+    /// got the URL wrong reads why in the shape it reads every other error.
+    pub(crate) fn not_found(&self, path: &str) -> Reply {
+        let shown: String = path.chars().take(128).collect();
+        let e = ErrorObject::new(
+            code::INVALID_REQUEST,
+            format!("Not found: nothing is served at {shown:?}; MCP is at /mcp, A2A at /a2a"),
+        );
+        self.jsonrpc_error(StatusCode::NOT_FOUND, None, &e)
     }
 
     pub(crate) fn method_not_allowed(&self, allow: &'static str) -> Reply {
-        let mut r = self.json_body(StatusCode::METHOD_NOT_ALLOWED, br#"{"error":"method not allowed"}"#.to_vec());
+        let e = ErrorObject::new(code::INVALID_REQUEST, format!("Method not allowed here; allowed: {allow}"));
+        let mut r = self.jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, None, &e);
         r.headers.insert(ALLOW, HeaderValue::from_static(allow));
         r
     }

@@ -429,3 +429,57 @@ fn only_requests_that_repeat_harmlessly_may_go_to_a_second_origin() {
         assert_eq!(fwd.retryable, retryable, "{path} {}", String::from_utf8_lossy(body));
     }
 }
+
+/// What the edge answers `body` sent to `path` with `content_type`, once admitted.
+fn refused_after_admission(path: &str, content_type: &'static str, body: &[u8]) -> Reply {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "tasks:run")).unwrap();
+    let mut h = headers(&token);
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let mut ex =
+        gw.begin(HttpRequest { method: &Method::POST, path_and_query: path, headers: &h, body: Some(body) }, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    let mut tenant = TenantState::default();
+    ex.handle_admission(tenant.admit(ctx().now, &check.quota), tenant.generation);
+    match ex.poll() {
+        Step::Reply(r) => r.clone(),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn a2a_errors_are_jsonrpc_under_200_and_its_trailing_slash_is_served() {
+    // A2A's JSON-RPC binding answers JSON-RPC errors with 200; MCP's transport with 400.
+    let r = refused_after_admission("/a2a/", "application/json", b"{not json");
+    assert_eq!((r.status, r.jsonrpc_error_code()), (StatusCode::OK, Some(i64::from(code::PARSE_ERROR))));
+    let r = refused_after_admission("/mcp", "application/json", b"{not json");
+    assert_eq!((r.status, r.jsonrpc_error_code()), (StatusCode::BAD_REQUEST, Some(i64::from(code::PARSE_ERROR))));
+    // A2A has its own error for a content type it does not take.
+    let r = refused_after_admission("/a2a", "text/plain", b"x");
+    assert_eq!((r.status, r.jsonrpc_error_code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some(-32005)));
+    let r = refused_after_admission("/mcp", "text/plain", b"x");
+    assert_eq!(r.jsonrpc_error_code(), Some(i64::from(code::INVALID_REQUEST)));
+}
+
+#[test]
+fn every_refusal_body_is_a_jsonrpc_error() {
+    let mut gw = gateway();
+    let h = HeaderMap::new();
+    let Step::Reply(r) = gw
+        .begin(HttpRequest { method: &Method::POST, path_and_query: "/nowhere", headers: &h, body: None }, ctx())
+        .poll()
+    else {
+        panic!("served")
+    };
+    assert_eq!((r.status, r.jsonrpc_error_code()), (StatusCode::NOT_FOUND, Some(i64::from(code::INVALID_REQUEST))));
+    let Step::Reply(r) =
+        gw.begin(HttpRequest { method: &Method::GET, path_and_query: "/a2a/", headers: &h, body: None }, ctx()).poll()
+    else {
+        panic!("served")
+    };
+    assert_eq!(
+        (r.status, r.jsonrpc_error_code()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some(i64::from(code::INVALID_REQUEST)))
+    );
+    assert_eq!(r.headers.get(http::header::ALLOW).unwrap(), "POST");
+}
