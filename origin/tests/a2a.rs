@@ -172,8 +172,8 @@ async fn the_agent_card_is_public_cached_and_revalidated() {
     assert_eq!(card["name"], "agentplane");
     assert_eq!(card["capabilities"]["streaming"], true);
     assert_eq!(card["capabilities"]["pushNotifications"], true);
-    assert_eq!(card["url"], format!("http://{}/a2a", o.addr));
-    assert_eq!(card["protocolVersion"], "0.3.0");
+    // Without A2A-Version the card is 1.0's, with none of 0.3's fields (1.0's schema is closed).
+    assert!(card.get("url").is_none() && card.get("protocolVersion").is_none(), "{card}");
     let versions: Vec<&str> = card["supportedInterfaces"]
         .as_array()
         .unwrap()
@@ -181,12 +181,19 @@ async fn the_agent_card_is_public_cached_and_revalidated() {
         .map(|i| i["protocolVersion"].as_str().unwrap())
         .collect();
     assert_eq!(versions, ["1.0", "0.3"]);
-    assert_eq!(card["securitySchemes"]["bearer"]["bearerFormat"], "JWT");
+    assert_eq!(card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["bearerFormat"], "JWT");
     let skills: Vec<&str> = card["skills"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(skills, ["rag_answer", "research"]);
     for modes in ["defaultInputModes", "defaultOutputModes"] {
         assert!(card[modes].as_array().unwrap().contains(&json!("text/plain")));
     }
+
+    // A 0.3 client asks for its shape.
+    let old: Value = http.get(&url).header("A2A-Version", "0.3").send().await.unwrap().json().await.unwrap();
+    assert_eq!(old["url"], format!("http://{}/a2a", o.addr));
+    assert_eq!(old["protocolVersion"], "0.3.0");
+    assert_eq!(old["securitySchemes"]["bearer"]["bearerFormat"], "JWT");
+    assert!(old.get("supportedInterfaces").is_none(), "{old}");
 
     let again = http.get(&url).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
@@ -740,6 +747,9 @@ async fn push_configs_are_kept_per_task_in_both_versions() {
     let created =
         v1.result("CreateTaskPushNotificationConfig", json!({"taskId": id, "url": "http://localhost:9/other"})).await;
     let second = created["id"].as_str().unwrap().to_owned();
+    // ProtoJSON readers take a field's proto name too; the compatibility kit sends `task_id`.
+    let snake = v1.result("GetTaskPushNotificationConfig", json!({"task_id": id, "id": second})).await;
+    assert_eq!(snake["url"], "http://localhost:9/other");
     let listed = v1.result("ListTaskPushNotificationConfigs", json!({"taskId": id})).await;
     assert_eq!(listed["configs"].as_array().unwrap().len(), 2);
     assert_eq!(listed["nextPageToken"], "");
@@ -1016,4 +1026,52 @@ async fn without_the_test_switch_a_loopback_webhook_is_refused() {
         )
         .await;
     assert_eq!(ok["pushNotificationConfig"]["url"], "http://127.0.0.1:9/hook");
+}
+
+#[tokio::test]
+async fn the_jsonrpc_binding_refuses_in_jsonrpc_and_serves_the_trailing_slash() {
+    let a = client(Uuid::new_v4(), Some("1.0"));
+    // Clients join the card's interface URL and `/`.
+    let slash = a
+        .http
+        .post(format!("{}/", a.url))
+        .bearer_auth(&a.token)
+        .header("A2A-Version", "1.0")
+        .json(&json!({"jsonrpc": "2.0", "id": 5, "method": "GetTask", "params": {"id": Uuid::new_v4().to_string()}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slash.status(), 200);
+    let body: Value = slash.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32001, "{body}");
+    assert_eq!(body["error"]["data"][0]["reason"], "TASK_NOT_FOUND", "{body}");
+
+    // Malformed JSON is a JSON-RPC error under 200; a body that is not JSON, A2A's own -32005.
+    let send = |content_type: &'static str, body: &'static str| {
+        a.http.post(&a.url).bearer_auth(&a.token).header("Content-Type", content_type).body(body).send()
+    };
+    let parse = send("application/json", "{not json").await.unwrap();
+    assert_eq!(parse.status(), 200);
+    assert_eq!(parse.json::<Value>().await.unwrap()["error"]["code"], -32700);
+    let text = send("text/plain", "hello").await.unwrap();
+    assert_eq!(text.status(), 415);
+    assert_eq!(text.json::<Value>().await.unwrap()["error"]["code"], -32005);
+
+    // Refusals rmcp writes in plain text reach the client as JSON-RPC errors too.
+    let o = origin();
+    let mcp = a
+        .http
+        .post(format!("http://{}/mcp", o.addr))
+        .bearer_auth(&a.token)
+        .header("Accept", "text/html")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), 406);
+    assert_eq!(mcp.headers()["content-type"], "application/json");
+    let body: Value = mcp.json().await.unwrap();
+    assert_eq!((body["id"].clone(), body["error"]["code"].clone()), (json!(9), json!(-32600)), "{body}");
 }

@@ -36,7 +36,9 @@ def check(cond: bool, what: str) -> None:
 
 async def main() -> None:
     base, token = sys.argv[1], sys.argv[2]
-    http = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    # A2A-Version 0.3 picks the card's 0.3 shape (without it, the card is 1.0's); on the calls it
+    # is what the server assumes anyway.
+    http = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}", "A2A-Version": "0.3"}, timeout=60)
     card = await A2ACardResolver(http, base).get_agent_card()
     check(card.capabilities.streaming is True, "the card offers streaming")
 

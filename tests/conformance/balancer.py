@@ -5,6 +5,11 @@ safe for any request. Every exchange uses its own upstream connection (`Connecti
 
     python3 tests/conformance/balancer.py LISTEN_PORT ORIGIN_PORT [ORIGIN_PORT ...]
 
+With `BALANCER_BEARER` set, every request goes on with `Authorization: Bearer <that token>` in
+place of its own: the A2A compatibility kits send no credentials, and the server's own
+authentication stays as it is. `BALANCER_HEADERS` (`Name: value` entries separated by `;`) adds
+headers the same way: the 0.3 kit's client is a 0.3 client, which says so with `A2A-Version: 0.3`.
+
 Prints one line per request (`origin method path status session`) to stdout, `-` for a request
 outside a session.
 
@@ -18,6 +23,7 @@ command of a non-interactive shell starts with SIGINT ignored, so it is handled 
 """
 
 import asyncio
+import os
 import signal
 import sys
 
@@ -27,6 +33,10 @@ turn = 0
 draining = set()
 reported = set()
 armed = False
+bearer = os.environ.get("BALANCER_BEARER")
+added = [tuple(h.split(":", 1)) for h in os.environ.get("BALANCER_HEADERS", "").split(";") if ":" in h]
+if bearer:
+    added.append(("Authorization", f" Bearer {bearer}"))
 # Requests in flight per origin, GET streams excepted: they may last as long as the session.
 in_flight = {port: 0 for port in origins}
 
@@ -118,7 +128,8 @@ async def serve(client_reader, client_writer):
             return
         length = int(header(headers, "content-length") or 0)
         body = await client_reader.readexactly(length) if length else b""
-        kept = [(k, v) for k, v in headers if k.strip().lower() not in ("connection", "keep-alive")]
+        dropped = ("connection", "keep-alive") + tuple(k.strip().lower() for k, _ in added)
+        kept = [(k, v) for k, v in headers if k.strip().lower() not in dropped] + added
         head = request_line + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in kept) + "Connection: close\r\n\r\n"
         await forward(request_line, headers, head, body, client_writer)
     except (ConnectionError, asyncio.IncompleteReadError):

@@ -250,7 +250,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
     if let Some(health) = &gate.database
         && !health.up()
-        && matches!(request.uri().path(), "/mcp" | "/a2a")
+        && matches!(request.uri().path(), "/mcp" | "/a2a" | "/a2a/")
     {
         return database_unavailable().into_response();
     }

@@ -46,6 +46,12 @@ pub fn app(
     cancel: tokio_util::sync::CancellationToken,
 ) -> Router {
     let card = get(crate::protocol::a2a::agent_card).with_state(a2a.clone());
+    let protocols = Router::new()
+        .route("/a2a", post(crate::protocol::a2a::handle).with_state(a2a.clone()))
+        // Clients join the card's interface URL and `/`.
+        .route("/a2a/", post(crate::protocol::a2a::handle).with_state(a2a))
+        .nest_service("/mcp", crate::protocol::mcp::service(mcp, sessions, allowed_hosts, cancel))
+        .layer(axum::middleware::from_fn(super::rpc_errors::as_jsonrpc));
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -53,8 +59,7 @@ pub fn app(
         .route("/.well-known/agent-card.json", card.clone())
         // The 0.2 name of the card, still fetched by older clients.
         .route("/.well-known/agent.json", card)
-        .route("/a2a", post(crate::protocol::a2a::handle).with_state(a2a))
-        .nest_service("/mcp", crate::protocol::mcp::service(mcp, sessions, allowed_hosts, cancel))
+        .merge(protocols)
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::guard))
         .with_state(state.clone())
         // Outside the gate, for operators at the origin itself (no edge passes them on):

@@ -105,7 +105,7 @@ impl Metrics {
 fn endpoint(path: &str) -> &'static str {
     match path {
         "/mcp" => "mcp",
-        "/a2a" => "a2a",
+        "/a2a" | "/a2a/" => "a2a",
         "/health" | "/ready" => "health",
         "/metrics" => "metrics",
         p if p.starts_with("/.well-known/") => "well_known",

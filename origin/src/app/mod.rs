@@ -9,6 +9,7 @@ pub mod health;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+mod rpc_errors;
 pub mod runtime;
 pub mod server;
 pub mod streams;

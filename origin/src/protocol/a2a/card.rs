@@ -1,17 +1,48 @@
-//! The agent card at `/.well-known/agent-card.json`, built once at start.
-//!
-//! One document serves both versions: the 0.3 fields (`protocolVersion`, `url`,
-//! `preferredTransport`, `additionalInterfaces`, `security`) next to the 1.0 ones
-//! (`supportedInterfaces`, `securityRequirements`). The security scheme object carries both
-//! shapes too (0.3's OpenAPI-style `type`/`scheme`/`bearerFormat`, 1.0's `httpAuthSecurityScheme`);
-//! each version's readers take their own fields. The ETag is a hash of the body, so it changes
-//! exactly when the card does.
+//! The agent card at `/.well-known/agent-card.json`, built once at start, in one shape per
+//! protocol version: each version's schema refuses the other's fields (1.0's is closed), so one
+//! document cannot serve both. The request's `A2A-Version` (header, or the query parameter) picks
+//! the shape; without one the card is 1.0's, the `AgentCard` the 1.0 specification has the
+//! well-known URI return, and a 0.3 client asks with `A2A-Version: 0.3`. Both list the same
+//! interfaces, skills and scheme. Each shape has its own ETag, a hash of its body.
 
+use agentplane_core::catalogue::A2aVersion;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+/// The card in both shapes.
+#[derive(Debug, Clone)]
+pub struct Cards {
+    v1: Card,
+    v03: Card,
+}
+
+impl Cards {
+    pub fn new(public_url: &str, streaming: bool, push_notifications: bool) -> Self {
+        let v1 = Card::new(&document(public_url, streaming, push_notifications, A2aVersion::V1_0));
+        let v03 = Card::new(&document(public_url, streaming, push_notifications, A2aVersion::V0_3));
+        Self { v1, v03 }
+    }
+
+    /// The shape `A2A-Version` (header or query) asks for; an unknown version gets 1.0's, as a
+    /// card is how a client learns which versions are served.
+    pub fn respond(&self, headers: &HeaderMap, query: Option<&str>) -> Response {
+        let asked = headers
+            .get("a2a-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| query?.split('&').find_map(|pair| pair.strip_prefix("A2A-Version=").map(str::to_owned)));
+        let card = match asked.as_deref().map(str::trim) {
+            Some("0.3" | "0.3.0") => &self.v03,
+            _ => &self.v1,
+        };
+        let mut response = card.respond(headers);
+        response.headers_mut().insert(header::VARY, HeaderValue::from_static("A2A-Version"));
+        response
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Card {
@@ -21,71 +52,73 @@ pub struct Card {
 
 pub const CACHE_CONTROL: &str = "public, max-age=300";
 
-/// The card's JSON for an origin reachable at `public_url`.
-pub fn document(public_url: &str, streaming: bool, push_notifications: bool) -> Value {
+const SCHEME_DESCRIPTION: &str = "An OAuth 2.1 access token (JWT) with a tenant_id claim and the tasks:run scope.";
+
+/// The card's JSON in `version`'s shape, for an origin reachable at `public_url`.
+pub fn document(public_url: &str, streaming: bool, push_notifications: bool, version: A2aVersion) -> Value {
     let endpoint = format!("{}/a2a", public_url.trim_end_matches('/'));
     let modes = ["text/plain", "application/json"];
-    json!({
+    let mut card = json!({
         "name": "agentplane",
         "description": "Answers questions from this tenant's documents with cited, verifiable quotes (rag_answer), and researches a topic across several searches into a cross-referenced report (research).",
         "version": env!("CARGO_PKG_VERSION"),
         "provider": {"organization": "agentplane", "url": public_url},
-        // 1.0
-        "supportedInterfaces": [
-            {"url": endpoint, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
-            {"url": endpoint, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"}
-        ],
-        "securityRequirements": [{"schemes": {"bearer": {"list": []}}}],
-        // 0.3
-        "protocolVersion": "0.3.0",
-        "url": endpoint,
-        "preferredTransport": "JSONRPC",
-        "additionalInterfaces": [{"url": endpoint, "transport": "JSONRPC"}],
-        "security": [{"bearer": []}],
-        // Both
-        "securitySchemes": {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "bearerFormat": "JWT",
-                "description": "An OAuth 2.1 access token (JWT) with a tenant_id claim and the tasks:run scope.",
-                "httpAuthSecurityScheme": {
-                    "scheme": "Bearer",
-                    "bearerFormat": "JWT",
-                    "description": "An OAuth 2.1 access token (JWT) with a tenant_id claim and the tasks:run scope."
-                }
-            }
-        },
-        "capabilities": {
-            "streaming": streaming,
-            "pushNotifications": push_notifications,
-            "stateTransitionHistory": false,
-            "extendedAgentCard": false
-        },
-        "supportsAuthenticatedExtendedCard": false,
         "defaultInputModes": modes,
         "defaultOutputModes": modes,
-        "skills": [
-            {
-                "id": "rag_answer",
-                "name": "Answer with citations",
-                "description": "Searches the tenant's documents (hybrid BM25 + vectors), ranks the passages, answers with quoted sentences and checks that every citation names a retrieved document. Choose it with message metadata {\"skill\": \"rag_answer\"} (the default).",
-                "tags": ["search", "question-answering", "citations"],
-                "examples": ["How are tenants kept apart?"],
-                "inputModes": ["text/plain"],
-                "outputModes": ["text/plain", "application/json"]
-            },
-            {
-                "id": "research",
-                "name": "Research report",
-                "description": "Splits a question into sub-questions, searches for each in parallel, cross-references the documents found and writes a report artifact with citations. Choose it with message metadata {\"skill\": \"research\"}.",
-                "tags": ["search", "research", "report"],
-                "examples": ["Compare zebra stripes and lion manes"],
-                "inputModes": ["text/plain"],
-                "outputModes": ["text/markdown", "application/json"]
-            }
-        ]
-    })
+        "skills": skills(),
+    });
+    let fields = match version {
+        A2aVersion::V1_0 => json!({
+            "supportedInterfaces": [
+                {"url": endpoint, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+                {"url": endpoint, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"}
+            ],
+            "securitySchemes": {"bearer": {"httpAuthSecurityScheme": {
+                "scheme": "Bearer", "bearerFormat": "JWT", "description": SCHEME_DESCRIPTION
+            }}},
+            "securityRequirements": [{"schemes": {"bearer": {"list": []}}}],
+            "capabilities": {"streaming": streaming, "pushNotifications": push_notifications, "extendedAgentCard": false},
+        }),
+        A2aVersion::V0_3 => json!({
+            "protocolVersion": "0.3.0",
+            "url": endpoint,
+            "preferredTransport": "JSONRPC",
+            "additionalInterfaces": [{"url": endpoint, "transport": "JSONRPC"}],
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": SCHEME_DESCRIPTION
+            }},
+            "security": [{"bearer": []}],
+            "capabilities": {"streaming": streaming, "pushNotifications": push_notifications, "stateTransitionHistory": false},
+            "supportsAuthenticatedExtendedCard": false,
+        }),
+    };
+    if let (Some(card), Value::Object(fields)) = (card.as_object_mut(), fields) {
+        card.extend(fields);
+    }
+    card
+}
+
+fn skills() -> Value {
+    json!([
+        {
+            "id": "rag_answer",
+            "name": "Answer with citations",
+            "description": "Searches the tenant's documents (hybrid BM25 + vectors), ranks the passages, answers with quoted sentences and checks that every citation names a retrieved document. Choose it with message metadata {\"skill\": \"rag_answer\"} (the default).",
+            "tags": ["search", "question-answering", "citations"],
+            "examples": ["How are tenants kept apart?"],
+            "inputModes": ["text/plain"],
+            "outputModes": ["text/plain", "application/json"]
+        },
+        {
+            "id": "research",
+            "name": "Research report",
+            "description": "Splits a question into sub-questions, searches for each in parallel, cross-references the documents found and writes a report artifact with citations. Choose it with message metadata {\"skill\": \"research\"}.",
+            "tags": ["search", "research", "report"],
+            "examples": ["Compare zebra stripes and lion manes"],
+            "inputModes": ["text/plain"],
+            "outputModes": ["text/markdown", "application/json"]
+        }
+    ])
 }
 
 impl Card {
@@ -128,10 +161,11 @@ mod tests {
 
     #[test]
     fn the_etag_follows_the_body_and_if_none_match_gets_304() {
-        let a = Card::new(&document("https://a.example", true, false));
-        let b = Card::new(&document("https://b.example", true, false));
+        let doc = |url| document(url, true, false, A2aVersion::V1_0);
+        let a = Card::new(&doc("https://a.example"));
+        let b = Card::new(&doc("https://b.example"));
         assert_ne!(a.etag(), b.etag());
-        assert_eq!(a.etag(), Card::new(&document("https://a.example", true, false)).etag());
+        assert_eq!(a.etag(), Card::new(&doc("https://a.example")).etag());
         let mut h = HeaderMap::new();
         assert_eq!(a.respond(&h).status(), StatusCode::OK);
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&format!("\"x\", W/{}", a.etag())).unwrap());
@@ -141,12 +175,33 @@ mod tests {
     }
 
     #[test]
-    fn both_versions_find_their_fields() {
-        let d = document("https://a.example/", true, false);
-        assert_eq!(d["url"], "https://a.example/a2a");
-        assert_eq!(d["supportedInterfaces"][0]["protocolVersion"], "1.0");
-        assert_eq!(d["securitySchemes"]["bearer"]["bearerFormat"], "JWT");
-        assert_eq!(d["capabilities"]["streaming"], true);
-        assert_eq!(d["skills"].as_array().unwrap().len(), 2);
+    fn each_version_gets_its_own_fields_only() {
+        let v1 = document("https://a.example/", true, false, A2aVersion::V1_0);
+        assert_eq!(v1["supportedInterfaces"][0]["protocolVersion"], "1.0");
+        assert_eq!(v1["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["bearerFormat"], "JWT");
+        for field in ["url", "protocolVersion", "preferredTransport", "security", "supportsAuthenticatedExtendedCard"] {
+            assert!(v1.get(field).is_none(), "{field}");
+        }
+        let v03 = document("https://a.example/", true, false, A2aVersion::V0_3);
+        assert_eq!(v03["url"], "https://a.example/a2a");
+        assert_eq!(v03["securitySchemes"]["bearer"]["bearerFormat"], "JWT");
+        assert!(v03.get("supportedInterfaces").is_none());
+        assert_eq!(v03["skills"], v1["skills"]);
+    }
+
+    #[test]
+    fn the_version_header_or_query_picks_the_shape() {
+        let cards = Cards::new("https://a.example", true, true);
+        let body = |headers: &HeaderMap, query| {
+            let r = cards.respond(headers, query);
+            assert_eq!(r.headers()[header::VARY], "A2A-Version");
+            r.headers()[header::ETAG].to_str().unwrap().to_owned()
+        };
+        let none = HeaderMap::new();
+        let mut old = HeaderMap::new();
+        old.insert("a2a-version", HeaderValue::from_static("0.3"));
+        assert_eq!(body(&none, None), cards.v1.etag());
+        assert_eq!(body(&old, None), cards.v03.etag());
+        assert_eq!(body(&none, Some("A2A-Version=0.3")), cards.v03.etag());
     }
 }

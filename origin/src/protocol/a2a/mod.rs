@@ -57,7 +57,7 @@ pub struct A2a {
     hub: Arc<Hub>,
     pusher: Arc<Pusher>,
     ctx: Arc<RunContext>,
-    card: card::Card,
+    card: card::Cards,
     /// To name the tier a token's budget is counted in.
     tiers: agentplane_core::ratelimit::Tiers,
     blocking_wait: Duration,
@@ -101,7 +101,7 @@ pub fn start(
         };
         executor::spawn(ctx.clone(), hub.clone(), pusher.clone(), settings, shutdown.clone());
     }
-    let card = card::Card::new(&card::document(&config.public_url(), true, true));
+    let card = card::Cards::new(&config.public_url(), true, true);
     let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
     let tiers = config.gateway.tiers.clone();
     let max_active_tasks_per_tenant = config.a2a.max_active_tasks_per_tenant;
@@ -219,8 +219,8 @@ impl A2a {
 }
 
 /// `GET /.well-known/agent-card.json`.
-pub async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Response {
-    a2a.card.respond(&headers)
+pub async fn agent_card(State(a2a): State<Arc<A2a>>, uri: http::Uri, headers: HeaderMap) -> Response {
+    a2a.card.respond(&headers, uri.query())
 }
 
 /// `POST /a2a`: runs the operation the gate routed, on the message it parsed. Errors are
@@ -248,6 +248,13 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
         request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let call = a2a.call(version, principal, message.id.clone(), last_event_id);
     let params = message.params.as_ref().unwrap_or(&Value::Null);
+    let renamed;
+    let params = if version == A2aVersion::V1_0 {
+        renamed = wire::json_names(params);
+        &renamed
+    } else {
+        params
+    };
     let outcome = match op {
         A2aOperation::SendMessage => call.send(params, false).await,
         A2aOperation::SendStreamingMessage => call.send(params, true).await,

@@ -349,11 +349,13 @@ impl Call<'_> {
     }
 
     /// Refuses a webhook that points inside the network now, rather than at delivery time only.
+    /// A host that does not resolve yet is taken: nothing can be learnt from it now, and every
+    /// delivery vets the address it connects to.
     async fn check_webhook(&self, url: &str) -> Result<(), A2aError> {
-        ssrf::vet(url, self.a2a.pusher.allow_loopback())
-            .await
-            .map(|_| ())
-            .map_err(|e| invalid(format!("push notification url refused: {e}")))
+        match ssrf::vet(url, self.a2a.pusher.allow_loopback()).await {
+            Ok(_) | Err(ssrf::Refused::Unresolvable(_)) => Ok(()),
+            Err(e) => Err(invalid(format!("push notification url refused: {e}"))),
+        }
     }
 
     /// The task named by a push-config call: `taskId` (1.0, and 0.3's set), or `id` (0.3's

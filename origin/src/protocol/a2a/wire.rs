@@ -221,6 +221,45 @@ pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 
 /// Reads a client's message. Both versions' role spellings are accepted; parts follow `version`.
 /// A message over [`MAX_PARTS`] parts or [`MAX_TEXT_BYTES`] of text is refused, naming the limit.
+/// 1.0 params with every field under its JSON name: ProtoJSON readers accept a field's proto
+/// name too (`task_id` for `taskId`), and 1.0 clients send either. Keys a user chose (the
+/// `metadata` structs, a data part's `data`) stay as they are.
+pub fn json_names(v: &Value) -> Value {
+    match v {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = if matches!(k.as_str(), "metadata" | "data") { v.clone() } else { json_names(v) };
+                    (lower_camel(k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(json_names).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `task_id` → `taskId`; a name without underscores is unchanged.
+fn lower_camel(name: &str) -> String {
+    if !name.contains('_') {
+        return name.to_owned();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        match c {
+            '_' => upper = !out.is_empty(),
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn parse_message(version: A2aVersion, v: &Value) -> Result<Message, WireError> {
     if !v.is_object() {
         return Err(bad("message must be an object"));
@@ -467,6 +506,20 @@ pub fn stream_response(version: A2aVersion, field: &str, value: Value) -> Value 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn proto_names_become_json_names_but_user_keys_do_not() {
+        let v = json!({"task_id": "t", "push_notification_config": {"url": "u"}, "metadata": {"my_key": 1},
+            "parts": [{"data": {"a_b": 2}, "media_type": "x"}]});
+        assert_eq!(
+            json_names(&v),
+            json!({"taskId": "t", "pushNotificationConfig": {"url": "u"}, "metadata": {"my_key": 1},
+            "parts": [{"data": {"a_b": 2}, "mediaType": "x"}]})
+        );
+        assert_eq!(lower_camel("_x"), "x");
+        assert_eq!(lower_camel("already"), "already");
+    }
+
     use super::*;
 
     #[test]
