@@ -432,9 +432,9 @@ impl Call<'_> {
         let id = self.push_config_id(params).ok_or_else(|| invalid("the config id is required"))?;
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
         self.task(&mut tx, task).await?;
-        if !store::delete_push_config(&mut tx, task, id).await? {
-            return Err(A2aError::PushConfigNotFound);
-        }
+        // Deleting is idempotent: a config already gone is as deleted as one removed now (the
+        // task itself must still be the caller's).
+        store::delete_push_config(&mut tx, task, id).await?;
         tx.commit().await?;
         Ok(Outcome::Result(match self.version {
             A2aVersion::V0_3 => Value::Null,

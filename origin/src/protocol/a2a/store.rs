@@ -484,14 +484,13 @@ pub async fn push_configs(tx: &mut Tx, task: Uuid) -> Result<Vec<PushConfig>, St
     Ok(rows.into_iter().map(push_config).collect())
 }
 
-pub async fn delete_push_config(tx: &mut Tx, task: Uuid, id: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query("DELETE FROM a2a_push_configs WHERE task_id = $1 AND id = $2")
+pub async fn delete_push_config(tx: &mut Tx, task: Uuid, id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM a2a_push_configs WHERE task_id = $1 AND id = $2")
         .bind(task)
         .bind(id)
         .execute(&mut **tx)
-        .await?
-        .rows_affected()
-        == 1)
+        .await?;
+    Ok(())
 }
 
 /// Leases the task's webhooks that have undelivered events for `lease`; ones another process
