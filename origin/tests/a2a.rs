@@ -1077,3 +1077,62 @@ async fn the_jsonrpc_binding_refuses_in_jsonrpc_and_serves_the_trailing_slash() 
     let body: Value = mcp.json().await.unwrap();
     assert_eq!((body["id"].clone(), body["error"]["code"].clone()), (json!(9), json!(-32600)), "{body}");
 }
+
+#[tokio::test]
+async fn a_vague_question_asks_for_input_and_the_reply_continues_the_task() {
+    let tenant = Uuid::new_v4();
+    let topic = word("lease");
+    upsert(tenant, &[("Leases", &format!("A {topic} lapses when its holder dies; another replica claims the task."))])
+        .await;
+    let v1 = client(tenant, Some("1.0"));
+
+    // Too vague to search for: the task waits for the user, with the agent's question.
+    let sent = v1.result("SendMessage", json!({"message": message_v10("help", json!({}))})).await;
+    let task = &sent["task"];
+    assert_eq!(task["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{task}");
+    assert!(text_of(&task["status"]["message"]["parts"]).contains("What would you like to know?"), "{task}");
+    let (id, context) = (task["id"].as_str().unwrap().to_owned(), task["contextId"].as_str().unwrap().to_owned());
+
+    // Another context is refused; the reply in the task's own context continues it to an answer.
+    let mut wrong = message_v10(&topic, json!({}));
+    wrong["taskId"] = json!(id);
+    wrong["contextId"] = json!("someone-else");
+    assert_eq!(v1.error_code("SendMessage", json!({"message": wrong})).await, -32602);
+    let mut reply = message_v10(&format!("what happens when a {topic} lapses?"), json!({}));
+    reply["taskId"] = json!(id);
+    let done = v1.result("SendMessage", json!({"message": reply})).await;
+    let done = &done["task"];
+    assert_eq!(done["id"], json!(id));
+    assert_eq!(done["contextId"], json!(context));
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
+    assert!(text_of(&done["status"]["message"]["parts"]).contains(&topic), "{done}");
+
+    // The history is the conversation: question, its clarification request, the reply, the answer.
+    let full = v1.result("GetTask", json!({"id": id})).await;
+    let roles: Vec<&str> = full["history"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["ROLE_USER", "ROLE_AGENT", "ROLE_USER", "ROLE_AGENT"], "{full}");
+    let last_two = v1.result("GetTask", json!({"id": id, "historyLength": 2})).await;
+    assert_eq!(last_two["history"].as_array().unwrap().len(), 2);
+
+    // An ended task takes no more messages.
+    let mut late = message_v10("and then?", json!({}));
+    late["taskId"] = json!(id);
+    assert_eq!(v1.error_code("SendMessage", json!({"message": late})).await, -32004);
+}
+
+#[tokio::test]
+async fn a_continued_task_streams_from_its_snapshot_to_the_end() {
+    let tenant = Uuid::new_v4();
+    let a = client(tenant, None);
+    let waiting = a.send_blocking(message_v03("tell me more", json!({}))).await;
+    assert_eq!(waiting["status"]["state"], "input-required", "{waiting}");
+    let mut reply = message_v03("row-level security", json!({}));
+    reply["taskId"] = waiting["id"].clone();
+    let frames = a.stream("message/stream", json!({"message": reply}), None).await;
+    let results: Vec<&Value> = frames.iter().map(|f| &f.message["result"]).collect();
+    assert_eq!(results[0]["kind"], "task", "{results:?}");
+    assert_eq!(results[0]["id"], waiting["id"]);
+    let last = results.last().unwrap();
+    assert_eq!((last["kind"].as_str(), last["final"].as_bool()), (Some("status-update"), Some(true)), "{last}");
+    assert_eq!(last["status"]["state"], "completed", "{last}");
+}

@@ -237,7 +237,8 @@ impl TaskRun {
             tracing::info!(task = %self.task, step = row.step, claims = row.claims, "resuming A2A task at its checkpoint");
         }
 
-        let query = row.input.text();
+        // The conversation's user side: the first message, then every reply and follow-up.
+        let query = workflow::conversation(&row.input, &row.history);
         let mut checkpoint: Map<String, Value> = row.checkpoint.as_object().cloned().unwrap_or_default();
         let timeout = workflow::step_timeout(wf, &row.input, self.settings.step_timeout);
         let first = usize::try_from(row.step).unwrap_or(0);
@@ -295,6 +296,16 @@ impl TaskRun {
                 }
             };
 
+            if let Some(question) = output.ask {
+                let mut tx = match self.boundary().await? {
+                    Ok(tx) => tx,
+                    Err(ended) => return Ok(ended),
+                };
+                let question = self.agent_message(&row, &format!("ask-{}", row.history.len()), question);
+                store::ask(&mut tx, self.task, &question).await?;
+                self.commit(tx).await?;
+                return Ok(Ended::Finished(TaskState::InputRequired));
+            }
             checkpoint.insert(spec.name.to_owned(), output.value);
             let last = index + 1 == wf.steps.len();
             // Cancel is final: if it came during the step, the step's results are dropped with it.

@@ -23,6 +23,10 @@ pub const TASK_ADMIN_SCOPE: &str = "tasks:admin";
 /// How long `CancelTask` waits for the executor to reach its next step boundary.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
+/// The most messages one task takes (its first, the agent's questions, the user's replies and
+/// follow-ups): a conversation that long belongs in a new task, and the row stays small.
+const MAX_TASK_MESSAGES: usize = 64;
+
 /// What a method answers: a JSON-RPC result, or an SSE stream of results.
 pub(super) enum Outcome {
     Result(Value),
@@ -135,18 +139,6 @@ impl Call<'_> {
         if message.role != Role::User {
             return Err(invalid("message.role must be the user role"));
         }
-        if let Some(existing) = &message.task_id {
-            // Our workflows never stop for input, so no task of ours can take a follow-up.
-            let id = Uuid::parse_str(existing).map_err(|_| A2aError::TaskNotFound)?;
-            self.load(id).await?;
-            return Err(A2aError::UnsupportedOperation(
-                "this agent does not continue tasks; send a new message without taskId".into(),
-            ));
-        }
-        let skill = skill(&message, params)?.unwrap_or_else(|| workflow::DEFAULT.to_owned());
-        if workflow::find(&skill, self.a2a.ctx.test_workflows).is_none() {
-            return Err(invalid(format!("unknown skill {skill:?}; this agent offers rag_answer and research")));
-        }
         if message.text().trim().is_empty() {
             return Err(A2aError::ContentTypeNotSupported(
                 "this agent reads text parts only; the message has none".into(),
@@ -175,10 +167,27 @@ impl Call<'_> {
             Some(c) => opt_usize(c, "historyLength")?,
             None => None,
         };
-        let row = self.create(&message, &skill, push).await?;
-        if streaming {
-            return Ok(self.stream(row, Vec::new(), Start::After(0)));
-        }
+        let row = match &message.task_id {
+            Some(existing) => {
+                let row = self.continue_task(existing, &message, push).await?;
+                if streaming {
+                    // The task as it is now, then what the reply sets going.
+                    return Ok(self.stream(row, Vec::new(), Start::Snapshot));
+                }
+                row
+            }
+            None => {
+                let skill = skill(&message, params)?.unwrap_or_else(|| workflow::DEFAULT.to_owned());
+                if workflow::find(&skill, self.a2a.ctx.test_workflows).is_none() {
+                    return Err(invalid(format!("unknown skill {skill:?}; this agent offers rag_answer and research")));
+                }
+                let row = self.create(&message, &skill, push).await?;
+                if streaming {
+                    return Ok(self.stream(row, Vec::new(), Start::After(0)));
+                }
+                row
+            }
+        };
         let (row, artifacts) = if blocking {
             stream::wait_settled(&self.a2a.db, &self.a2a.hub, self.tenant, &row, self.a2a.blocking_wait).await?;
             self.load(row.id).await?
@@ -190,6 +199,47 @@ impl Call<'_> {
             A2aVersion::V0_3 => task,
             A2aVersion::V1_0 => json!({ "task": task }),
         }))
+    }
+
+    /// A message for an existing task (`taskId`): the user's reply to a task waiting for input,
+    /// which runs again with it, or a follow-up to one still running, which joins its history
+    /// (the workflow reads the conversation when it next runs a step that asks). A task that
+    /// ended takes no more messages; a `contextId` must be the task's.
+    async fn continue_task(
+        &self,
+        task: &str,
+        message: &wire::Message,
+        push: Option<store::PushConfig>,
+    ) -> Result<TaskRow, A2aError> {
+        let id = Uuid::parse_str(task).map_err(|_| A2aError::TaskNotFound)?;
+        let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
+        let row = self.visible(store::lock_task(&mut tx, id).await?)?;
+        if row.state.is_terminal() {
+            return Err(A2aError::UnsupportedOperation(format!(
+                "task {id} is already {}; send a new message without taskId to start another",
+                row.state.as_str()
+            )));
+        }
+        if let Some(context) = &message.context_id
+            && *context != row.context_id
+        {
+            return Err(invalid(format!("contextId {context:?} is not the context of task {id}")));
+        }
+        if row.history.len() + 3 > MAX_TASK_MESSAGES {
+            return Err(invalid(format!(
+                "task {id} has taken its {MAX_TASK_MESSAGES} messages; send a new message without taskId"
+            )));
+        }
+        let row = store::continue_task(&mut tx, &row, message).await?;
+        if let Some(mut p) = push {
+            p.task_id = id;
+            p.delivered_seq = row.last_seq;
+            within_push_caps(&mut tx, &p).await?;
+            store::put_push_config(&mut tx, &p).await?;
+        }
+        tx.commit().await?;
+        self.a2a.pusher.notify(self.tenant, id);
+        Ok(row)
     }
 
     /// Creates a task of `workflow` for `message`, within the caller's budget and its tenant's task

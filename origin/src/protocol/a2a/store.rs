@@ -35,6 +35,8 @@ pub struct TaskRow {
     pub tier: String,
     pub workflow: String,
     pub input: Message,
+    /// The messages after `input`, in order (questions the agent asked, the user's replies).
+    pub history: Vec<Message>,
     pub state: TaskState,
     pub status_message: Option<Message>,
     pub status_at: DateTime<Utc>,
@@ -48,12 +50,13 @@ pub struct TaskRow {
     pub created_at: DateTime<Utc>,
 }
 
-const TASK_COLUMNS: &str = "id, tenant_id, context_id, subject, tier, workflow, input, state, status_message, status_at, \
-     step, checkpoint, attempt, claims, lease_owner, cancel_requested, last_seq, created_at";
+const TASK_COLUMNS: &str = "id, tenant_id, context_id, subject, tier, workflow, input, history, state, status_message, \
+     status_at, step, checkpoint, attempt, claims, lease_owner, cancel_requested, last_seq, created_at";
 
 fn task_row(row: &sqlx::postgres::PgRow) -> Result<TaskRow, StoreError> {
     let state: String = row.try_get("state")?;
     let input: Value = row.try_get("input")?;
+    let history: Value = row.try_get("history")?;
     let status_message: Option<Value> = row.try_get("status_message")?;
     Ok(TaskRow {
         id: row.try_get("id")?,
@@ -63,6 +66,7 @@ fn task_row(row: &sqlx::postgres::PgRow) -> Result<TaskRow, StoreError> {
         tier: row.try_get("tier")?,
         workflow: row.try_get("workflow")?,
         input: serde_json::from_value(input).map_err(|e| StoreError::Corrupt(format!("input: {e}")))?,
+        history: serde_json::from_value(history).map_err(|e| StoreError::Corrupt(format!("history: {e}")))?,
         state: TaskState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("state {state:?}")))?,
         status_message: status_message
             .map(serde_json::from_value)
@@ -127,6 +131,40 @@ pub async fn create_task(tx: &mut Tx, new: NewTask<'_>) -> Result<TaskRow, Store
     .await?;
     append_event(tx, id, EventKind::Task, json!({ "state": TaskState::Submitted })).await?;
     get_task(tx, id).await?.ok_or_else(|| StoreError::Corrupt("task vanished after insert".into()))
+}
+
+/// Adds the user's `message` to `task`'s conversation (the row locked by the caller). A task
+/// waiting for input takes the agent's question into its history first and becomes runnable
+/// again (submitted, a logged status), from the step that asked. Returns the task as it is now.
+pub async fn continue_task(tx: &mut Tx, task: &TaskRow, message: &Message) -> Result<TaskRow, StoreError> {
+    let mut message = message.clone();
+    message.task_id = Some(task.id.to_string());
+    message.context_id = Some(task.context_id.clone());
+    let waiting = task.state == TaskState::InputRequired;
+    let mut added: Vec<&Message> = Vec::with_capacity(2);
+    if waiting && let Some(question) = &task.status_message {
+        added.push(question);
+    }
+    added.push(&message);
+    sqlx::query("UPDATE a2a_tasks SET history = history || $2, updated_at = now() WHERE id = $1")
+        .bind(task.id)
+        .bind(to_json(&added)?)
+        .execute(&mut **tx)
+        .await?;
+    if waiting {
+        // The step that asked runs again with the reply, from its first attempt.
+        sqlx::query("UPDATE a2a_tasks SET attempt = 0 WHERE id = $1").bind(task.id).execute(&mut **tx).await?;
+        set_state(tx, task.id, TaskState::Submitted, None).await?;
+    }
+    get_task(tx, task.id).await?.ok_or_else(|| StoreError::Corrupt("task vanished while continued".into()))
+}
+
+/// Puts the task to wait for the user: input-required with the agent's `question`, its lease
+/// given up (no executor runs it until a reply makes it runnable), its step kept so the step that
+/// asked runs again.
+pub async fn ask(tx: &mut Tx, task: Uuid, question: &Message) -> Result<(), StoreError> {
+    set_state(tx, task, TaskState::InputRequired, Some(question)).await?;
+    release(tx, task).await
 }
 
 pub async fn get_task(tx: &mut Tx, id: Uuid) -> Result<Option<TaskRow>, StoreError> {

@@ -78,7 +78,7 @@ pub fn task_value(
     artifacts: &[wire::Artifact],
     history_length: Option<usize>,
 ) -> Value {
-    let mut history: Vec<&Message> = vec![&row.input];
+    let mut history: Vec<&Message> = std::iter::once(&row.input).chain(&row.history).collect();
     if let Some(m) = &row.status_message {
         history.push(m);
     }

@@ -58,6 +58,9 @@ pub struct StepOutput {
     pub artifacts: Vec<Artifact>,
     /// The agent's final message (the last step's).
     pub answer: Option<String>,
+    /// The step cannot go on without the user: the task becomes input-required with this
+    /// question, and the step runs again on the reply (its `value` and artifacts are dropped).
+    pub ask: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,7 +224,47 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, StepError> {
     serde_json::to_value(v).map_err(|e| StepError::Permanent(e.to_string()))
 }
 
+/// What the user has said in the task so far: the first message, then each later one of theirs
+/// (replies to the agent's questions, follow-ups), one per line.
+pub fn conversation(input: &Message, history: &[Message]) -> String {
+    let mut text = input.text();
+    for m in history.iter().filter(|m| m.role == super::wire::Role::User) {
+        let more = m.text();
+        if !more.trim().is_empty() {
+            text.push('\n');
+            text.push_str(&more);
+        }
+    }
+    text
+}
+
+/// Words that say nothing about what to search for.
+const VAGUE_WORDS: &[&str] = &[
+    "about", "and", "anything", "are", "can", "could", "does", "explain", "for", "from", "have", "hello",
+    "help", "how", "info", "information", "know", "more", "please", "question", "something", "stuff",
+    "tell", "that", "the", "thing", "things", "this", "what", "when", "where", "which", "who", "why",
+    "with", "would", "you", "your",
+];
+
+/// Whether `query` has nothing to search for: no word of three letters or more beyond the
+/// vague ones ("help", "tell me more", "?").
+pub fn too_vague(query: &str) -> bool {
+    !query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .any(|w| !VAGUE_WORDS.contains(&w.to_lowercase().as_str()))
+}
+
 async fn rag_search(i: StepInput) -> Result<StepOutput, StepError> {
+    if too_vague(&i.query) {
+        // Searching for nothing finds nothing worth citing: ask, and search on the reply.
+        let ask = format!(
+            "What would you like to know? \"{}\" does not say what to look for in this tenant's documents; \
+             reply with the topic or the terms you have in mind.",
+            i.query.trim().chars().take(200).collect::<String>()
+        );
+        return Ok(StepOutput { ask: Some(ask), ..StepOutput::default() });
+    }
     check_search_budget(&i).await?;
     let sources = find_sources(&i, &i.query, 8).await?;
     Ok(StepOutput { value: json!({ "sources": to_value(&sources)? }), ..StepOutput::default() })
@@ -436,6 +479,24 @@ async fn probe(i: StepInput, n: usize) -> Result<StepOutput, StepError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn vague_questions_are_told_apart_from_short_ones() {
+        for vague in ["help", "Tell me more?", "?", "hi", "what is this", "Can you help me with something"] {
+            assert!(too_vague(vague), "{vague}");
+        }
+        for fine in ["kubernetes", "row-level security", "How are tenants kept apart?", "Hello from TCK"] {
+            assert!(!too_vague(fine), "{fine}");
+        }
+    }
+
+    #[test]
+    fn the_conversation_is_the_user_side_in_order() {
+        let user = |t: &str| Message { role: super::super::wire::Role::User, ..Message::agent("m".into(), t) };
+        let history = [Message::agent("q".into(), "What would you like to know?"), user("about leases")];
+        assert_eq!(conversation(&user("help"), &history), "help\nabout leases");
+    }
+
     use super::*;
 
     #[test]
