@@ -337,7 +337,7 @@ async fn list_tasks_filters_by_context_and_pages() {
     let context = Uuid::new_v4().to_string();
     let mut created = Vec::new();
     for i in 0..3 {
-        let mut m = message_v10(&format!("question {i}"), json!({}));
+        let mut m = message_v10(&format!("leases, part {i}"), json!({}));
         m["contextId"] = json!(context);
         let r = a.result("SendMessage", json!({"message": m})).await;
         assert_eq!(r["task"]["contextId"], context);

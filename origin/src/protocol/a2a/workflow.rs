@@ -240,10 +240,44 @@ pub fn conversation(input: &Message, history: &[Message]) -> String {
 
 /// Words that say nothing about what to search for.
 const VAGUE_WORDS: &[&str] = &[
-    "about", "and", "anything", "are", "can", "could", "does", "explain", "for", "from", "have", "hello",
-    "help", "how", "info", "information", "know", "more", "please", "question", "something", "stuff",
-    "tell", "that", "the", "thing", "things", "this", "what", "when", "where", "which", "who", "why",
-    "with", "would", "you", "your",
+    "about",
+    "and",
+    "anything",
+    "are",
+    "can",
+    "could",
+    "does",
+    "explain",
+    "for",
+    "from",
+    "have",
+    "hello",
+    "help",
+    "how",
+    "info",
+    "information",
+    "know",
+    "more",
+    "please",
+    "question",
+    "something",
+    "stuff",
+    "tell",
+    "that",
+    "the",
+    "thing",
+    "things",
+    "this",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "with",
+    "would",
+    "you",
+    "your",
 ];
 
 /// Whether `query` has nothing to search for: no word of three letters or more beyond the
@@ -356,7 +390,7 @@ async fn rag_verify(i: StepInput) -> Result<StepOutput, StepError> {
             Part::data(json!({ "citations": citations, "answerer": answerer, "note": note })),
         ],
     };
-    Ok(StepOutput { value: json!({ "cited": cited }), artifacts: vec![artifact], answer: Some(a.text) })
+    Ok(StepOutput { value: json!({ "cited": cited }), artifacts: vec![artifact], answer: Some(a.text), ask: None })
 }
 
 /// The most searches one research question fans out to: the question and three clauses.
@@ -455,7 +489,12 @@ async fn research_report(i: StepInput) -> Result<StepOutput, StepError> {
         description: Some("Findings per sub-question, cross-referenced sources.".into()),
         parts: vec![Part::text(report.clone()), Part::data(json!({ "documents": documents }))],
     };
-    Ok(StepOutput { value: json!({ "sources": documents.len() }), artifacts: vec![artifact], answer: Some(report) })
+    Ok(StepOutput {
+        value: json!({ "sources": documents.len() }),
+        artifacts: vec![artifact],
+        answer: Some(report),
+        ask: None,
+    })
 }
 
 async fn probe(i: StepInput, n: usize) -> Result<StepOutput, StepError> {
@@ -474,7 +513,12 @@ async fn probe(i: StepInput, n: usize) -> Result<StepOutput, StepError> {
         parts: vec![Part::text(text.clone())],
     };
     let last = n == PROBE.steps.len();
-    Ok(StepOutput { value: json!({ "attempt": i.attempt }), artifacts: vec![artifact], answer: last.then_some(text) })
+    Ok(StepOutput {
+        value: json!({ "attempt": i.attempt }),
+        artifacts: vec![artifact],
+        answer: last.then_some(text),
+        ask: None,
+    })
 }
 
 #[cfg(test)]
