@@ -1136,3 +1136,30 @@ async fn a_continued_task_streams_from_its_snapshot_to_the_end() {
     assert_eq!((last["kind"].as_str(), last["final"].as_bool()), (Some("status-update"), Some(true)), "{last}");
     assert_eq!(last["status"]["state"], "completed", "{last}");
 }
+
+#[tokio::test]
+async fn the_compatibility_kit_s_messages_play_its_scenarios_and_nobody_else_s_do() {
+    let v1 = client(Uuid::new_v4(), Some("1.0"));
+    let kit = |id: &str| {
+        json!({"messageId": format!("{id}-{}", Uuid::new_v4()), "role": "ROLE_USER", "parts": [{"text": "TCK"}]})
+    };
+    let data = v1.result("SendMessage", json!({"message": kit("tck-artifact-data")})).await;
+    assert_eq!(data["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{data}");
+    assert_eq!(data["task"]["artifacts"][0]["parts"][0]["data"], json!({"key": "value", "count": 42}), "{data}");
+    let file = v1.result("SendMessage", json!({"message": kit("tck-artifact-file-url")})).await;
+    let part = &file["task"]["artifacts"][0]["parts"][0];
+    assert_eq!((part["url"].as_str(), part["filename"].as_str()), (Some("https://example.com/output.txt"), Some("output.txt")));
+    let reply = v1.result("SendMessage", json!({"message": kit("tck-message-response")})).await;
+    assert_eq!(text_of(&reply["message"]["parts"]), "Direct message response", "{reply}");
+    assert!(reply.get("task").is_none());
+    let waiting = v1.result("SendMessage", json!({"message": kit("tck-input-required")})).await;
+    assert_eq!(waiting["task"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{waiting}");
+    let rejected = v1.result("SendMessage", json!({"message": kit("tck-reject-task")})).await;
+    assert_eq!(rejected["task"]["status"]["state"], "TASK_STATE_REJECTED", "{rejected}");
+
+    // The same words from anyone else meet the real skills, and nobody picks the kit's workflow.
+    let plain = v1.result("SendMessage", json!({"message": message_v10("tck-artifact-data", json!({}))})).await;
+    assert_eq!(plain["task"]["metadata"]["workflow"], "rag_answer", "{plain}");
+    let named = v1.rpc("SendMessage", json!({"message": message_v10("leases", json!({"skill": "tck"}))})).await;
+    assert_eq!(named["error"]["code"], -32602, "{named}");
+}

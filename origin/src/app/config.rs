@@ -116,6 +116,9 @@ pub struct A2aConfig {
     pub heartbeat_ms: u64,
     /// Offer the `probe` workflow, whose steps fail and stall on request. Tests only.
     pub test_workflows: bool,
+    /// Answer the A2A compatibility kit's `tck-` messages as its scenarios ask (`dev/a2a_tck.rs`).
+    /// Only a `dev-tools` build has them, and only on a loopback address.
+    pub tck_fixtures: bool,
     /// Let push notifications go to loopback addresses and over plain http (private,
     /// link-local and metadata addresses stay refused; elsewhere only https). Tests only.
     pub push_allow_loopback: bool,
@@ -140,6 +143,7 @@ impl Default for A2aConfig {
             stream_poll_ms: 15_000,
             heartbeat_ms: 15_000,
             test_workflows: false,
+            tck_fixtures: false,
             push_allow_loopback: false,
             max_active_tasks_per_tenant: 100,
         }
@@ -332,6 +336,9 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_A2A_TEST_WORKFLOWS") {
             self.a2a.test_workflows = flag("AGENTPLANE_A2A_TEST_WORKFLOWS", v)?;
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_TCK_FIXTURES") {
+            self.a2a.tck_fixtures = flag("AGENTPLANE_A2A_TCK_FIXTURES", v)?;
         }
         if let Some(v) = var("AGENTPLANE_CONFORMANCE_FIXTURES") {
             self.conformance_fixtures = flag("AGENTPLANE_CONFORMANCE_FIXTURES", v)?;

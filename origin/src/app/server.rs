@@ -51,8 +51,12 @@ pub fn router(
     let gateway = Gateway::new(gateway_config, keys.trusted).context("gateway configuration")?;
     #[cfg(not(feature = "dev-tools"))]
     anyhow::ensure!(
-        !config.conformance_fixtures,
-        "this agentplane is built without the conformance fixtures: build it with --features dev-tools"
+        !config.conformance_fixtures && !config.a2a.tck_fixtures,
+        "this agentplane is built without the test fixtures: build it with --features dev-tools"
+    );
+    anyhow::ensure!(
+        !config.a2a.tck_fixtures || config.listen.ip().is_loopback(),
+        "the A2A compatibility kit's fixtures only run on a loopback address"
     );
     let health = crate::app::health::DatabaseHealth::watch(db.clone(), cancel.child_token());
     let metrics = Arc::<crate::app::metrics::Metrics>::default();

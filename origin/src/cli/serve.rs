@@ -25,6 +25,11 @@ pub struct Args {
     #[cfg(feature = "dev-tools")]
     #[arg(long)]
     conformance_fixtures: bool,
+    /// Answer the A2A compatibility kit's `tck-` messages as its scenarios ask (loopback only).
+    /// Never in production.
+    #[cfg(feature = "dev-tools")]
+    #[arg(long)]
+    a2a_tck_fixtures: bool,
 }
 
 /// How long open streams may take to finish after a shutdown signal.
@@ -38,6 +43,7 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     #[cfg(feature = "dev-tools")]
     {
         config.conformance_fixtures |= args.conformance_fixtures;
+        config.a2a.tck_fixtures |= args.a2a_tck_fixtures;
     }
     config.seed_demo |= args.demo;
     // Bind before starting the database, so a busy port fails fast and leaves nothing running.

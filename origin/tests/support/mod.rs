@@ -56,6 +56,8 @@ pub fn test_config() -> Config {
         // loopback for the push tests; short waits.
         a2a: agentplane_origin::app::config::A2aConfig {
             test_workflows: true,
+            // Only messages whose id starts with `tck-` meet them.
+            tck_fixtures: true,
             push_allow_loopback: true,
             poll_ms: 100,
             backoff_ms: 50,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::push::Pusher;
 use super::store::{self, StoreError};
 use super::wire::{Message, TaskState};
-use super::workflow::{self, RunContext, StepInput};
+use super::workflow::{self, RunContext, StepError, StepInput};
 use crate::data::db::listen::Hub;
 use crate::data::db::{SystemTask, TenantId};
 
@@ -280,6 +280,9 @@ impl TaskRun {
                 };
                 let (error, permanent) = match outcome {
                     Ok(Ok(out)) => break out,
+                    Ok(Err(StepError::Rejected(why))) => {
+                        return self.finish(TaskState::Rejected, Some(self.agent_message(&row, "rejected", why))).await;
+                    }
                     Ok(Err(e)) => (e.to_string(), e.is_permanent()),
                     Err(_) => (format!("timed out after {} ms", timeout.as_millis()), false),
                 };

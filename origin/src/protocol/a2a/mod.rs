@@ -87,6 +87,7 @@ pub fn start(
         chat,
         budgets: config.budgets.clone(),
         test_workflows: config.a2a.test_workflows,
+        tck_fixtures: config.a2a.tck_fixtures,
     });
     let c = &config.a2a;
     if c.workers > 0 {

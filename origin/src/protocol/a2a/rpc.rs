@@ -167,6 +167,17 @@ impl Call<'_> {
             Some(c) => opt_usize(c, "historyLength")?,
             None => None,
         };
+        #[cfg(feature = "dev-tools")]
+        if self.a2a.ctx.tck_fixtures
+            && message.task_id.is_none()
+            && let Some(reply) = crate::dev::a2a_tck::message_response(&message)
+        {
+            let reply = wire::message(self.version, &reply);
+            return Ok(Outcome::Result(match self.version {
+                A2aVersion::V0_3 => reply,
+                A2aVersion::V1_0 => json!({ "message": reply }),
+            }));
+        }
         let row = match &message.task_id {
             Some(existing) => {
                 let row = self.continue_task(existing, &message, push).await?;
@@ -177,7 +188,13 @@ impl Call<'_> {
                 row
             }
             None => {
-                let skill = skill(&message, params)?.unwrap_or_else(|| workflow::DEFAULT.to_owned());
+                let skill = match (self.fixture_workflow(&message), skill(&message, params)?) {
+                    (Some(fixture), _) => fixture.to_owned(),
+                    (None, Some(named)) if !workflow::is_skill(&named) => {
+                        return Err(invalid(format!("unknown skill {named:?}; this agent offers rag_answer and research")));
+                    }
+                    (None, named) => named.unwrap_or_else(|| workflow::DEFAULT.to_owned()),
+                };
                 if workflow::find(&skill, self.a2a.ctx.test_workflows).is_none() {
                     return Err(invalid(format!("unknown skill {skill:?}; this agent offers rag_answer and research")));
                 }
@@ -199,6 +216,16 @@ impl Call<'_> {
             A2aVersion::V0_3 => task,
             A2aVersion::V1_0 => json!({ "task": task }),
         }))
+    }
+
+    /// The compatibility kit's workflow, for one of its messages when its fixtures are on.
+    fn fixture_workflow(&self, message: &wire::Message) -> Option<&'static str> {
+        #[cfg(feature = "dev-tools")]
+        if self.a2a.ctx.tck_fixtures && crate::dev::a2a_tck::is_kit_message(message) {
+            return Some(crate::dev::a2a_tck::WORKFLOW);
+        }
+        let _ = message;
+        None
     }
 
     /// A message for an existing task (`taskId`): the user's reply to a task waiting for input,

@@ -33,6 +33,8 @@ pub struct RunContext {
     pub budgets: BudgetConfig,
     /// Offer the `probe` workflow (tests only).
     pub test_workflows: bool,
+    /// The compatibility kit's fixtures are on (`dev/a2a_tck.rs`).
+    pub tck_fixtures: bool,
 }
 
 /// One run of one step.
@@ -71,13 +73,16 @@ pub enum StepError {
     /// Will fail the same way again: the task fails without retrying.
     #[error("{0}")]
     Permanent(String),
+    /// The agent will not do this task: it ends rejected, with this reason.
+    #[error("{0}")]
+    Rejected(String),
     #[error("search failed: {0}")]
     Search(#[from] sqlx::Error),
 }
 
 impl StepError {
     pub fn is_permanent(&self) -> bool {
-        matches!(self, StepError::Permanent(_))
+        matches!(self, StepError::Permanent(_) | StepError::Rejected(_))
     }
 }
 
@@ -130,11 +135,25 @@ pub static PROBE: Workflow = Workflow {
 pub const DEFAULT: &str = "rag_answer";
 
 /// The workflow of this name, if this process offers it.
+/// Whether a client may name `name` as a message's skill: the fixtures' workflow is chosen by
+/// the fixtures alone.
+pub fn is_skill(name: &str) -> bool {
+    #[cfg(feature = "dev-tools")]
+    if name == crate::dev::a2a_tck::WORKFLOW {
+        return false;
+    }
+    let _ = name;
+    true
+}
+
 pub fn find(name: &str, test_workflows: bool) -> Option<&'static Workflow> {
     match name {
         "rag_answer" => Some(&RAG_ANSWER),
         "research" => Some(&RESEARCH),
         "probe" if test_workflows => Some(&PROBE),
+        // Only a task the fixtures started names it (a client cannot pick it as a skill).
+        #[cfg(feature = "dev-tools")]
+        crate::dev::a2a_tck::WORKFLOW => Some(&crate::dev::a2a_tck::TCK),
         _ => None,
     }
 }
