@@ -1140,15 +1140,16 @@ async fn a_continued_task_streams_from_its_snapshot_to_the_end() {
 #[tokio::test]
 async fn the_compatibility_kit_s_messages_play_its_scenarios_and_nobody_else_s_do() {
     let v1 = client(Uuid::new_v4(), Some("1.0"));
-    let kit = |id: &str| {
-        json!({"messageId": format!("{id}-{}", Uuid::new_v4()), "role": "ROLE_USER", "parts": [{"text": "TCK"}]})
-    };
+    let kit = |id: &str| json!({"messageId": format!("{id}-{}", Uuid::new_v4()), "role": "ROLE_USER", "parts": [{"text": "TCK"}]});
     let data = v1.result("SendMessage", json!({"message": kit("tck-artifact-data")})).await;
     assert_eq!(data["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{data}");
     assert_eq!(data["task"]["artifacts"][0]["parts"][0]["data"], json!({"key": "value", "count": 42}), "{data}");
     let file = v1.result("SendMessage", json!({"message": kit("tck-artifact-file-url")})).await;
     let part = &file["task"]["artifacts"][0]["parts"][0];
-    assert_eq!((part["url"].as_str(), part["filename"].as_str()), (Some("https://example.com/output.txt"), Some("output.txt")));
+    assert_eq!(
+        (part["url"].as_str(), part["filename"].as_str()),
+        (Some("https://example.com/output.txt"), Some("output.txt"))
+    );
     let reply = v1.result("SendMessage", json!({"message": kit("tck-message-response")})).await;
     assert_eq!(text_of(&reply["message"]["parts"]), "Direct message response", "{reply}");
     assert!(reply.get("task").is_none());
@@ -1162,4 +1163,23 @@ async fn the_compatibility_kit_s_messages_play_its_scenarios_and_nobody_else_s_d
     assert_eq!(plain["task"]["metadata"]["workflow"], "rag_answer", "{plain}");
     let named = v1.rpc("SendMessage", json!({"message": message_v10("leases", json!({"skill": "tck"}))})).await;
     assert_eq!(named["error"]["code"], -32602, "{named}");
+}
+
+#[tokio::test]
+async fn a_subscriber_to_a_task_waiting_for_input_sees_it_through_to_the_end() {
+    let a = client(Uuid::new_v4(), None);
+    let waiting = a.send_blocking(message_v03("help", json!({}))).await;
+    assert_eq!(waiting["status"]["state"], "input-required", "{waiting}");
+    let id = waiting["id"].clone();
+    let subscribed = a.stream("tasks/resubscribe", json!({"id": id}), None);
+    let reply = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut reply = message_v03("row-level security", json!({}));
+        reply["taskId"] = id.clone();
+        a.result("message/send", json!({"message": reply})).await
+    };
+    let (frames, _) = tokio::join!(subscribed, reply);
+    let results: Vec<&Value> = frames.iter().map(|f| &f.message["result"]).collect();
+    assert_eq!(results[0]["status"]["state"], "input-required", "{results:?}");
+    assert_eq!(results.last().unwrap()["status"]["state"], "completed", "{results:?}");
 }

@@ -7,16 +7,14 @@
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::protocol::a2a::wire::{Artifact, Message, Part};
+use crate::protocol::a2a::wire::{Artifact, Message, Part, Role};
 use crate::protocol::a2a::workflow::{Step, StepError, StepInput, StepOutput, Workflow};
 
 /// The workflow the kit's messages run.
 pub const WORKFLOW: &str = "tck";
 
-pub static TCK: Workflow = Workflow {
-    name: WORKFLOW,
-    steps: &[Step { name: "scenario", run: |i| Box::pin(scenario(i)) }],
-};
+pub static TCK: Workflow =
+    Workflow { name: WORKFLOW, steps: &[Step { name: "scenario", run: |i| Box::pin(scenario(i)) }] };
 
 /// Whether `message` is one of the kit's (the switch is checked by the caller).
 pub fn is_kit_message(message: &Message) -> bool {
@@ -47,10 +45,12 @@ fn artifact(part: Part) -> Artifact {
     Artifact { artifact_id: "tck-artifact".into(), name: "tck".into(), description: None, parts: vec![part] }
 }
 
-/// One scenario of the kit's contract, by the message's prefix. Prefixes that only one of
-/// another's extends come first (`tck-artifact-file-url` before `tck-artifact-file`).
+/// One scenario of the kit's contract, by the prefix of the user's latest message (a reply to
+/// `tck-input-required` names what happens next). Prefixes that extend another come first
+/// (`tck-artifact-file-url` before `tck-artifact-file`).
 async fn scenario(i: StepInput) -> Result<StepOutput, StepError> {
-    let id = i.input.message_id.as_str();
+    let latest = i.history.iter().rev().find(|m| m.role == Role::User).unwrap_or(&i.input);
+    let id = latest.message_id.as_str();
     let done = |part: Option<Part>, answer: &str| StepOutput {
         value: json!({ "scenario": id }),
         artifacts: part.map(artifact).into_iter().collect(),
@@ -64,7 +64,9 @@ async fn scenario(i: StepInput) -> Result<StepOutput, StepError> {
         }
         _ if id.starts_with("tck-reject-task") => return Err(StepError::Rejected("rejected".into())),
         _ if id.starts_with("tck-artifact-text") => done(text("Generated text content"), "done"),
-        _ if id.starts_with("tck-artifact-file-url") => done(Some(file(Some("https://example.com/output.txt"))), "done"),
+        _ if id.starts_with("tck-artifact-file-url") => {
+            done(Some(file(Some("https://example.com/output.txt"))), "done")
+        }
         _ if id.starts_with("tck-artifact-file") => done(Some(file(None)), "done"),
         _ if id.starts_with("tck-artifact-data") => {
             done(Some(Part::data(json!({"key": "value", "count": 42}))), "done")

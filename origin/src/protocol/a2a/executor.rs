@@ -271,6 +271,7 @@ impl TaskRun {
                     task_id: self.task,
                     query: query.clone(),
                     input: row.input.clone(),
+                    history: row.history.clone(),
                     checkpoint: checkpoint.clone(),
                     attempt,
                 };

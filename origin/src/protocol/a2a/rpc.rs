@@ -191,7 +191,9 @@ impl Call<'_> {
                 let skill = match (self.fixture_workflow(&message), skill(&message, params)?) {
                     (Some(fixture), _) => fixture.to_owned(),
                     (None, Some(named)) if !workflow::is_skill(&named) => {
-                        return Err(invalid(format!("unknown skill {named:?}; this agent offers rag_answer and research")));
+                        return Err(invalid(format!(
+                            "unknown skill {named:?}; this agent offers rag_answer and research"
+                        )));
                     }
                     (None, named) => named.unwrap_or_else(|| workflow::DEFAULT.to_owned()),
                 };

@@ -168,18 +168,20 @@ pub fn sse(req: StreamRequest) -> Response {
     let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
     tokio::spawn(async move {
         let row = req.task;
-        let after = match req.start {
-            Start::After(n) => n,
+        let (after, ended) = match req.start {
+            Start::After(n) => (n, row.state.is_settled()),
             Start::Snapshot => {
                 let snapshot = task_value(req.version, &row, &req.artifacts, None);
                 let result = wire::stream_response(req.version, "task", snapshot);
                 if tx.send(Ok(frame(&req.rpc_id, row.last_seq, result))).await.is_err() {
                     return;
                 }
-                row.last_seq
+                // A subscriber to a task waiting for input waits with it: the stream goes on
+                // to what the reply sets going.
+                (row.last_seq, row.state.is_terminal())
             }
         };
-        if row.state.is_settled() && after >= row.last_seq {
+        if ended && after >= row.last_seq {
             return;
         }
         let mut follower = Follower::new(req.db, &req.hub, req.tenant, row.id, after);

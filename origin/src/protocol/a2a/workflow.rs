@@ -47,6 +47,8 @@ pub struct StepInput {
     pub task_id: Uuid,
     pub query: String,
     pub input: Message,
+    /// The messages after `input` (the agent's questions, the user's replies), in order.
+    pub history: Vec<Message>,
     /// Outputs of the finished steps, by step name.
     pub checkpoint: Map<String, Value>,
     /// 1 for the first attempt.
