@@ -511,8 +511,14 @@ fn route_a2a(
             A2aVersion::V0_3 => m.v03 == Some(method),
             A2aVersion::V1_0 => m.v10 == Some(method),
         })
-        .filter(|_| !is_notification)
         .ok_or_else(|| ErrorObject::method_not_found(method))?;
+    if is_notification {
+        // A2A has no notifications: the method exists, the message lacks its id.
+        return Err(ErrorObject::new(
+            crate::jsonrpc::code::INVALID_REQUEST,
+            format!("Invalid Request: {method} is a request and needs an id (A2A has no notifications)"),
+        ));
+    }
     Ok(Route {
         dialect,
         method: Some(method),
@@ -674,6 +680,12 @@ mod tests {
         assert_eq!(route(&req("SendStreamingMessage", "{}"), v03, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
         assert_eq!(route(&req("ListTasks", "{}"), v10, &tools).unwrap().streaming, Streaming::Never);
         assert_eq!(route(&req("SubscribeToTask", "{}"), v10, &tools).unwrap().streaming, Streaming::Always);
+        // A2A has no notifications: a known method without an id is an invalid request, not an
+        // unknown method.
+        let notification = msg(r#"{"jsonrpc":"2.0","method":"message/send","params":{}}"#);
+        assert_eq!(route(&notification, v03, &tools).unwrap_err().code, code::INVALID_REQUEST);
+        let unknown = msg(r#"{"jsonrpc":"2.0","method":"message/nope"}"#);
+        assert_eq!(route(&unknown, v03, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
     }
 
     #[test]
