@@ -1183,3 +1183,32 @@ async fn a_subscriber_to_a_task_waiting_for_input_sees_it_through_to_the_end() {
     assert_eq!(results[0]["status"]["state"], "input-required", "{results:?}");
     assert_eq!(results.last().unwrap()["status"]["state"], "completed", "{results:?}");
 }
+
+#[tokio::test]
+async fn the_extended_card_shows_the_caller_s_limits_in_each_version() {
+    let tenant = Uuid::new_v4();
+    let v1 = client(tenant, Some("1.0"));
+    let public: Value = v1.http.get(v1.url.replace("/a2a", "/.well-known/agent-card.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(public["capabilities"]["extendedAgentCard"], true);
+    assert!(public["capabilities"].get("extensions").is_none(), "the public card shows no limits");
+    let card = v1.result("GetExtendedAgentCard", json!({})).await;
+    assert!(card.get("url").is_none() && card["supportedInterfaces"].is_array(), "{card}");
+    let ext = &card["capabilities"]["extensions"][0];
+    assert_eq!(ext["uri"], "urn:agentplane:extensions:limits:v1");
+    assert_eq!(ext["params"]["tier"], "free", "{ext}");
+    assert_eq!(ext["params"]["requests"]["count"], 100000, "{ext}");
+    assert!(ext["params"]["maxActiveTasks"].as_u64().unwrap() > 0);
+    let old = client(tenant, None).result("agent/getAuthenticatedExtendedCard", json!({})).await;
+    assert_eq!(old["supportsAuthenticatedExtendedCard"], true);
+    assert_eq!(old["capabilities"]["extensions"][0]["params"], ext["params"]);
+    // Without a token there is no extended card.
+    let anonymous = v1
+        .http
+        .post(&v1.url)
+        .header("A2A-Version", "1.0")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "GetExtendedAgentCard", "params": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

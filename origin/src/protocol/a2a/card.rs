@@ -17,13 +17,35 @@ use sha2::{Digest, Sha256};
 pub struct Cards {
     v1: Card,
     v03: Card,
+    /// The documents, for the authenticated extended card.
+    documents: [Value; 2],
 }
+
+/// The URI of the extension the authenticated extended card lists the caller's limits under.
+pub const LIMITS_EXTENSION: &str = "urn:agentplane:extensions:limits:v1";
 
 impl Cards {
     pub fn new(public_url: &str, streaming: bool, push_notifications: bool) -> Self {
-        let v1 = Card::new(&document(public_url, streaming, push_notifications, A2aVersion::V1_0));
-        let v03 = Card::new(&document(public_url, streaming, push_notifications, A2aVersion::V0_3));
-        Self { v1, v03 }
+        let v1_doc = document(public_url, streaming, push_notifications, A2aVersion::V1_0);
+        let v03_doc = document(public_url, streaming, push_notifications, A2aVersion::V0_3);
+        Self { v1: Card::new(&v1_doc), v03: Card::new(&v03_doc), documents: [v1_doc, v03_doc] }
+    }
+
+    /// The authenticated extended card in `version`'s shape: the public card, and the caller's
+    /// limits (`limits`) as the params of the [`LIMITS_EXTENSION`] extension.
+    pub fn extended(&self, version: A2aVersion, limits: Value) -> Value {
+        let mut card = match version {
+            A2aVersion::V1_0 => self.documents[0].clone(),
+            A2aVersion::V0_3 => self.documents[1].clone(),
+        };
+        card["capabilities"]["extensions"] = json!([{
+            "uri": LIMITS_EXTENSION,
+            "description": "This caller's limits: requests per period and burst for its tier, the daily model \
+                            budgets (tenant and user, in micros), tasks submitted or working at once.",
+            "required": false,
+            "params": limits,
+        }]);
+        card
     }
 
     /// The shape `A2A-Version` (header or query) asks for; an unknown version gets 1.0's, as a
@@ -77,7 +99,7 @@ pub fn document(public_url: &str, streaming: bool, push_notifications: bool, ver
                 "scheme": "Bearer", "bearerFormat": "JWT", "description": SCHEME_DESCRIPTION
             }}},
             "securityRequirements": [{"schemes": {"bearer": {"list": []}}}],
-            "capabilities": {"streaming": streaming, "pushNotifications": push_notifications, "extendedAgentCard": false},
+            "capabilities": {"streaming": streaming, "pushNotifications": push_notifications, "extendedAgentCard": true},
         }),
         A2aVersion::V0_3 => json!({
             "protocolVersion": "0.3.0",
@@ -89,7 +111,7 @@ pub fn document(public_url: &str, streaming: bool, push_notifications: bool, ver
             }},
             "security": [{"bearer": []}],
             "capabilities": {"streaming": streaming, "pushNotifications": push_notifications, "stateTransitionHistory": false},
-            "supportsAuthenticatedExtendedCard": false,
+            "supportsAuthenticatedExtendedCard": true,
         }),
     };
     if let (Some(card), Value::Object(fields)) = (card.as_object_mut(), fields) {

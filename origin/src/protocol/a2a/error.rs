@@ -28,8 +28,6 @@ pub enum A2aError {
     UnsupportedOperation(String),
     #[error("{0}")]
     ContentTypeNotSupported(String),
-    #[error("No authenticated extended agent card is configured")]
-    ExtendedCardNotConfigured,
     #[error("Invalid params: {0}")]
     InvalidParams(String),
     /// A spending limit is reached: no task is created.
@@ -59,7 +57,6 @@ impl A2aError {
             A2aError::PushConfigNotFound => code::INVALID_PARAMS,
             A2aError::UnsupportedOperation(_) => -32004,
             A2aError::ContentTypeNotSupported(_) => -32005,
-            A2aError::ExtendedCardNotConfigured => -32007,
             A2aError::InvalidParams(_) => code::INVALID_PARAMS,
             // agentplane's own server error, next to the gateway's -32010..-32012 (A2A's codes
             // end at -32009); documented in the README.
@@ -78,7 +75,6 @@ impl A2aError {
             A2aError::PushNotificationNotSupported => "PUSH_NOTIFICATION_NOT_SUPPORTED",
             A2aError::UnsupportedOperation(_) => "UNSUPPORTED_OPERATION",
             A2aError::ContentTypeNotSupported(_) => "CONTENT_TYPE_NOT_SUPPORTED",
-            A2aError::ExtendedCardNotConfigured => "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
             A2aError::InvalidParams(_)
             | A2aError::PushConfigNotFound
             | A2aError::BudgetExceeded(_)

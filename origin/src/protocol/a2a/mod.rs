@@ -267,7 +267,7 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
         A2aOperation::GetPushConfig => call.push_get(params).await,
         A2aOperation::ListPushConfigs => call.push_list(params).await,
         A2aOperation::DeletePushConfig => call.push_delete(params).await,
-        A2aOperation::GetExtendedCard => Err(A2aError::ExtendedCardNotConfigured),
+        A2aOperation::GetExtendedCard => Ok(call.extended_card()),
     };
     match outcome {
         Ok(Outcome::Result(v)) => {

@@ -220,6 +220,23 @@ impl Call<'_> {
         }))
     }
 
+    /// The authenticated extended card: the public card and this caller's limits (its tier's
+    /// request quota, the daily budgets, the tenant's task cap).
+    pub(super) fn extended_card(&self) -> Outcome {
+        let quota = self.a2a.tiers.tiers.get(&self.tier);
+        let limits = json!({
+            "tier": self.tier,
+            "requests": quota.map(|q| json!({"count": q.count(), "periodSecs": q.period_secs(), "burst": q.burst()})),
+            // null: no such limit.
+            "dailyBudgetMicros": {
+                "tenant": self.a2a.ctx.budgets.tiers.get(&self.tier),
+                "perUser": Some(self.a2a.ctx.budgets.per_user_micros).filter(|&m| m > 0),
+            },
+            "maxActiveTasks": self.a2a.max_active_tasks_per_tenant,
+        });
+        Outcome::Result(self.a2a.card.extended(self.version, limits))
+    }
+
     /// The compatibility kit's workflow, for one of its messages when its fixtures are on.
     fn fixture_workflow(&self, message: &wire::Message) -> Option<&'static str> {
         #[cfg(feature = "dev-tools")]
