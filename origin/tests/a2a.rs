@@ -421,7 +421,6 @@ async fn bad_messages_get_precise_errors() {
     let push = json!({"message": message_v03("x", json!({})), "configuration": {"pushNotificationConfig": {"url": "http://10.0.0.1/hook"}}});
     assert_eq!(a.error_code("message/send", push).await, -32602);
     assert_eq!(a.error_code("tasks/pushNotificationConfig/get", json!({"id": "x"})).await, -32001);
-    assert_eq!(a.error_code("agent/getAuthenticatedExtendedCard", json!({})).await, -32007);
 }
 
 #[tokio::test]
@@ -1188,7 +1187,8 @@ async fn a_subscriber_to_a_task_waiting_for_input_sees_it_through_to_the_end() {
 async fn the_extended_card_shows_the_caller_s_limits_in_each_version() {
     let tenant = Uuid::new_v4();
     let v1 = client(tenant, Some("1.0"));
-    let public: Value = v1.http.get(v1.url.replace("/a2a", "/.well-known/agent-card.json")).send().await.unwrap().json().await.unwrap();
+    let public: Value =
+        v1.http.get(v1.url.replace("/a2a", "/.well-known/agent-card.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(public["capabilities"]["extendedAgentCard"], true);
     assert!(public["capabilities"].get("extensions").is_none(), "the public card shows no limits");
     let card = v1.result("GetExtendedAgentCard", json!({})).await;
