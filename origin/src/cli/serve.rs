@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::config::Config;
 use crate::app::runtime::DatabaseHandle;
-use crate::app::{devkeys, keys, server, telemetry};
+use crate::app::{keys, local_key, server, telemetry};
 use crate::data::demo;
 
 #[derive(Debug, clap::Args)]
@@ -123,7 +123,7 @@ async fn shutdown_signal() {
 fn print_demo_banner(config: &Config, addr: SocketAddr, docs: usize) -> anyhow::Result<()> {
     let url = format!("http://{addr}/mcp");
     let token = if config.trusts_dev_key() {
-        let key = devkeys::DevKey::load_or_create(&config.data_dir)?;
+        let key = local_key::LocalKey::load_or_create(&config.data_dir)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
         key.sign(&serde_json::json!({
             "iss": config.issuer(), "aud": config.audience(), "sub": "demo", "tenant_id": demo::DEMO_TENANT,

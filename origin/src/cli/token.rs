@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::config::Config;
-use crate::app::devkeys::DevKey;
+use crate::app::local_key::LocalKey;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -36,7 +36,7 @@ pub struct MintArgs {
 }
 
 pub fn run(config: Config, Command::Mint(args): Command) -> anyhow::Result<()> {
-    let key = DevKey::load_or_create(&config.data_dir)?;
+    let key = LocalKey::load_or_create(&config.data_dir)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock is before 1970")?.as_secs();
     let expires = now.saturating_add_signed(args.ttl);
     let claims = json!({

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentplane_origin::app::config::Config;
-use agentplane_origin::app::devkeys::DevKey;
+use agentplane_origin::app::local_key::LocalKey;
 use agentplane_origin::app::runtime::DatabaseHandle;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ pub struct Origin {
     pub addr: SocketAddr,
     pub config: Config,
     pub app_url: String,
-    key: DevKey,
+    key: LocalKey,
 }
 
 pub fn workspace_root() -> PathBuf {
@@ -95,7 +95,7 @@ pub fn start(config: Config) -> Origin {
                 CancellationToken::new(),
             )
             .unwrap();
-            let key = DevKey::load_or_create(&config.data_dir).unwrap();
+            let key = LocalKey::load_or_create(&config.data_dir).unwrap();
             let app_url = app_url(&config);
             tx.send(Origin { addr, config, app_url, key }).unwrap();
             axum::serve(listener, app).await.unwrap();

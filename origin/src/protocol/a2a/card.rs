@@ -8,9 +8,13 @@
 use agentplane_core::catalogue::A2aVersion;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+use crate::app::local_key::LocalKey;
 
 /// The card in both shapes.
 #[derive(Debug, Clone)]
@@ -24,11 +28,19 @@ pub struct Cards {
 /// The URI of the extension the authenticated extended card lists the caller's limits under.
 pub const LIMITS_EXTENSION: &str = "urn:agentplane:extensions:limits:v1";
 
+/// The card key's id, and where its public half is published.
+pub const KEY_ID: &str = "agentplane-card-1";
+pub const JWKS_PATH: &str = "/.well-known/agent-card-jwks.json";
+
 impl Cards {
-    pub fn new(public_url: &str, streaming: bool, push_notifications: bool) -> Self {
+    /// Both shapes for an origin reachable at `public_url`, each signed with `key`.
+    pub fn new(public_url: &str, streaming: bool, push_notifications: bool, key: &LocalKey) -> Self {
+        let jku = format!("{}{JWKS_PATH}", public_url.trim_end_matches('/'));
         let v1_doc = document(public_url, streaming, push_notifications, A2aVersion::V1_0);
         let v03_doc = document(public_url, streaming, push_notifications, A2aVersion::V0_3);
-        Self { v1: Card::new(&v1_doc), v03: Card::new(&v03_doc), documents: [v1_doc, v03_doc] }
+        let v1 = Card::new(&signed(&v1_doc, key, &jku));
+        let v03 = Card::new(&signed(&v03_doc, key, &jku));
+        Self { v1, v03, documents: [v1_doc, v03_doc] }
     }
 
     /// The authenticated extended card in `version`'s shape: the public card, and the caller's
@@ -98,7 +110,9 @@ pub fn document(public_url: &str, streaming: bool, push_notifications: bool, ver
             "securitySchemes": {"bearer": {"httpAuthSecurityScheme": {
                 "scheme": "Bearer", "bearerFormat": "JWT", "description": SCHEME_DESCRIPTION
             }}},
-            "securityRequirements": [{"schemes": {"bearer": {"list": []}}}],
+            // `{}`, not `{"list": []}`: an empty list is a default, which a verifier drops before
+            // checking the signature.
+            "securityRequirements": [{"schemes": {"bearer": {}}}],
             "capabilities": {"streaming": streaming, "pushNotifications": push_notifications, "extendedAgentCard": true},
         }),
         A2aVersion::V0_3 => json!({
@@ -117,6 +131,23 @@ pub fn document(public_url: &str, streaming: bool, push_notifications: bool, ver
     if let (Some(card), Value::Object(fields)) = (card.as_object_mut(), fields) {
         card.extend(fields);
     }
+    card
+}
+
+/// `card` with its `signatures`: a JWS with a detached payload, the RFC 8785 (JCS) form of the
+/// card without `signatures`, as the 1.0 specification (8.4) has cards signed. The card holds no
+/// field at its default value, so a verifier that drops defaults before canonicalizing computes
+/// the same payload.
+pub fn signed(card: &Value, key: &LocalKey, jku: &str) -> Value {
+    let mut card = card.clone();
+    if let Some(fields) = card.as_object_mut() {
+        fields.remove("signatures");
+    }
+    let Ok(payload) = serde_json_canonicalizer::to_vec(&card) else { return card };
+    let header = json!({ "alg": "EdDSA", "typ": "JOSE", "kid": key.kid(), "jku": jku });
+    let protected = URL_SAFE_NO_PAD.encode(header.to_string());
+    let signature = key.sign_raw(format!("{protected}.{}", URL_SAFE_NO_PAD.encode(payload)).as_bytes());
+    card["signatures"] = json!([{ "protected": protected, "signature": signature }]);
     card
 }
 
@@ -179,7 +210,38 @@ impl Card {
 
 #[cfg(test)]
 mod tests {
+    use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+
     use super::*;
+
+    fn test_key(name: &str) -> LocalKey {
+        let dir = std::env::temp_dir().join(format!("agentplane-card-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        LocalKey::load_or_create_at(&dir.join("card.pem"), KEY_ID).unwrap()
+    }
+
+    #[test]
+    fn the_signature_verifies_over_the_canonical_card_and_fails_once_it_changes() {
+        let key = test_key("sign");
+        let card = signed(&document("https://a.example", true, true, A2aVersion::V1_0), &key, "https://a.example/jwks");
+        let verify = |card: &Value| {
+            let sig = &card["signatures"][0];
+            let protected = sig["protected"].as_str().unwrap();
+            let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(protected).unwrap()).unwrap();
+            assert_eq!((header["alg"].as_str(), header["kid"].as_str()), (Some("EdDSA"), Some(KEY_ID)));
+            let mut body = card.clone();
+            body.as_object_mut().unwrap().remove("signatures");
+            let payload = URL_SAFE_NO_PAD.encode(serde_json_canonicalizer::to_vec(&body).unwrap());
+            let x = URL_SAFE_NO_PAD.decode(key.jwks()["keys"][0]["x"].as_str().unwrap()).unwrap();
+            let public = VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap();
+            let raw: [u8; 64] = URL_SAFE_NO_PAD.decode(sig["signature"].as_str().unwrap()).unwrap().try_into().unwrap();
+            public.verify(format!("{protected}.{payload}").as_bytes(), &Signature::from_bytes(&raw)).is_ok()
+        };
+        assert!(verify(&card));
+        let mut changed = card.clone();
+        changed["name"] = json!("someone else");
+        assert!(!verify(&changed));
+    }
 
     #[test]
     fn the_etag_follows_the_body_and_if_none_match_gets_304() {
@@ -213,7 +275,7 @@ mod tests {
 
     #[test]
     fn the_version_header_or_query_picks_the_shape() {
-        let cards = Cards::new("https://a.example", true, true);
+        let cards = Cards::new("https://a.example", true, true, &test_key("pick"));
         let body = |headers: &HeaderMap, query| {
             let r = cards.respond(headers, query);
             assert_eq!(r.headers()[header::VARY], "A2A-Version");

@@ -72,6 +72,7 @@ pub fn start(
     config: &Config,
     db: Database,
     embedder: Option<Embedder>,
+    card_key: &crate::app::local_key::LocalKey,
     listener: &mut Listener,
     shutdown: CancellationToken,
 ) -> Arc<A2a> {
@@ -102,7 +103,7 @@ pub fn start(
         };
         executor::spawn(ctx.clone(), hub.clone(), pusher.clone(), settings, shutdown.clone());
     }
-    let card = card::Cards::new(&config.public_url(), true, true);
+    let card = card::Cards::new(&config.public_url(), true, true, card_key);
     let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
     let tiers = config.gateway.tiers.clone();
     let max_active_tasks_per_tenant = config.a2a.max_active_tasks_per_tenant;

@@ -1,6 +1,8 @@
-//! The development signing key: an Ed25519 key made on first use under the data dir (mode 0600),
-//! whose public half the origin serves at `/.well-known/jwks.json` and trusts when no other key
-//! source is configured. `agentplane token mint` signs with it.
+//! Ed25519 keys kept in files, made on first use (mode 0600): the development token key under the
+//! data dir, whose public half the origin serves at `/.well-known/jwks.json` and trusts when no
+//! other key source is configured (`agentplane token mint` signs with it), and the agent card's
+//! signing key (`protocol::a2a::card`), published apart at `/.well-known/agent-card-jwks.json` so
+//! that it can never pass for a token key.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +16,7 @@ use serde_json::{Value, json};
 pub const KID: &str = "agentplane-dev-1";
 
 #[derive(Debug, thiserror::Error)]
-pub enum DevKeyError {
+pub enum LocalKeyError {
     #[error("dev key {path}: {reason}")]
     Io { path: PathBuf, reason: String },
     #[error("dev key {path} is not a PKCS#8 Ed25519 key: {reason}; delete it to make a new one")]
@@ -24,31 +26,36 @@ pub enum DevKeyError {
 }
 
 #[derive(Debug)]
-pub struct DevKey {
+pub struct LocalKey {
     signing: SigningKey,
+    kid: &'static str,
 }
 
-impl DevKey {
+impl LocalKey {
     /// Loads `<data_dir>/dev-keys/ed25519.pem`, making it on first use.
-    pub fn load_or_create(data_dir: &Path) -> Result<Self, DevKeyError> {
-        let dir = data_dir.join("dev-keys");
-        let path = dir.join("ed25519.pem");
-        let io = |reason: std::io::Error| DevKeyError::Io { path: path.clone(), reason: reason.to_string() };
-        match std::fs::read_to_string(&path) {
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, LocalKeyError> {
+        Self::load_or_create_at(&data_dir.join("dev-keys").join("ed25519.pem"), KID)
+    }
+
+    /// Loads the Ed25519 key at `path` (PKCS#8 PEM) as `kid`, making it (mode 0600) on first use.
+    pub fn load_or_create_at(path: &Path, kid: &'static str) -> Result<Self, LocalKeyError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let io = |reason: std::io::Error| LocalKeyError::Io { path: path.to_owned(), reason: reason.to_string() };
+        match std::fs::read_to_string(path) {
             Ok(pem) => {
                 let signing = SigningKey::from_pkcs8_pem(&pem)
-                    .map_err(|e| DevKeyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
-                Ok(Self { signing })
+                    .map_err(|e| LocalKeyError::Corrupt { path: path.to_owned(), reason: e.to_string() })?;
+                Ok(Self { signing, kid })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&dir).map_err(io)?;
+                std::fs::create_dir_all(dir).map_err(io)?;
                 let signing = SigningKey::generate(&mut rand::rngs::OsRng);
                 let pem = signing
                     .to_pkcs8_pem(Default::default())
-                    .map_err(|e| DevKeyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
-                write_private(&path, pem.as_bytes()).map_err(io)?;
-                tracing::info!(path = %path.display(), "made a development signing key");
-                Ok(Self { signing })
+                    .map_err(|e| LocalKeyError::Corrupt { path: path.to_owned(), reason: e.to_string() })?;
+                write_private(path, pem.as_bytes()).map_err(io)?;
+                tracing::info!(path = %path.display(), kid, "made a signing key");
+                Ok(Self { signing, kid })
             }
             Err(e) => Err(io(e)),
         }
@@ -61,20 +68,31 @@ impl DevKey {
             "crv": "Ed25519",
             "alg": "EdDSA",
             "use": "sig",
-            "kid": KID,
+            "kid": self.kid,
             "x": URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes()),
         }]})
     }
 
-    /// Signs `claims` as an EdDSA JWT under [`KID`].
-    pub fn sign(&self, claims: &Value) -> Result<String, DevKeyError> {
+    pub fn kid(&self) -> &'static str {
+        self.kid
+    }
+
+    /// The JWS signature (EdDSA) of `signing_input`, base64url: for a detached JWS, whose
+    /// signing input the caller builds.
+    pub fn sign_raw(&self, signing_input: &[u8]) -> String {
+        use ed25519_dalek::Signer as _;
+        URL_SAFE_NO_PAD.encode(self.signing.sign(signing_input).to_bytes())
+    }
+
+    /// Signs `claims` as an EdDSA JWT under its key id.
+    pub fn sign(&self, claims: &Value) -> Result<String, LocalKeyError> {
         let der = self
             .signing
             .to_pkcs8_der()
-            .map_err(|e| DevKeyError::Corrupt { path: PathBuf::new(), reason: e.to_string() })?;
+            .map_err(|e| LocalKeyError::Corrupt { path: PathBuf::new(), reason: e.to_string() })?;
         let key = EncodingKey::from_ed_der(der.as_bytes());
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(KID.to_owned());
+        header.kid = Some(self.kid.to_owned());
         Ok(jsonwebtoken::encode(&header, claims, &key)?)
     }
 }
@@ -97,8 +115,8 @@ mod tests {
     fn made_once_reloaded_and_verified_by_the_core() {
         let dir = std::env::temp_dir().join(format!("agentplane-devkey-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let key = DevKey::load_or_create(&dir).unwrap();
-        let again = DevKey::load_or_create(&dir).unwrap();
+        let key = LocalKey::load_or_create(&dir).unwrap();
+        let again = LocalKey::load_or_create(&dir).unwrap();
         assert_eq!(key.jwks(), again.jwks());
         let claims = json!({"iss": "i", "aud": "a", "sub": "s", "tenant_id": "11111111-1111-4111-8111-111111111111", "exp": 2_000_000_000u64});
         let token = again.sign(&claims).unwrap();
