@@ -66,7 +66,7 @@ enum Handling {
 /// message into the request's extensions and checked the session).
 pub async fn layer(State(this): State<Arc<Tasks2025>>, request: Request, next: Next) -> Response {
     let call = match request.extensions().get::<Admitted>().and_then(|a| a.message.as_ref()) {
-        Some(Message::Request(call)) if request.method() == http::Method::POST => call.clone(),
+        Some(Message::Request(call)) if request.method() == http::Method::POST && concerns_tasks(call) => call.clone(),
         _ => return next.run(request).await,
     };
     let session = request.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -82,6 +82,16 @@ pub async fn layer(State(this): State<Arc<Tasks2025>>, request: Request, next: N
         (Handling::Answer(id, ..), None) => {
             reply(&id, Err(McpError::internal_error("request carries no verified principal", None)))
         }
+    }
+}
+
+/// Whether a request may be one this layer answers or patches; every other one passes at once,
+/// its params (a document being written, say) not even copied.
+fn concerns_tasks(call: &jsonrpc::Request) -> bool {
+    match call.method.as_str() {
+        "initialize" | "tools/list" | "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" => true,
+        "tools/call" => call.params.as_ref().is_some_and(|p| p.get("task").is_some()),
+        _ => false,
     }
 }
 
