@@ -267,6 +267,16 @@ fn may_call(tools: &ToolPolicies, principal: &Principal, name: &str) -> bool {
         && (!tasks::NAMES.contains(&name) || tasks::may_run(principal))
 }
 
+/// A call of a tool this server does not offer: invalid params, naming it.
+fn unknown_tool(name: &str) -> McpError {
+    McpError::invalid_params(format!("unknown tool: {name}"), Some(json!({ "field": "name", "tool": name })))
+}
+
+/// A call of a tool the token may not use (the gate refuses most before they get here).
+fn lacks_scope(name: &str) -> McpError {
+    McpError::invalid_request(format!("token lacks the scope {name} needs"), None)
+}
+
 fn document_uri(id: Uuid) -> String {
     format!("{DOCUMENT_URI}{id}")
 }
@@ -340,14 +350,14 @@ impl ServerHandler for Server {
         let offered = self.state.definitions.iter().any(|t| t.name == name);
         if offered && tasks::NAMES.contains(&name) {
             if !may_call(&self.state.tools, &principal, name) {
-                return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
+                return Err(lacks_scope(name));
             }
             return tasks::call(&self.state.a2a, &principal, name, &args, &ctx).await.or_else(argument_error);
         }
         if tools::NAMES.contains(&name) {
             // The gate refused missing scopes already; this keeps the handler safe on its own.
             if !may_call(&self.state.tools, &principal, name) {
-                return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
+                return Err(lacks_scope(name));
             }
             match tools::call(&self.state, &principal, name, &args).await {
                 Ok(Some(result)) => return Ok(result.into()),
@@ -359,7 +369,7 @@ impl ServerHandler for Server {
         if self.state.fixtures && self.state.definitions.iter().any(|t| t.name == name) {
             return Ok(fixtures::call(name, &args, &ctx).await?.into());
         }
-        Err(McpError::invalid_params(format!("unknown tool: {name}"), Some(json!({ "field": "name", "tool": name }))))
+        Err(unknown_tool(name))
     }
 
     async fn list_resources(

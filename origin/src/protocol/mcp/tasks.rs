@@ -140,10 +140,7 @@ pub(super) async fn start(
             (PROBE, "probe".to_owned(), Map::from_iter([("sleep_ms".to_owned(), json!(sleep))]))
         }
         _ => {
-            return Err(McpError::invalid_params(
-                format!("unknown tool: {name}"),
-                Some(json!({ "field": "name", "tool": name })),
-            ));
+            return Err(super::unknown_tool(name));
         }
     };
     debug_assert!(workflow::find(workflow, a2a.test_workflows()).is_some());

@@ -120,8 +120,8 @@ impl Tasks2025 {
         let extension = initialize.capabilities.supports_tasks();
         let ours = match call.method.as_str() {
             "tools/list" => return Ok(Handling::Patch(call.id, declare_task_support)),
-            "tools/call" => params.get("task").is_some(),
-            "tasks/result" | "tasks/list" => true,
+            // `concerns_tasks` let through only calls with `params.task`.
+            "tools/call" | "tasks/result" | "tasks/list" => true,
             "tasks/get" | "tasks/cancel" => !extension,
             _ => false,
         };
@@ -160,10 +160,7 @@ impl Tasks2025 {
         };
         let offered = self.state.definitions.iter().any(|t| t.name == name);
         if !offered {
-            return Err(McpError::invalid_params(
-                format!("unknown tool: {name}"),
-                Some(json!({ "field": "name", "tool": name })),
-            ));
+            return Err(super::unknown_tool(name));
         }
         if !tasks::NAMES.contains(&name) {
             // The revision asks for "method not found" when a tool that does not run as a task
@@ -175,7 +172,7 @@ impl Tasks2025 {
             ));
         }
         if !super::may_call(&self.state.tools, principal, name) {
-            return Err(McpError::invalid_request(format!("token lacks the scope {name} needs"), None));
+            return Err(super::lacks_scope(name));
         }
         let row = tasks::start(&self.state.a2a, principal, name, &args).await?;
         Ok(json!({ "task": task(&row) }))
