@@ -250,13 +250,11 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
         request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let call = a2a.call(version, principal, message.id.clone(), last_event_id);
     let params = message.params.as_ref().unwrap_or(&Value::Null);
-    let renamed;
-    let params = if version == A2aVersion::V1_0 {
-        renamed = wire::json_names(params);
-        &renamed
-    } else {
-        params
+    let params = match version {
+        A2aVersion::V1_0 => wire::json_names(params),
+        A2aVersion::V0_3 => std::borrow::Cow::Borrowed(params),
     };
+    let params = params.as_ref();
     let outcome = match op {
         A2aOperation::SendMessage => call.send(params, false).await,
         A2aOperation::SendStreamingMessage => call.send(params, true).await,

@@ -188,18 +188,19 @@ impl Call<'_> {
                 row
             }
             None => {
-                let skill = match (self.fixture_workflow(&message), skill(&message, params)?) {
-                    (Some(fixture), _) => fixture.to_owned(),
-                    (None, Some(named)) if !workflow::is_skill(&named) => {
-                        return Err(invalid(format!(
-                            "unknown skill {named:?}; this agent offers rag_answer and research"
-                        )));
+                let skill = match self.fixture_workflow(&message) {
+                    Some(fixture) => fixture.to_owned(),
+                    None => {
+                        let named = skill(&message, params)?.unwrap_or_else(|| workflow::DEFAULT.to_owned());
+                        if !workflow::is_skill(&named) || workflow::find(&named, self.a2a.ctx.test_workflows).is_none()
+                        {
+                            return Err(invalid(format!(
+                                "unknown skill {named:?}; this agent offers rag_answer and research"
+                            )));
+                        }
+                        named
                     }
-                    (None, named) => named.unwrap_or_else(|| workflow::DEFAULT.to_owned()),
                 };
-                if workflow::find(&skill, self.a2a.ctx.test_workflows).is_none() {
-                    return Err(invalid(format!("unknown skill {skill:?}; this agent offers rag_answer and research")));
-                }
                 let row = self.create(&message, &skill, push).await?;
                 if streaming {
                     return Ok(self.stream(row, Vec::new(), Start::After(0)));
@@ -389,7 +390,8 @@ impl Call<'_> {
             subject: (!self.task_admin).then(|| self.subject.clone()),
         };
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        let (mut rows, total) = store::list_tasks(&mut tx, &filter).await?;
+        let total = store::count_tasks(&mut tx, &filter).await?;
+        let mut rows = store::list_tasks(&mut tx, &filter).await?;
         let more = rows.len() > page_size;
         rows.truncate(page_size);
         let mut tasks = Vec::with_capacity(rows.len());
@@ -427,7 +429,7 @@ impl Call<'_> {
             subject: (!self.task_admin).then(|| self.subject.clone()),
         };
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
-        let (mut rows, _) = store::list_tasks(&mut tx, &filter).await?;
+        let mut rows = store::list_tasks(&mut tx, &filter).await?;
         tx.commit().await?;
         let more = rows.len() > size;
         rows.truncate(size);

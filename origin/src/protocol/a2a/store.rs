@@ -146,14 +146,17 @@ pub async fn continue_task(tx: &mut Tx, task: &TaskRow, message: &Message) -> Re
         added.push(question);
     }
     added.push(&message);
-    sqlx::query("UPDATE a2a_tasks SET history = history || $2, updated_at = now() WHERE id = $1")
-        .bind(task.id)
-        .bind(to_json(&added)?)
-        .execute(&mut **tx)
-        .await?;
+    // A reply runs the step that asked again, from its first attempt.
+    sqlx::query(
+        "UPDATE a2a_tasks SET history = history || $2, attempt = CASE WHEN $3 THEN 0 ELSE attempt END, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(task.id)
+    .bind(to_json(&added)?)
+    .bind(waiting)
+    .execute(&mut **tx)
+    .await?;
     if waiting {
-        // The step that asked runs again with the reply, from its first attempt.
-        sqlx::query("UPDATE a2a_tasks SET attempt = 0 WHERE id = $1").bind(task.id).execute(&mut **tx).await?;
         set_state(tx, task.id, TaskState::Submitted, None).await?;
     }
     get_task(tx, task.id).await?.ok_or_else(|| StoreError::Corrupt("task vanished while continued".into()))
@@ -346,21 +349,26 @@ pub struct ListFilter {
     pub subject: Option<String>,
 }
 
-/// Newest first, and the number of tasks matching the filters regardless of the page.
-pub async fn list_tasks(tx: &mut Tx, f: &ListFilter) -> Result<(Vec<TaskRow>, i64), StoreError> {
-    const FILTERS: &str = "($1::text IS NULL OR context_id = $1) AND ($2::text IS NULL OR state = $2) \
-         AND ($3::timestamptz IS NULL OR status_at >= $3) AND ($4::text IS NULL OR subject = $4)";
-    let state = f.state.map(TaskState::as_str);
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM a2a_tasks WHERE {FILTERS}"))
+const LIST_FILTERS: &str = "($1::text IS NULL OR context_id = $1) AND ($2::text IS NULL OR state = $2) \
+     AND ($3::timestamptz IS NULL OR status_at >= $3) AND ($4::text IS NULL OR subject = $4)";
+
+/// The number of tasks matching `f`'s filters, whatever the page.
+pub async fn count_tasks(tx: &mut Tx, f: &ListFilter) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(&format!("SELECT count(*) FROM a2a_tasks WHERE {LIST_FILTERS}"))
         .bind(&f.context_id)
-        .bind(state)
+        .bind(f.state.map(TaskState::as_str))
         .bind(f.status_after)
         .bind(&f.subject)
         .fetch_one(&mut **tx)
-        .await?;
+        .await?)
+}
+
+/// One page of the tasks matching `f`, newest first.
+pub async fn list_tasks(tx: &mut Tx, f: &ListFilter) -> Result<Vec<TaskRow>, StoreError> {
+    let state = f.state.map(TaskState::as_str);
     let (before_at, before_id) = f.before.unzip();
     let rows = sqlx::query(&format!(
-        "SELECT {TASK_COLUMNS} FROM a2a_tasks WHERE {FILTERS} \
+        "SELECT {TASK_COLUMNS} FROM a2a_tasks WHERE {LIST_FILTERS} \
          AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) \
          ORDER BY created_at DESC, id DESC LIMIT $7"
     ))
@@ -373,8 +381,7 @@ pub async fn list_tasks(tx: &mut Tx, f: &ListFilter) -> Result<(Vec<TaskRow>, i6
     .bind(f.limit)
     .fetch_all(&mut **tx)
     .await?;
-    let tasks = rows.iter().map(task_row).collect::<Result<Vec<_>, _>>()?;
-    Ok((tasks, total))
+    rows.iter().map(task_row).collect()
 }
 
 /// Asks a task to stop. A task no executor holds is canceled on the spot; a running one stops

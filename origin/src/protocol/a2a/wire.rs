@@ -219,23 +219,39 @@ pub const MAX_PARTS: usize = 32;
 /// the chat model, so the body's size cap alone would let one client's message cost everyone.
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 
-/// Reads a client's message. Both versions' role spellings are accepted; parts follow `version`.
-/// A message over [`MAX_PARTS`] parts or [`MAX_TEXT_BYTES`] of text is refused, naming the limit.
 /// 1.0 params with every field under its JSON name: ProtoJSON readers accept a field's proto
 /// name too (`task_id` for `taskId`), and 1.0 clients send either. Keys a user chose (the
-/// `metadata` structs, a data part's `data`) stay as they are.
-pub fn json_names(v: &Value) -> Value {
+/// `metadata` structs, a data part's `data`) stay as they are. Params that already use JSON
+/// names (nearly all) are borrowed, not copied: a message can be tens of kilobytes.
+pub fn json_names(v: &Value) -> std::borrow::Cow<'_, Value> {
+    if has_proto_names(v) { std::borrow::Cow::Owned(renamed(v)) } else { std::borrow::Cow::Borrowed(v) }
+}
+
+/// A user-keyed struct: its keys are data, not field names.
+fn user_keyed(field: &str) -> bool {
+    matches!(field, "metadata" | "data")
+}
+
+fn has_proto_names(v: &Value) -> bool {
+    match v {
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('_') || (!user_keyed(k) && has_proto_names(v))),
+        Value::Array(items) => items.iter().any(has_proto_names),
+        _ => false,
+    }
+}
+
+fn renamed(v: &Value) -> Value {
     match v {
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
                 .map(|(k, v)| {
-                    let v = if matches!(k.as_str(), "metadata" | "data") { v.clone() } else { json_names(v) };
+                    let v = if user_keyed(k) { v.clone() } else { renamed(v) };
                     (lower_camel(k), v)
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(json_names).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(renamed).collect()),
         other => other.clone(),
     }
 }
@@ -260,6 +276,8 @@ fn lower_camel(name: &str) -> String {
     out
 }
 
+/// Reads a client's message. Both versions' role spellings are accepted; parts follow `version`.
+/// A message over [`MAX_PARTS`] parts or [`MAX_TEXT_BYTES`] of text is refused, naming the limit.
 pub fn parse_message(version: A2aVersion, v: &Value) -> Result<Message, WireError> {
     if !v.is_object() {
         return Err(bad("message must be an object"));
@@ -512,10 +530,14 @@ mod tests {
         let v = json!({"task_id": "t", "push_notification_config": {"url": "u"}, "metadata": {"my_key": 1},
             "parts": [{"data": {"a_b": 2}, "media_type": "x"}]});
         assert_eq!(
-            json_names(&v),
+            *json_names(&v),
             json!({"taskId": "t", "pushNotificationConfig": {"url": "u"}, "metadata": {"my_key": 1},
             "parts": [{"data": {"a_b": 2}, "mediaType": "x"}]})
         );
+        assert!(matches!(
+            json_names(&json!({"taskId": "t", "metadata": {"my_key": 1}})),
+            std::borrow::Cow::Borrowed(_)
+        ));
         assert_eq!(lower_camel("_x"), "x");
         assert_eq!(lower_camel("already"), "already");
     }

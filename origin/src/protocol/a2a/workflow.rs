@@ -136,7 +136,6 @@ pub static PROBE: Workflow = Workflow {
 
 pub const DEFAULT: &str = "rag_answer";
 
-/// The workflow of this name, if this process offers it.
 /// Whether a client may name `name` as a message's skill: the fixtures' workflow is chosen by
 /// the fixtures alone.
 pub fn is_skill(name: &str) -> bool {
@@ -148,6 +147,7 @@ pub fn is_skill(name: &str) -> bool {
     true
 }
 
+/// The workflow of this name, if this process offers it.
 pub fn find(name: &str, test_workflows: bool) -> Option<&'static Workflow> {
     match name {
         "rag_answer" => Some(&RAG_ANSWER),
