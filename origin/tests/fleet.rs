@@ -213,13 +213,28 @@ async fn admin_db(data: &std::path::Path) -> sqlx::PgPool {
 
 const TENANT: &str = "f1ee7000-0000-4000-8000-000000000001";
 
+/// Two replicas (ports `a` and `b`) on one fresh database named `name`, and a token of [`TENANT`].
+struct TwoReplicas {
+    data: std::path::PathBuf,
+    a: u16,
+    b: u16,
+    token: String,
+    _origins: [support::processes::Origin; 2],
+}
+
+async fn two_replicas(name: &str) -> TwoReplicas {
+    let data = fresh_data_dir(name);
+    let (a, b) = (free_port(), free_port());
+    let first = serve(&data, a).await;
+    let second = serve(&data, b).await;
+    let token = mint(&data, TENANT);
+    TwoReplicas { data, a, b, token, _origins: [first, second] }
+}
+
 #[tokio::test]
 async fn changes_on_one_replica_and_by_ingest_reach_a_stream_on_another() {
-    let data = fresh_data_dir("fleet-notifications");
-    let (a, b) = (free_port(), free_port());
-    let _first = serve(&data, a).await;
-    let _second = serve(&data, b).await;
-    let token = mint(&data, TENANT);
+    // `_origins` (not `_`) keeps both replicas running to the test's end.
+    let TwoReplicas { data, a, b, token, _origins } = two_replicas("fleet-notifications").await;
 
     let mut client = Client::new(&token);
     client.open_session(a, b).await;
@@ -453,11 +468,8 @@ async fn research_runs_as_a_task_or_answers_in_the_call() {
 
 #[tokio::test]
 async fn a_2025_11_25_session_runs_tasks_across_replicas() {
-    let data = fresh_data_dir("fleet-tasks-2025");
-    let (a, b) = (free_port(), free_port());
-    let _first = serve(&data, a).await;
-    let _second = serve(&data, b).await;
-    let token = mint(&data, TENANT);
+    // `_origins` (not `_`) keeps both replicas running to the test's end.
+    let TwoReplicas { data, a, b, token, _origins } = two_replicas("fleet-tasks-2025").await;
     let mut client = Client::new(&token);
 
     // The revision's capability, and which tools may run as tasks.
