@@ -357,6 +357,17 @@ static A2A_METHODS: &[A2aMethod] = &[
     },
 ];
 
+/// The name of `op` in `version`. An operation the version lacks (0.3 has no `ListTasks`) gets
+/// its 1.0 name, which that version's routing does not know: "method not found".
+pub fn a2a_method_name(op: A2aOperation, version: A2aVersion) -> &'static str {
+    let Some(m) = A2A_METHODS.iter().find(|m| m.op == op) else { return "" };
+    let named = match version {
+        A2aVersion::V0_3 => m.v03,
+        A2aVersion::V1_0 => m.v10,
+    };
+    named.or(m.v10).unwrap_or_default()
+}
+
 /// What the gateway needs to know of one MCP tool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -450,7 +461,7 @@ pub fn route<'a>(message: &'a Message, dialect: Dialect, tools: &'a ToolPolicies
     let is_notification = matches!(message, Message::Notification(_));
     match dialect {
         Dialect::Mcp(revision) => route_mcp(method, message.params(), revision, is_notification, dialect, tools),
-        Dialect::A2a(version) => route_a2a(method, version, is_notification, dialect),
+        Dialect::A2a(version) => route_a2a(method, message.params(), version, is_notification, dialect),
     }
 }
 
@@ -499,12 +510,13 @@ fn route_mcp<'a>(
     Ok(route)
 }
 
-fn route_a2a(
-    method: &str,
+fn route_a2a<'a>(
+    method: &'a str,
+    params: Option<&Value>,
     version: A2aVersion,
     is_notification: bool,
     dialect: Dialect,
-) -> Result<Route<'_>, ErrorObject> {
+) -> Result<Route<'a>, ErrorObject> {
     let spec = A2A_METHODS
         .iter()
         .find(|m| match version {
@@ -513,6 +525,8 @@ fn route_a2a(
         })
         .ok_or_else(|| ErrorObject::method_not_found(method))?;
     if is_notification {
+        // What is wrong with its parameters comes before that it lacks an id.
+        check_a2a_params(spec.op, version, params)?;
         // A2A has no notifications: the method exists, the message lacks its id.
         return Err(ErrorObject::new(
             crate::jsonrpc::code::INVALID_REQUEST,
@@ -533,6 +547,56 @@ fn route_a2a(
         tool: None,
         a2a: Some(spec.op),
     })
+}
+
+/// The parameters an A2A operation cannot run without, by their JSON names: `message` an object,
+/// the rest strings. The origin checks everything else.
+fn required_a2a_params(op: A2aOperation, version: A2aVersion) -> &'static [&'static str] {
+    use A2aOperation as Op;
+    match (op, version) {
+        (Op::SendMessage | Op::SendStreamingMessage, _) => &["message"],
+        (Op::GetTask | Op::CancelTask | Op::SubscribeToTask, _) => &["id"],
+        (Op::CreatePushConfig, A2aVersion::V0_3) => &["taskId"],
+        (Op::CreatePushConfig | Op::ListPushConfigs, A2aVersion::V1_0) => &["taskId"],
+        (Op::GetPushConfig | Op::DeletePushConfig, A2aVersion::V1_0) => &["taskId", "id"],
+        (Op::GetPushConfig | Op::ListPushConfigs | Op::DeletePushConfig, A2aVersion::V0_3) => &["id"],
+        (Op::ListTasks | Op::GetExtendedCard, _) => &[],
+    }
+}
+
+/// Whether an A2A call has the parameters its operation cannot run without (see
+/// [`required_a2a_params`]); -32602 if not. Run after the scope check, so a call that could never
+/// run is refused before any origin work.
+pub fn check_a2a_params(op: A2aOperation, version: A2aVersion, params: Option<&Value>) -> Result<(), ErrorObject> {
+    let required = required_a2a_params(op, version);
+    for &name in required {
+        // ProtoJSON readers take a field's proto name too (`task_id` for `taskId`).
+        let value = params.and_then(|p| p.get(name).or_else(|| p.get(proto_name(name).as_str())));
+        let ok = match (name, value) {
+            ("message", Some(v)) => v.is_object(),
+            (_, Some(v)) => v.is_string(),
+            (_, None) => false,
+        };
+        if !ok {
+            let kind = if name == "message" { "an object" } else { "a string" };
+            return Err(ErrorObject::invalid_params(format!("Invalid params: {name} is required and must be {kind}")));
+        }
+    }
+    Ok(())
+}
+
+/// `taskId` → `task_id`.
+fn proto_name(json_name: &str) -> String {
+    let mut out = String::with_capacity(json_name.len() + 4);
+    for c in json_name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `params.name` of a `tools/call`.
@@ -601,7 +665,10 @@ mod tests {
                 let m = if name.starts_with("notifications/") {
                     msg(&format!(r#"{{"jsonrpc":"2.0","method":"{name}"}}"#))
                 } else {
-                    req(name, r#"{"name":"hybrid_search","uri":"agentplane://documents/x"}"#)
+                    req(
+                        name,
+                        r#"{"name":"hybrid_search","uri":"agentplane://documents/x","message":{},"id":"t","taskId":"t"}"#,
+                    )
                 };
                 let r = route(&m, dialect, &tools);
                 assert_eq!(r.is_ok(), from_client, "{protocol:?} {v} {name}: {r:?}");
@@ -672,18 +739,21 @@ mod tests {
         let tools = ToolPolicies::default();
         let v03 = Dialect::A2a(A2aVersion::V0_3);
         let v10 = Dialect::A2a(A2aVersion::V1_0);
-        let stream_msg = req("message/stream", "{}");
+        let full = r#"{"message":{},"id":"t","taskId":"t"}"#;
+        let stream_msg = req("message/stream", full);
         let stream = route(&stream_msg, v03, &tools).unwrap();
         assert_eq!((stream.streaming, stream.scope), (Streaming::Always, Some(SCOPE_TASKS_RUN)));
-        assert_eq!(route(&req("message/stream", "{}"), v10, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
-        assert_eq!(route(&req("SendStreamingMessage", "{}"), v10, &tools).unwrap().streaming, Streaming::Always);
-        assert_eq!(route(&req("SendStreamingMessage", "{}"), v03, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
+        assert_eq!(route(&req("message/stream", full), v10, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
+        assert_eq!(route(&req("SendStreamingMessage", full), v10, &tools).unwrap().streaming, Streaming::Always);
+        assert_eq!(route(&req("SendStreamingMessage", full), v03, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
         assert_eq!(route(&req("ListTasks", "{}"), v10, &tools).unwrap().streaming, Streaming::Never);
-        assert_eq!(route(&req("SubscribeToTask", "{}"), v10, &tools).unwrap().streaming, Streaming::Always);
+        assert_eq!(route(&req("SubscribeToTask", full), v10, &tools).unwrap().streaming, Streaming::Always);
         // A2A has no notifications: a known method without an id is an invalid request, not an
-        // unknown method.
-        let notification = msg(r#"{"jsonrpc":"2.0","method":"message/send","params":{}}"#);
+        // unknown method; with parameters it could never run with, it is told that first.
+        let notification = msg(r#"{"jsonrpc":"2.0","method":"message/send","params":{"message":{}}}"#);
         assert_eq!(route(&notification, v03, &tools).unwrap_err().code, code::INVALID_REQUEST);
+        let hopeless = msg(r#"{"jsonrpc":"2.0","method":"message/send","params":{"":"not_a_dict"}}"#);
+        assert_eq!(route(&hopeless, v03, &tools).unwrap_err().code, code::INVALID_PARAMS);
         let unknown = msg(r#"{"jsonrpc":"2.0","method":"message/nope"}"#);
         assert_eq!(route(&unknown, v03, &tools).unwrap_err().code, code::METHOD_NOT_FOUND);
     }
@@ -692,13 +762,36 @@ mod tests {
     fn both_a2a_name_sets_map_to_the_same_operations() {
         let tools = ToolPolicies::default();
         let (v03, v10) = (Dialect::A2a(A2aVersion::V0_3), Dialect::A2a(A2aVersion::V1_0));
-        let op = |name: &str, d| route(&req(name, "{}"), d, &tools).ok().and_then(|r| r.a2a);
+        let op = |name: &str, d| {
+            route(&req(name, r#"{"message":{},"id":"t","taskId":"t"}"#), d, &tools).ok().and_then(|r| r.a2a)
+        };
         assert_eq!(op("message/send", v03), Some(A2aOperation::SendMessage));
         assert_eq!(op("SendMessage", v10), Some(A2aOperation::SendMessage));
         assert_eq!(op("ListTaskPushNotificationConfigs", v10), Some(A2aOperation::ListPushConfigs));
         assert_eq!(op("tasks/pushNotificationConfig/set", v03), Some(A2aOperation::CreatePushConfig));
         assert_eq!(op("agent/getAuthenticatedExtendedCard", v03), Some(A2aOperation::GetExtendedCard));
         assert_eq!(route(&req("tools/list", "{}"), V1125, &tools).unwrap().a2a, None);
+    }
+
+    #[test]
+    fn a2a_calls_without_their_required_params_are_refused() {
+        let tools = ToolPolicies::default();
+        let (v03, v10) = (Dialect::A2a(A2aVersion::V0_3), Dialect::A2a(A2aVersion::V1_0));
+        let code_of = |name: &str, params: &str, d| {
+            let m = req(name, params);
+            let r = route(&m, d, &tools).unwrap();
+            let Dialect::A2a(v) = d else { unreachable!() };
+            check_a2a_params(r.a2a.unwrap(), v, m.params()).err().map(|e| e.code)
+        };
+        assert_eq!(code_of("SendMessage", "{}", v10), Some(code::INVALID_PARAMS));
+        assert_eq!(code_of("SendMessage", r#"{"message":"hi"}"#, v10), Some(code::INVALID_PARAMS));
+        assert_eq!(code_of("GetTask", r#"{"id":7}"#, v10), Some(code::INVALID_PARAMS));
+        assert_eq!(code_of("GetTask", r#"{"id":"t"}"#, v10), None);
+        // ProtoJSON's proto names are read too.
+        assert_eq!(code_of("GetTaskPushNotificationConfig", r#"{"task_id":"t","id":"c"}"#, v10), None);
+        assert_eq!(code_of("GetTaskPushNotificationConfig", r#"{"id":"c"}"#, v10), Some(code::INVALID_PARAMS));
+        assert_eq!(code_of("tasks/pushNotificationConfig/get", r#"{"id":"t"}"#, v03), None);
+        assert_eq!(code_of("ListTasks", "[]", v10), None);
     }
 
     #[test]

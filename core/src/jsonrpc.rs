@@ -280,15 +280,18 @@ impl ParseError {
 
 /// Parses one JSON-RPC 2.0 message.
 pub fn parse(body: &[u8], limits: &Limits) -> Result<Message, ParseError> {
+    from_value(parse_json(body, limits)?)
+}
+
+/// Parses any JSON document under the same size and depth limits (A2A's REST bodies).
+pub fn parse_json(body: &[u8], limits: &Limits) -> Result<Value, ParseError> {
     if body.len() > limits.max_body_bytes {
         return Err(ParseError::new(ParseErrorKind::TooLarge { size: body.len(), limit: limits.max_body_bytes }));
     }
     if exceeds_depth(body, limits.max_depth) {
         return Err(ParseError::new(ParseErrorKind::TooDeep { limit: limits.max_depth }));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ParseError::new(ParseErrorKind::InvalidJson(e.to_string())))?;
-    from_value(value)
+    serde_json::from_slice(body).map_err(|e| ParseError::new(ParseErrorKind::InvalidJson(e.to_string())))
 }
 
 /// The id of a message of at most `max_bytes`, read without keeping anything else of it; `None`

@@ -223,6 +223,9 @@ pub struct Exchange<'r> {
     request_id: String,
     traceparent: TraceParent,
     endpoint: Option<Endpoint>,
+    /// A request of A2A's HTTP+JSON binding: read as the JSON-RPC call it stands for, and
+    /// answered in the binding's form ([`crate::a2a_rest`]).
+    rest: bool,
     caller: Option<Caller>,
     message: Option<Message>,
     call: Option<Call>,
@@ -249,6 +252,9 @@ impl<'r> Exchange<'r> {
             request_id,
             traceparent,
             endpoint: None,
+            rest: crate::a2a_rest::is_rest_path(
+                req.path_and_query.split_once('?').map_or(req.path_and_query, |(p, _)| p),
+            ),
             caller: None,
             message: None,
             call: None,
@@ -335,6 +341,7 @@ impl<'r> Exchange<'r> {
     /// A step handed out once.
     fn take_step(&mut self) -> Step<'static> {
         match std::mem::replace(&mut self.state, State::Done) {
+            State::Reply(r) if self.rest => Step::Reply(rest_reply(r)),
             State::Reply(r) => Step::Reply(r),
             State::Evict(key) => {
                 self.state = State::Forward;
@@ -537,7 +544,10 @@ impl<'r> Exchange<'r> {
             return State::Admitted;
         }
         let reply = self.builder();
+        // A REST read or delete has no body to look at.
+        let bodiless = self.rest && method != Method::POST;
         if let Some(ct) = super::header_str(self.req.headers, http::header::CONTENT_TYPE.as_str())
+            && !bodiless
             && !is_json_content_type(ct)
         {
             // A2A has an error of its own for this (ContentTypeNotSupportedError).
@@ -549,8 +559,17 @@ impl<'r> Exchange<'r> {
         // MCP's transport answers a request it cannot take with 400; A2A's JSON-RPC binding
         // answers every JSON-RPC error with 200.
         let invalid = if endpoint == Endpoint::A2a { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-        let Some(body) = self.req.body else { return State::Body };
-        let message = match jsonrpc::parse(body, &config.limits) {
+        let body = if bodiless { Some(&b""[..]) } else { self.req.body };
+        let Some(body) = body else { return State::Body };
+        let parsed = if self.rest {
+            match self.rest_call(body) {
+                Ok(m) => Ok(m),
+                Err(r) => return State::Reply(*r),
+            }
+        } else {
+            jsonrpc::parse(body, &config.limits)
+        };
+        let message = match parsed {
             Ok(m) => m,
             Err(e) => {
                 let status = if e.http_status() == StatusCode::BAD_REQUEST { invalid } else { e.http_status() };
@@ -564,15 +583,10 @@ impl<'r> Exchange<'r> {
                 Ok(rev) => Dialect::Mcp(rev),
                 Err(e) => return bad_request(e),
             },
-            Endpoint::A2a => {
-                let query = self.req.path_and_query.split_once('?').map(|(_, q)| q);
-                let v = super::header_str(self.req.headers, header::A2A_VERSION)
-                    .or_else(|| query.and_then(|q| query_param(q, "A2A-Version")));
-                match A2aVersion::from_header(v) {
-                    Ok(v) => Dialect::A2a(v),
-                    Err(e) => return bad_request(e),
-                }
-            }
+            Endpoint::A2a => match self.a2a_version() {
+                Ok(v) => Dialect::A2a(v),
+                Err(e) => return bad_request(e),
+            },
         };
         if let Dialect::Mcp(Some(rev)) = dialect
             && rev.is_stateless()
@@ -598,10 +612,42 @@ impl<'r> Exchange<'r> {
             let e = AuthError::InsufficientScope { required: required.to_owned() };
             return State::Reply(self.auth_reply(&e, id.as_ref()));
         }
+        if let (Some(op), Dialect::A2a(version)) = (route.a2a, dialect)
+            && let Err(e) = catalogue::check_a2a_params(op, version, message.params())
+        {
+            return State::Reply(reply.jsonrpc_error(invalid, id.as_ref(), &e));
+        }
         let call = Call::of(&route, id);
         self.call = Some(call);
         self.message = Some(message);
         State::Admitted
+    }
+
+    /// The `A2A-Version` a request asks for, by header or query parameter.
+    fn a2a_version(&self) -> Result<A2aVersion, ErrorObject> {
+        let query = self.req.path_and_query.split_once('?').map(|(_, q)| q);
+        let v = super::header_str(self.req.headers, header::A2A_VERSION)
+            .or_else(|| query.and_then(|q| query_param(q, "A2A-Version")));
+        A2aVersion::from_header(v)
+    }
+
+    /// The JSON-RPC call a REST request stands for, or the reply refusing it.
+    fn rest_call(&self, body: &[u8]) -> Result<Message, Box<Reply>> {
+        let reply = self.builder();
+        let version =
+            self.a2a_version().map_err(|e| Box::new(reply.jsonrpc_error(StatusCode::BAD_REQUEST, None, &e)))?;
+        let (path, query) = match self.req.path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (self.req.path_and_query, None),
+        };
+        crate::a2a_rest::request(self.req.method, path, query, body, version, &self.shared.config.limits).map_err(|e| {
+            let (status, error) = e.to_error();
+            let mut r = reply.jsonrpc_error(status, None, &error);
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                r.headers.insert(http::header::ALLOW, HeaderValue::from_static(crate::a2a_rest::ALLOWED));
+            }
+            Box::new(r)
+        })
     }
 
     /// After the limiter: `ping` answered here, then the cache, then the origin. The origin
@@ -769,6 +815,15 @@ impl Call {
             a2a: route.a2a,
         }
     }
+}
+
+/// A reply made for a JSON-RPC call, in the HTTP+JSON binding's form.
+fn rest_reply(mut r: Reply) -> Reply {
+    if let Some((status, body)) = crate::a2a_rest::convert(r.status, &r.body) {
+        r.status = status;
+        r.body = body;
+    }
+    r
 }
 
 fn is_json_content_type(ct: &str) -> bool {

@@ -196,6 +196,7 @@ impl Gateway {
             "/mcp" => Endpoint::Mcp,
             // Clients join the card's interface URL and `/`.
             "/a2a" | "/a2a/" => Endpoint::A2a,
+            p if crate::a2a_rest::is_rest_path(p) => Endpoint::A2a,
             p if p == METADATA_PATH || p.starts_with(concat!("/.well-known/oauth-protected-resource", "/")) => {
                 let r = if read_only {
                     reply.metadata(&config.resource_metadata())
@@ -219,11 +220,13 @@ impl Gateway {
         if let Err(r) = check_origin(config, req.headers, &reply) {
             return exchange.reply_with(r);
         }
-        let (allowed, stream_or_session) = match endpoint {
-            Endpoint::Mcp => ("POST, GET, DELETE", req.method == Method::GET || req.method == Method::DELETE),
+        let get_or_delete = req.method == Method::GET || req.method == Method::DELETE;
+        let (allowed, not_post_ok) = match endpoint {
+            Endpoint::Mcp => ("POST, GET, DELETE", get_or_delete),
+            Endpoint::A2a if crate::a2a_rest::is_rest_path(path) => (crate::a2a_rest::ALLOWED, get_or_delete),
             Endpoint::A2a => ("POST", false),
         };
-        if req.method != Method::POST && !stream_or_session {
+        if req.method != Method::POST && !not_post_ok {
             let r = reply.method_not_allowed(allowed);
             return exchange.reply_with(r);
         }

@@ -414,7 +414,7 @@ fn only_requests_that_repeat_harmlessly_may_go_to_a_second_origin() {
             false,
         ),
         ("/mcp", br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, false),
-        ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{}}"#, false),
+        ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{}}}"#, false),
         ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"x"}}"#, true),
         // Done by a first origin whose answer was lost, a repeat would report a failure.
         ("/a2a", br#"{"jsonrpc":"2.0","id":1,"method":"tasks/cancel","params":{"id":"x"}}"#, false),
