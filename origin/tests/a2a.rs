@@ -174,13 +174,29 @@ async fn the_agent_card_is_public_cached_and_revalidated() {
     assert_eq!(card["capabilities"]["pushNotifications"], true);
     // Without A2A-Version the card is 1.0's, with none of 0.3's fields (1.0's schema is closed).
     assert!(card.get("url").is_none() && card.get("protocolVersion").is_none(), "{card}");
-    let versions: Vec<&str> = card["supportedInterfaces"]
+    let versions: Vec<String> = card["supportedInterfaces"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["protocolVersion"].as_str().unwrap())
+        .map(|i| {
+            format!(
+                "{} {} {}",
+                i["protocolBinding"].as_str().unwrap(),
+                i["protocolVersion"].as_str().unwrap(),
+                i["url"].as_str().unwrap()
+            )
+        })
         .collect();
-    assert_eq!(versions, ["1.0", "0.3"]);
+    let a2a = format!("http://{}/a2a", o.addr);
+    assert_eq!(
+        versions,
+        [
+            format!("JSONRPC 1.0 {a2a}"),
+            format!("HTTP+JSON 1.0 {a2a}/v1"),
+            format!("JSONRPC 0.3 {a2a}"),
+            format!("HTTP+JSON 0.3 {a2a}")
+        ]
+    );
     assert_eq!(card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["bearerFormat"], "JWT");
     let skills: Vec<&str> = card["skills"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(skills, ["rag_answer", "research"]);
@@ -1211,4 +1227,87 @@ async fn the_extended_card_shows_the_caller_s_limits_in_each_version() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn the_http_json_binding_runs_the_same_engine_in_both_versions() {
+    let tenant = Uuid::new_v4();
+    let w = word("basalt");
+    let ids = upsert(tenant, &[("Rocks", &format!("{w} cools quickly from lava into fine grains."))]).await;
+    let a = client(tenant, Some("1.0"));
+    let rest = format!("{}/v1", a.url);
+    let call = |method: http::Method, path: &str, version: &'static str| {
+        a.http.request(method, format!("{rest}{path}")).bearer_auth(&a.token).header("A2A-Version", version)
+    };
+
+    // 1.0: the bare SendMessageResponse, then the task by its resource path.
+    let sent = call(http::Method::POST, "/message:send", "1.0")
+        .json(&json!({"message": message_v10(&format!("How does {w} form?"), json!({}))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let sent: Value = sent.json().await.unwrap();
+    assert!(sent.get("jsonrpc").is_none(), "{sent}");
+    assert_eq!(sent["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{sent}");
+    let id = sent["task"]["id"].as_str().unwrap().to_owned();
+    let got: Value = call(http::Method::GET, &format!("/tasks/{id}?historyLength=1"), "1.0")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["history"].as_array().unwrap().len(), 1, "{got}");
+    assert!(text_of(&got["artifacts"][0]["parts"]).contains(&format!("[doc:{}]", ids[0])));
+
+    // Errors are AIP-193 under the status their code maps to.
+    let missing = call(http::Method::GET, &format!("/tasks/{}", Uuid::new_v4()), "1.0").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!((body["error"]["code"].clone(), body["error"]["status"].clone()), (json!(404), json!("NOT_FOUND")));
+    assert_eq!(body["error"]["details"][0]["reason"], "TASK_NOT_FOUND", "{body}");
+    let done = call(http::Method::POST, &format!("/tasks/{id}:cancel"), "1.0").send().await.unwrap();
+    assert_eq!(done.status(), 409);
+    let nowhere = call(http::Method::GET, "/nowhere", "1.0").send().await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+    assert_eq!(nowhere.json::<Value>().await.unwrap()["error"]["status"], "NOT_FOUND");
+    let wrong = call(http::Method::DELETE, "/message:send", "1.0").send().await.unwrap();
+    assert_eq!(wrong.status(), 405);
+    let anonymous = a.http.get(format!("{rest}/tasks/{id}")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["error"]["status"], "UNAUTHENTICATED");
+    let not_json = call(http::Method::POST, "/message:send", "1.0")
+        .header("Content-Type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 415);
+
+    // A stream's events are bare StreamResponses.
+    let streamed = call(http::Method::POST, "/message:stream", "1.0")
+        .json(&json!({"message": message_v10(&format!("{w} lava"), json!({}))}))
+        .send()
+        .await
+        .unwrap();
+    assert!(streamed.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let frames = parse_frames(&tokio::time::timeout(Duration::from_secs(60), streamed.text()).await.unwrap().unwrap());
+    assert!(frames[0].message["task"]["id"].is_string(), "{:?}", frames[0]);
+    let last = &frames.last().unwrap().message;
+    assert_eq!(last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{last}");
+
+    // 0.3 clients speak 0.3's protobuf JSON on the same routes.
+    let old = call(http::Method::POST, "/message:send", "0.3")
+        .json(&json!({"message": {"messageId": Uuid::new_v4().to_string(), "role": "ROLE_USER",
+            "content": [{"text": format!("How does {w} form?")}]}, "configuration": {"blocking": true}}))
+        .send()
+        .await
+        .unwrap();
+    let old: Value = old.json().await.unwrap();
+    assert_eq!(old["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{old}");
+    assert!(old["task"]["history"][0]["content"].is_array(), "{old}");
+    let card: Value = call(http::Method::GET, "/card", "0.3").send().await.unwrap().json().await.unwrap();
+    assert_eq!(card["protocolVersion"], "0.3.0", "{card}");
 }

@@ -123,6 +123,9 @@ pub struct A2aConfig {
     /// Answer the A2A compatibility kit's `tck-` messages as its scenarios ask (`dev/a2a_tck.rs`).
     /// Only a `dev-tools` build has them, and only on a loopback address.
     pub tck_fixtures: bool,
+    /// With the fixtures on, every other message meets the agent the 0.3 kit was written against
+    /// (its reference SUT) instead of the real skills: tests/a2a_tck/run only.
+    pub tck_reference_agent: bool,
     /// Let push notifications go to loopback addresses and over plain http (private,
     /// link-local and metadata addresses stay refused; elsewhere only https). Tests only.
     pub push_allow_loopback: bool,
@@ -148,6 +151,7 @@ impl Default for A2aConfig {
             heartbeat_ms: 15_000,
             test_workflows: false,
             tck_fixtures: false,
+            tck_reference_agent: false,
             push_allow_loopback: false,
             max_active_tasks_per_tenant: 100,
         }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use agentplane_core::a2a_rest;
 use agentplane_core::auth::Principal;
 use agentplane_core::gateway::{self, Gateway, HttpRequest, RequestContext, Step, TenantState};
 use agentplane_core::time::Timestamp;
@@ -101,6 +102,11 @@ fn opens_stream(parts: &http::request::Parts, admitted: &agentplane_core::gatewa
         || (parts.method == http::Method::GET && parts.uri.path() == "/mcp")
         // It waits for its task as a quiet stream.
         || admitted.method.as_deref() == Some("tasks/result")
+}
+
+/// A refusal of the gate's own, in the form of the request's binding.
+fn refuse(path: &str, e: AppError) -> Response {
+    if a2a_rest::is_rest_path(path) { crate::protocol::a2a::rest::error_response(e) } else { e.into_response() }
 }
 
 /// The answer to every `/mcp` and `/a2a` request while the database does not answer: nothing was
@@ -250,9 +256,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
     if let Some(health) = &gate.database
         && !health.up()
-        && matches!(request.uri().path(), "/mcp" | "/a2a" | "/a2a/")
+        && (matches!(request.uri().path(), "/mcp" | "/a2a" | "/a2a/") || a2a_rest::is_rest_path(request.uri().path()))
     {
-        return database_unavailable().into_response();
+        return refuse(request.uri().path(), database_unavailable());
     }
     let (parts, body) = request.into_parts();
     let mut entropy = [0u8; 24];
@@ -319,7 +325,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let stream_permit = match (&principal, opens_stream(&parts, &admitted)) {
         (Some(p), true) => match gate.streams.try_acquire(p.tenant) {
             Some(permit) => Some(permit),
-            None => return too_many_streams(&admitted, gate.streams.max_per_tenant()).into_response(),
+            None => return refuse(parts.uri.path(), too_many_streams(&admitted, gate.streams.max_per_tenant())),
         },
         _ => None,
     };

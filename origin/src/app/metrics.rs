@@ -106,6 +106,7 @@ fn endpoint(path: &str) -> &'static str {
     match path {
         "/mcp" => "mcp",
         "/a2a" | "/a2a/" => "a2a",
+        p if agentplane_core::a2a_rest::is_rest_path(p) => "a2a_rest",
         "/health" | "/ready" => "health",
         "/metrics" => "metrics",
         p if p.starts_with("/.well-known/") => "well_known",

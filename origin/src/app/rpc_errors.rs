@@ -19,6 +19,7 @@ pub async fn as_jsonrpc(request: Request, next: Next) -> Response {
         Some(message) => message.id().cloned(),
         None => None,
     };
+    let rest = agentplane_core::a2a_rest::is_rest_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     let json = response
@@ -36,7 +37,14 @@ pub async fn as_jsonrpc(request: Request, next: Next) -> Response {
     };
     let message = if text.is_empty() { status.canonical_reason().unwrap_or("Error").to_owned() } else { text };
     let code = if status.is_server_error() { code::INTERNAL_ERROR } else { code::INVALID_REQUEST };
-    let body = jsonrpc::error_bytes(id.as_ref(), &ErrorObject::new(code, message));
+    let error = ErrorObject::new(code, message);
+    let body = if rest {
+        let (status, body) = agentplane_core::a2a_rest::error_reply(status, &error);
+        head.status = status;
+        body
+    } else {
+        jsonrpc::error_bytes(id.as_ref(), &error)
+    };
     head.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     head.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(head, Body::from(body))

@@ -30,6 +30,11 @@ pub struct Args {
     #[cfg(feature = "dev-tools")]
     #[arg(long)]
     a2a_tck_fixtures: bool,
+    /// With the kit's fixtures, answer every other message as the 0.3 kit's reference agent does
+    /// (submitted, working, then an echo): the 0.3 kit has no prefixes and times its checks on it.
+    #[cfg(feature = "dev-tools")]
+    #[arg(long, requires = "a2a_tck_fixtures")]
+    a2a_tck_reference_agent: bool,
 }
 
 /// How long open streams may take to finish after a shutdown signal.
@@ -44,6 +49,7 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     {
         config.conformance_fixtures |= args.conformance_fixtures;
         config.a2a.tck_fixtures |= args.a2a_tck_fixtures;
+        config.a2a.tck_reference_agent |= args.a2a_tck_reference_agent;
     }
     config.seed_demo |= args.demo;
     // Bind before starting the database, so a busy port fails fast and leaves nothing running.

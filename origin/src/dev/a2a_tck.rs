@@ -2,7 +2,9 @@
 //! system-under-test contract (`scenarios/*.feature` in a2aproject/a2a-tck) asks an agent to do
 //! for a message whose `messageId` starts with a `tck-` prefix. Such a message runs the `tck`
 //! workflow instead of a skill, or, for `tck-message-response`, is answered with a message and
-//! no task. Every other message, and every message with the switch off, meets the real skills.
+//! no task. Every other message, and every message with the switch off, meets the real skills;
+//! with `--a2a-tck-reference-agent` as well, every other message meets the agent the 0.3 kit was
+//! written against (its `python-sut`): submitted, working, and after a while its text echoed.
 
 use base64::Engine as _;
 use serde_json::json;
@@ -15,6 +17,10 @@ pub const WORKFLOW: &str = "tck";
 
 pub static TCK: Workflow =
     Workflow { name: WORKFLOW, steps: &[Step { name: "scenario", run: |i| Box::pin(scenario(i)) }] };
+
+/// How long the 0.3 kit's reference agent works on a task (its `python-sut` takes 1.2 s; the
+/// kit's history check sends follow-ups for about as long).
+const REFERENCE_AGENT_WORK: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// Whether `message` is one of the kit's (the switch is checked by the caller).
 pub fn is_kit_message(message: &Message) -> bool {
@@ -59,6 +65,11 @@ async fn scenario(i: StepInput) -> Result<StepOutput, StepError> {
     };
     let text = |t: &str| Some(Part::text(t));
     Ok(match id {
+        // The 0.3 kit's reference agent; its checks send follow-ups while the task still works.
+        _ if !id.starts_with("tck-") => {
+            tokio::time::sleep(REFERENCE_AGENT_WORK).await;
+            done(text(&latest.text()), "done")
+        }
         _ if id.starts_with("tck-input-required") => {
             StepOutput { ask: Some("The kit asked for input.".into()), ..StepOutput::default() }
         }

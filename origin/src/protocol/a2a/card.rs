@@ -91,6 +91,8 @@ const SCHEME_DESCRIPTION: &str = "An OAuth 2.1 access token (JWT) with a tenant_
 /// The card's JSON in `version`'s shape, for an origin reachable at `public_url`.
 pub fn document(public_url: &str, streaming: bool, push_notifications: bool, version: A2aVersion) -> Value {
     let endpoint = format!("{}/a2a", public_url.trim_end_matches('/'));
+    // 1.0's HTTP+JSON routes hang off the interface URL itself; 0.3 clients add `/v1` to theirs.
+    let rest = format!("{endpoint}/v1");
     let modes = ["text/plain", "application/json"];
     let mut card = json!({
         "name": "agentplane",
@@ -105,7 +107,9 @@ pub fn document(public_url: &str, streaming: bool, push_notifications: bool, ver
         A2aVersion::V1_0 => json!({
             "supportedInterfaces": [
                 {"url": endpoint, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
-                {"url": endpoint, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"}
+                {"url": rest, "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"},
+                {"url": endpoint, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
+                {"url": endpoint, "protocolBinding": "HTTP+JSON", "protocolVersion": "0.3"}
             ],
             "securitySchemes": {"bearer": {"httpAuthSecurityScheme": {
                 "scheme": "Bearer", "bearerFormat": "JWT", "description": SCHEME_DESCRIPTION
@@ -119,7 +123,10 @@ pub fn document(public_url: &str, streaming: bool, push_notifications: bool, ver
             "protocolVersion": "0.3.0",
             "url": endpoint,
             "preferredTransport": "JSONRPC",
-            "additionalInterfaces": [{"url": endpoint, "transport": "JSONRPC"}],
+            "additionalInterfaces": [
+                {"url": endpoint, "transport": "JSONRPC"},
+                {"url": endpoint, "transport": "HTTP+JSON"}
+            ],
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": SCHEME_DESCRIPTION
             }},

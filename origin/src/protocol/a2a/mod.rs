@@ -18,7 +18,9 @@ pub mod answer;
 pub mod card;
 mod error;
 pub mod executor;
+pub mod proto03;
 pub mod push;
+pub mod rest;
 mod rpc;
 pub mod ssrf;
 pub mod store;
@@ -89,6 +91,7 @@ pub fn start(
         budgets: config.budgets.clone(),
         test_workflows: config.a2a.test_workflows,
         tck_fixtures: config.a2a.tck_fixtures,
+        tck_reference_agent: config.a2a.tck_fixtures && config.a2a.tck_reference_agent,
     });
     let c = &config.a2a;
     if c.workers > 0 {
@@ -111,7 +114,13 @@ pub fn start(
 }
 
 impl A2a {
-    fn call(&self, version: A2aVersion, principal: &Principal, id: Id, last_event_id: Option<i64>) -> Call<'_> {
+    fn call(
+        &self,
+        version: A2aVersion,
+        principal: &Principal,
+        framing: stream::Framing,
+        last_event_id: Option<i64>,
+    ) -> Call<'_> {
         Call {
             a2a: self,
             version,
@@ -124,14 +133,14 @@ impl A2a {
                 .clone()
                 .filter(|t| self.tiers.tiers.contains_key(t))
                 .unwrap_or_else(|| self.tiers.default_tier.clone()),
-            id,
+            framing,
             last_event_id,
         }
     }
 
     /// A call on behalf of another protocol (MCP's Tasks extension), which has no A2A request.
     fn engine_call(&self, principal: &Principal) -> Call<'_> {
-        self.call(A2aVersion::V1_0, principal, Id::from(0), None)
+        self.call(A2aVersion::V1_0, principal, stream::Framing::JsonRpc(Id::from(0)), None)
     }
 
     /// Whether the test-only workflows (`probe`) are offered.
@@ -228,9 +237,40 @@ pub async fn agent_card(State(a2a): State<Arc<A2a>>, uri: http::Uri, headers: He
 /// `POST /a2a`: runs the operation the gate routed, on the message it parsed. Errors are
 /// JSON-RPC errors under 200.
 pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Response, AppError> {
-    let internal = || AppError::rpc(None, ErrorObject::new(code::INTERNAL_ERROR, "Internal error"));
+    let (principal, version, message, op) = match admitted(&request) {
+        Ok(Routed::Call(principal, version, message, op)) => (principal, version, message, op),
+        Ok(Routed::NoCall) => return Ok(StatusCode::ACCEPTED.into_response()),
+        Err((id, error)) => return Err(AppError::rpc(id, error)),
+    };
+    let call = a2a.call(version, principal, stream::Framing::JsonRpc(message.id.clone()), last_event_id(&request));
+    let params = message.params.as_ref().unwrap_or(&Value::Null);
+    let params = match version {
+        A2aVersion::V1_0 => wire::json_names(params),
+        A2aVersion::V0_3 => std::borrow::Cow::Borrowed(params),
+    };
+    match dispatch(&call, op, params.as_ref()).await {
+        Ok(Outcome::Result(v)) => {
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], jsonrpc::success_bytes(&message.id, &v))
+                .into_response())
+        }
+        Ok(Outcome::Stream(r)) => Ok(r),
+        Err(e) => Err(refusal(&e, version, &message.method, Some(&message.id))),
+    }
+}
+
+/// What the gate decided about an A2A request.
+enum Routed<'r> {
+    /// A call: who makes it, in which version, the message and the operation.
+    Call(&'r Principal, A2aVersion, &'r jsonrpc::Request, A2aOperation),
+    /// A response or notification: A2A servers send no requests, so there is nothing it answers.
+    NoCall,
+}
+
+/// The gate's decision about `request`, or the error answering it (and the call's id, if any).
+fn admitted(request: &Request) -> Result<Routed<'_>, (Option<&Id>, ErrorObject)> {
+    let internal = || (None, ErrorObject::new(code::INTERNAL_ERROR, "Internal error"));
     let Some(admitted) = request.extensions().get::<Admitted>() else {
-        // The gate admits every /a2a request; reaching here without its decision is a bug.
+        // The gate admits every A2A request; reaching here without its decision is a bug.
         tracing::error!("A2A request without the gate's decision");
         return Err(internal());
     };
@@ -238,24 +278,20 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
         tracing::error!("A2A request without a principal or an A2A dialect");
         return Err(internal());
     };
-    let Some(jsonrpc::Message::Request(message)) = &admitted.message else {
-        // A2A servers send no requests, so there is nothing a client's response or notification
-        // could answer.
-        return Ok(StatusCode::ACCEPTED.into_response());
-    };
+    let Some(jsonrpc::Message::Request(message)) = &admitted.message else { return Ok(Routed::NoCall) };
     let Some(op) = admitted.a2a else {
-        return Err(AppError::rpc(Some(&message.id), ErrorObject::method_not_found(&message.method)));
+        return Err((Some(&message.id), ErrorObject::method_not_found(&message.method)));
     };
-    let last_event_id =
-        request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
-    let call = a2a.call(version, principal, message.id.clone(), last_event_id);
-    let params = message.params.as_ref().unwrap_or(&Value::Null);
-    let params = match version {
-        A2aVersion::V1_0 => wire::json_names(params),
-        A2aVersion::V0_3 => std::borrow::Cow::Borrowed(params),
-    };
-    let params = params.as_ref();
-    let outcome = match op {
+    Ok(Routed::Call(principal, version, message, op))
+}
+
+fn last_event_id(request: &Request) -> Option<i64> {
+    request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok())
+}
+
+/// Runs one operation: the one engine behind every binding.
+async fn dispatch(call: &Call<'_>, op: A2aOperation, params: &Value) -> Result<Outcome, A2aError> {
+    match op {
         A2aOperation::SendMessage => call.send(params, false).await,
         A2aOperation::SendStreamingMessage => call.send(params, true).await,
         A2aOperation::GetTask => call.get(params).await,
@@ -267,24 +303,19 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
         A2aOperation::ListPushConfigs => call.push_list(params).await,
         A2aOperation::DeletePushConfig => call.push_delete(params).await,
         A2aOperation::GetExtendedCard => Ok(call.extended_card()),
-    };
-    match outcome {
-        Ok(Outcome::Result(v)) => {
-            Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], jsonrpc::success_bytes(&message.id, &v))
-                .into_response())
-        }
-        Ok(Outcome::Stream(r)) => Ok(r),
-        Err(e) => {
-            if let A2aError::Internal(inner) = &e {
-                tracing::error!(error = %inner, method = %message.method, "A2A call failed");
-            }
-            let error = e.to_error_object(version);
-            if let A2aError::TooManyTasks { .. } = e {
-                let retry_after_secs = error::TASK_RETRY_AFTER_SECS;
-                let status = http::StatusCode::TOO_MANY_REQUESTS;
-                return Err(AppError::RetryLater { status, id: Some(message.id.clone()), error, retry_after_secs });
-            }
-            Err(AppError::rpc(Some(&message.id), error))
-        }
     }
+}
+
+/// A failed call as the JSON-RPC error answering it (429 with `Retry-After` for a task cap).
+fn refusal(e: &A2aError, version: A2aVersion, method: &str, id: Option<&Id>) -> AppError {
+    if let A2aError::Internal(inner) = e {
+        tracing::error!(error = %inner, method = %method, "A2A call failed");
+    }
+    let error = e.to_error_object(version);
+    if let A2aError::TooManyTasks { .. } = e {
+        let retry_after_secs = error::TASK_RETRY_AFTER_SECS;
+        let status = http::StatusCode::TOO_MANY_REQUESTS;
+        return AppError::RetryLater { status, id: id.cloned(), error, retry_after_secs };
+    }
+    AppError::rpc(id, error)
 }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use agentplane_core::catalogue::A2aVersion;
-use agentplane_core::jsonrpc::Id;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -44,7 +43,8 @@ pub(super) struct Call<'a> {
     pub task_admin: bool,
     /// The caller's tier, for budgets.
     pub tier: String,
-    pub id: Id,
+    /// How stream events are framed: as responses to the JSON-RPC call, or bare (HTTP+JSON).
+    pub framing: stream::Framing,
     /// `Last-Event-ID`, for a subscribe that resumes a dropped stream.
     pub last_event_id: Option<i64>,
 }
@@ -125,7 +125,7 @@ impl Call<'_> {
             hub: self.a2a.hub.clone(),
             shutdown: self.a2a.shutdown.clone(),
             version: self.version,
-            rpc_id: self.id.clone(),
+            framing: self.framing.clone(),
             tenant: self.tenant,
             task,
             artifacts,
@@ -241,7 +241,9 @@ impl Call<'_> {
     /// The compatibility kit's workflow, for one of its messages when its fixtures are on.
     fn fixture_workflow(&self, message: &wire::Message) -> Option<&'static str> {
         #[cfg(feature = "dev-tools")]
-        if self.a2a.ctx.tck_fixtures && crate::dev::a2a_tck::is_kit_message(message) {
+        if self.a2a.ctx.tck_fixtures
+            && (self.a2a.ctx.tck_reference_agent || crate::dev::a2a_tck::is_kit_message(message))
+        {
             return Some(crate::dev::a2a_tck::WORKFLOW);
         }
         let _ = message;

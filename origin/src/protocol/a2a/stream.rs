@@ -148,16 +148,30 @@ pub struct StreamRequest {
     pub hub: Arc<Hub>,
     pub shutdown: CancellationToken,
     pub version: A2aVersion,
-    pub rpc_id: Id,
+    pub framing: Framing,
     pub tenant: TenantId,
     pub task: TaskRow,
     pub artifacts: Vec<wire::Artifact>,
     pub start: Start,
 }
 
-fn frame(rpc_id: &Id, seq: i64, result: Value) -> SseEvent {
-    let body = json!({ "jsonrpc": "2.0", "id": rpc_id, "result": result });
-    SseEvent::default().id(seq.to_string()).data(body.to_string())
+/// How each event's `StreamResponse` is put in an SSE `data` line.
+#[derive(Debug, Clone)]
+pub enum Framing {
+    /// JSON-RPC: a response to the call with this id.
+    JsonRpc(Id),
+    /// HTTP+JSON: the `StreamResponse` itself, passed through a rewrite (0.3's protobuf JSON).
+    Rest(fn(Value) -> Value),
+}
+
+impl Framing {
+    fn frame(&self, seq: i64, result: Value) -> SseEvent {
+        let body = match self {
+            Framing::JsonRpc(id) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            Framing::Rest(rewrite) => rewrite(result),
+        };
+        SseEvent::default().id(seq.to_string()).data(body.to_string())
+    }
 }
 
 /// The SSE response: events are sent only after they were read from the log, and the stream
@@ -173,7 +187,7 @@ pub fn sse(req: StreamRequest) -> Response {
             Start::Snapshot => {
                 let snapshot = task_value(req.version, &row, &req.artifacts, None);
                 let result = wire::stream_response(req.version, "task", snapshot);
-                if tx.send(Ok(frame(&req.rpc_id, row.last_seq, result))).await.is_err() {
+                if tx.send(Ok(req.framing.frame(row.last_seq, result))).await.is_err() {
                     return;
                 }
                 // A subscriber to a task waiting for input waits with it: the stream goes on
@@ -209,7 +223,7 @@ pub fn sse(req: StreamRequest) -> Response {
                         return;
                     }
                 };
-                if tx.send(Ok(frame(&req.rpc_id, e.seq, result))).await.is_err() || end {
+                if tx.send(Ok(req.framing.frame(e.seq, result))).await.is_err() || end {
                     return;
                 }
             }

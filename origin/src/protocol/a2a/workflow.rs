@@ -35,6 +35,8 @@ pub struct RunContext {
     pub test_workflows: bool,
     /// The compatibility kit's fixtures are on (`dev/a2a_tck.rs`).
     pub tck_fixtures: bool,
+    /// Other messages meet the 0.3 kit's reference agent too (`dev/a2a_tck.rs`).
+    pub tck_reference_agent: bool,
 }
 
 /// One run of one step.
