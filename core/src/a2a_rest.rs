@@ -146,6 +146,14 @@ pub fn request(
             _ => return Err(RestError::Invalid("the body must be a JSON object".into())),
         }
     };
+    // 0.3's SendMessageRequest names its message field `request` (JSON name `message`), and
+    // ProtoJSON writers may use either.
+    if matches!(op, A2aOperation::SendMessage | A2aOperation::SendStreamingMessage)
+        && !params.contains_key("message")
+        && let Some(m) = params.remove("request")
+    {
+        params.insert("message".into(), m);
+    }
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let value = if INTEGER_PARAMS.contains(&k.as_ref()) {
             Value::from(v.trim().parse::<u64>().map_err(|_| RestError::Invalid(format!("{k} must be an integer")))?)
@@ -299,6 +307,10 @@ mod tests {
             call(&Method::POST, "/a2a/v1/tasks/t/pushNotificationConfigs", None, r#"{"taskId":"x","url":"u"}"#, v1)
                 .unwrap();
         assert_eq!((m.as_str(), p), ("CreateTaskPushNotificationConfig", json!({"taskId": "t", "url": "u"})));
+        let (_, p) =
+            call(&Method::POST, "/a2a/v1/message:send", None, r#"{"request":{"content":[]}}"#, A2aVersion::V0_3)
+                .unwrap();
+        assert_eq!(p, json!({"message": {"content": []}}));
         let (m, _) = call(&Method::GET, "/a2a/v1/tasks/t:subscribe", None, "", A2aVersion::V0_3).unwrap();
         assert_eq!(m, "tasks/resubscribe");
         let (m, _) = call(&Method::GET, "/a2a/v1/card", None, "", A2aVersion::V0_3).unwrap();

@@ -16,9 +16,7 @@ pub fn params(op: A2aOperation, params: &Value) -> Value {
     let mut out = fields.clone();
     match op {
         A2aOperation::SendMessage | A2aOperation::SendStreamingMessage => {
-            // `request` is the field's proto name, which ProtoJSON readers accept too.
-            out.remove("request");
-            if let Some(m) = fields.get("message").or_else(|| fields.get("request")) {
+            if let Some(m) = fields.get("message") {
                 out.insert("message".into(), message_in(m));
             }
             let configuration = fields.get("configuration").and_then(Value::as_object);
