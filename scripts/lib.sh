@@ -389,3 +389,21 @@ install_spin_host() {
   AGENTPLANE_SPIN_HOST_SOURCE=$source cargo install --locked --path edge/spin-host \
     --target-dir target/spin-host --force
 }
+
+# The official A2A Python SDK (a2a-sdk, pinned) in two ignored virtualenvs: .venv-a2a with the
+# current SDK (1.0, and 0.3 through its compatibility transports), .venv-a2a03 with the last of the
+# 0.3 line. For tests/a2a_sdk/run and the edges' runs of the same clients.
+A2A_SDK_PKG=a2a-sdk==1.3.0
+A2A_SDK03_PKG=a2a-sdk==0.3.26
+install_a2a_sdk() {
+  local venv pkg
+  for pair in ".venv-a2a $A2A_SDK_PKG" ".venv-a2a03 $A2A_SDK03_PKG"; do
+    read -r venv pkg <<<"$pair"
+    if ! "$venv/bin/python" -c 'import a2a.client' 2>/dev/null \
+      || [[ "$("$venv/bin/pip" show a2a-sdk 2>/dev/null | sed -n 's/^Version: //p')" != "${pkg#*==}" ]]; then
+      log "installing $pkg into $venv"
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install --quiet "$pkg"
+    fi
+  done
+}

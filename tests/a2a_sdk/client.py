@@ -1,5 +1,6 @@
-"""The official A2A Python SDK client against a running agentplane origin, once per protocol
-version: the SDK's 1.0 JSON-RPC transport and its 0.3 compatibility transport.
+"""The official A2A Python SDK client against a running agentplane origin (or an edge in front
+of one), once per protocol version and binding: the SDK's 1.0 JSON-RPC and HTTP+JSON transports
+and its 0.3 compatibility transports of both.
 
 Usage: client.py BASE_URL TOKEN   (the origin must offer the probe workflow: a2a.test_workflows)
 Exits non-zero with a message on the first thing that does not work as the SDK expects.
@@ -48,18 +49,22 @@ def check(cond: bool, what: str) -> None:
         raise SystemExit(f"FAILED: {what}")
 
 
-async def run(base: str, token: str, version: str) -> None:
+async def run(base: str, token: str, version: str, binding: str) -> None:
     http = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
     card = await A2ACardResolver(http, base).get_agent_card()
     check(card.capabilities.streaming, "the card offers streaming")
-    # Only the interface of the version under test, so the factory picks that transport.
-    keep = [i for i in card.supported_interfaces if i.protocol_version == version]
-    check(len(keep) == 1, f"the card lists a {version} JSON-RPC interface")
+    # Only the interface under test, so the factory picks that transport.
+    keep = [i for i in card.supported_interfaces if i.protocol_version == version and i.protocol_binding == binding]
+    check(len(keep) == 1, f"the card lists a {version} {binding} interface")
     del card.supported_interfaces[:]
     card.supported_interfaces.extend(keep)
+    version = f"{version} {binding}"
+
+    def config(**kw) -> ClientConfig:
+        return ClientConfig(httpx_client=http, supported_protocol_bindings=[binding], **kw)
 
     for streaming in (False, True):
-        client = ClientFactory(ClientConfig(httpx_client=http, streaming=streaming)).create(card)
+        client = ClientFactory(config(streaming=streaming)).create(card)
         events = [e async for e in client.send_message(SendMessageRequest(message=message("sdk probe", skill="probe")))]
         task_id, state = final_state(events)
         check(state == TaskState.TASK_STATE_COMPLETED, f"{version} streaming={streaming}: completed, got {state}")
@@ -72,15 +77,16 @@ async def run(base: str, token: str, version: str) -> None:
         check(names == ["probe-1", "probe-2", "probe-3"], f"{version}: artifacts {names}")
 
     # rag_answer over an empty tenant still completes, with the no-answer text.
-    client = ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create(card)
+    client = ClientFactory(config(streaming=False)).create(card)
     events = [e async for e in client.send_message(SendMessageRequest(message=message("anything at all?")))]
     _, state = final_state(events)
     check(state == TaskState.TASK_STATE_COMPLETED, f"{version}: rag_answer completes")
 
-    # Cancel a slow task, then subscribe is refused on it and a second cancel fails.
-    polling = ClientFactory(ClientConfig(httpx_client=http, streaming=False, polling=True)).create(card)
-    request = SendMessageRequest(message=message("slow", skill="probe", sleep_ms=800))
-    if version == "0.3":
+    # Cancel a slow task (three 2 s steps: a loaded machine still cancels it before its end), then
+    # subscribe is refused on it and a second cancel fails.
+    polling = ClientFactory(config(streaming=False, polling=True)).create(card)
+    request = SendMessageRequest(message=message("slow", skill="probe", sleep_ms=2000))
+    if version.startswith("0.3"):
         # The 0.3 transport only waits when asked; ask it not to.
         request.configuration.return_immediately = True
     events = [e async for e in polling.send_message(request)]
@@ -93,10 +99,10 @@ async def run(base: str, token: str, version: str) -> None:
     except Exception as e:  # noqa: BLE001 - any SDK error type will do; the code is checked below
         check("cancel" in str(e).lower() or "32002" in str(e), f"{version}: TaskNotCancelable, got {e!r}")
 
-    if version == "1.0":
+    if version.startswith("1.0"):
         listed = await client.list_tasks(ListTasksRequest(page_size=100))
         check(listed.total_size >= 4, f"list_tasks total {listed.total_size}")
-        streaming_client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
+        streaming_client = ClientFactory(config(streaming=True)).create(card)
         try:
             _ = [e async for e in streaming_client.subscribe(SubscribeToTaskRequest(id=task_id))]
             check(False, "subscribing to a finished task is refused")
@@ -109,7 +115,8 @@ async def run(base: str, token: str, version: str) -> None:
 async def main() -> None:
     base, token = sys.argv[1], sys.argv[2]
     for version in ("1.0", "0.3"):
-        await run(base, token, version)
+        for binding in ("JSONRPC", "HTTP+JSON"):
+            await run(base, token, version, binding)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ With `BALANCER_BEARER` set, every request goes on with `Authorization: Bearer <t
 place of its own: the A2A compatibility kits send no credentials, and the server's own
 authentication stays as it is. `BALANCER_HEADERS` (`Name: value` entries separated by `;`) adds
 headers the same way: the 0.3 kit's client is a 0.3 client, which says so with `A2A-Version: 0.3`.
+`BALANCER_ANONYMOUS_METHODS` (JSON-RPC method names separated by `,`) are sent on with no
+credentials at all: the 0.3 kit checks that an unauthenticated `agent/getAuthenticatedExtendedCard`
+is refused, and its client has no way to leave out credentials it never had.
 
 Prints one line per request (`origin method path status session`) to stdout, `-` for a request
 outside a session.
@@ -23,6 +26,7 @@ command of a non-interactive shell starts with SIGINT ignored, so it is handled 
 """
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -37,6 +41,7 @@ bearer = os.environ.get("BALANCER_BEARER")
 added = [tuple(h.split(":", 1)) for h in os.environ.get("BALANCER_HEADERS", "").split(";") if ":" in h]
 if bearer:
     added.append(("Authorization", f" Bearer {bearer}"))
+anonymous_methods = {m.strip() for m in os.environ.get("BALANCER_ANONYMOUS_METHODS", "").split(",") if m.strip()}
 # Requests in flight per origin, GET streams excepted: they may last as long as the session.
 in_flight = {port: 0 for port in origins}
 
@@ -120,6 +125,14 @@ async def forward(request_line, request_headers, head, body, client_writer):
             report_drained()
 
 
+def jsonrpc_method(body):
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    return message.get("method") if isinstance(message, dict) else None
+
+
 async def serve(client_reader, client_writer):
     try:
         try:
@@ -128,8 +141,11 @@ async def serve(client_reader, client_writer):
             return
         length = int(header(headers, "content-length") or 0)
         body = await client_reader.readexactly(length) if length else b""
-        dropped = ("connection", "keep-alive") + tuple(k.strip().lower() for k, _ in added)
-        kept = [(k, v) for k, v in headers if k.strip().lower() not in dropped] + added
+        extra = added
+        if anonymous_methods and jsonrpc_method(body) in anonymous_methods:
+            extra = [(k, v) for k, v in added if k.lower() != "authorization"] + [("Authorization", "")]
+        dropped = ("connection", "keep-alive") + tuple(k.strip().lower() for k, _ in extra)
+        kept = [(k, v) for k, v in headers if k.strip().lower() not in dropped] + [(k, v) for k, v in extra if v]
         head = request_line + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in kept) + "Connection: close\r\n\r\n"
         await forward(request_line, headers, head, body, client_writer)
     except (ConnectionError, asyncio.IncompleteReadError):
