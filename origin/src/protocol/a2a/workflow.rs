@@ -173,8 +173,15 @@ pub fn step_timeout(workflow: &Workflow, input: &Message, default: Duration) -> 
     default
 }
 
+/// A whole number in the message's metadata. A protobuf `Struct` (1.0's metadata, and gRPC or
+/// ProtoJSON clients') holds every number as a double, so `2000.0` counts as 2000.
 fn metadata_u64(input: &Message, key: &str) -> Option<u64> {
-    input.metadata.as_ref()?.get(key)?.as_u64()
+    let v = input.metadata.as_ref()?.get(key)?;
+    v.as_u64().or_else(|| {
+        let f = v.as_f64()?;
+        // Exact below 2^53; anything larger is no sensible count of milliseconds or attempts.
+        (f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0).then_some(f as u64)
+    })
 }
 
 /// How much of a document the answer steps read.
@@ -565,6 +572,18 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn struct_numbers_count_as_whole_numbers() {
+        let with = |v: serde_json::Value| Message {
+            metadata: Some(serde_json::json!({ "sleep_ms": v }).as_object().cloned().unwrap_or_default()),
+            ..Message::agent("m".into(), "t")
+        };
+        assert_eq!(metadata_u64(&with(serde_json::json!(2000)), "sleep_ms"), Some(2000));
+        assert_eq!(metadata_u64(&with(serde_json::json!(2000.0)), "sleep_ms"), Some(2000));
+        assert_eq!(metadata_u64(&with(serde_json::json!(2.5)), "sleep_ms"), None);
+        assert_eq!(metadata_u64(&with(serde_json::json!(-1.0)), "sleep_ms"), None);
+    }
 
     #[test]
     fn research_plans_the_question_and_its_clauses() {
