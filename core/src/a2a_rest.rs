@@ -169,6 +169,12 @@ pub fn request(
     Ok(Message::Request(Request { id: call_id(), method, params: Some(Value::Object(params)) }))
 }
 
+/// The binding status of an error sent under `status`: a 200 or a plain 400 takes the status its
+/// code maps to; a transport status (401, 413, 429, 503, ...) stays.
+pub(crate) fn status_of_error(code: i32, status: StatusCode) -> StatusCode {
+    if status == StatusCode::OK || status == StatusCode::BAD_REQUEST { status_of(code) } else { status }
+}
+
 /// The HTTP status an A2A error code maps to (A2A 1.0 section 5.4), for errors answered with
 /// 200 or a generic 400 in JSON-RPC.
 fn status_of(code: i32) -> StatusCode {
@@ -188,7 +194,7 @@ fn status_of(code: i32) -> StatusCode {
 }
 
 /// The canonical gRPC status name AIP-193 puts beside the HTTP code.
-fn grpc_status(code: i32, status: StatusCode) -> &'static str {
+pub(crate) fn grpc_status(code: i32, status: StatusCode) -> &'static str {
     match code {
         -32003 | -32004 | code::A2A_VERSION_NOT_SUPPORTED => return "UNIMPLEMENTED",
         -32002 | -32007 | -32008 => return "FAILED_PRECONDITION",
@@ -233,8 +239,7 @@ fn details(error: &ErrorObject, grpc: &str) -> Value {
 /// plain 400 takes the status the code maps to; a transport status (401, 413, 429, 503, ...)
 /// stays.
 pub fn error_reply(status: StatusCode, error: &ErrorObject) -> (StatusCode, Vec<u8>) {
-    let status =
-        if status == StatusCode::OK || status == StatusCode::BAD_REQUEST { status_of(error.code) } else { status };
+    let status = status_of_error(error.code, status);
     let grpc = grpc_status(error.code, status);
     let body = json!({
         "error": {

@@ -7,7 +7,8 @@
 //!
 //! - [`jsonrpc`]: one JSON-RPC 2.0 message in, under size and depth limits; errors out.
 //! - [`catalogue`]: every MCP and A2A method and its route; [`a2a_rest`]: A2A's HTTP+JSON
-//!   binding as the JSON-RPC calls it stands for.
+//!   binding as the JSON-RPC calls it stands for; [`a2a_grpc`]: its gRPC binding's paths and
+//!   refusals (origin only).
 //! - [`auth`]: JWT verification, the verified-token memo, `WWW-Authenticate` challenges.
 //! - [`ratelimit`]: GCRA over caller-held state.
 //! - [`cache`]: what may be cached, for how long, under which tenant-scoped key.
@@ -16,6 +17,7 @@
 //! - [`gateway`]: the pipeline tying these together.
 //! - `testkit` (feature `test-vectors`): test keys, token minting, the shared vectors' runner.
 
+pub mod a2a_grpc;
 pub mod a2a_rest;
 pub mod auth;
 pub mod cache;

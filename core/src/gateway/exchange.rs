@@ -223,9 +223,8 @@ pub struct Exchange<'r> {
     request_id: String,
     traceparent: TraceParent,
     endpoint: Option<Endpoint>,
-    /// A request of A2A's HTTP+JSON binding: read as the JSON-RPC call it stands for, and
-    /// answered in the binding's form ([`crate::a2a_rest`]).
-    rest: bool,
+    /// How the request is read and answered.
+    binding: Binding,
     caller: Option<Caller>,
     message: Option<Message>,
     call: Option<Call>,
@@ -252,9 +251,7 @@ impl<'r> Exchange<'r> {
             request_id,
             traceparent,
             endpoint: None,
-            rest: crate::a2a_rest::is_rest_path(
-                req.path_and_query.split_once('?').map_or(req.path_and_query, |(p, _)| p),
-            ),
+            binding: Binding::of(last_hop, req.path_and_query.split_once('?').map_or(req.path_and_query, |(p, _)| p)),
             caller: None,
             message: None,
             call: None,
@@ -341,8 +338,11 @@ impl<'r> Exchange<'r> {
     /// A step handed out once.
     fn take_step(&mut self) -> Step<'static> {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Reply(r) if self.rest => Step::Reply(rest_reply(r)),
-            State::Reply(r) => Step::Reply(r),
+            State::Reply(r) => Step::Reply(match self.binding {
+                Binding::JsonRpc => r,
+                Binding::Rest => rest_reply(r),
+                Binding::Grpc => crate::a2a_grpc::reply(r),
+            }),
             State::Evict(key) => {
                 self.state = State::Forward;
                 Step::EvictCache(key)
@@ -544,9 +544,18 @@ impl<'r> Exchange<'r> {
             return State::Admitted;
         }
         let reply = self.builder();
-        // A REST read or delete has no body to look at.
-        let bodiless = self.rest && method != Method::POST;
-        if let Some(ct) = super::header_str(self.req.headers, http::header::CONTENT_TYPE.as_str())
+        // A REST read or delete has no body to look at; a gRPC call's is protobuf, the origin's.
+        let bodiless = match self.binding {
+            Binding::JsonRpc => false,
+            Binding::Rest => method != Method::POST,
+            Binding::Grpc => true,
+        };
+        let content_type = super::header_str(self.req.headers, http::header::CONTENT_TYPE.as_str());
+        if self.binding == Binding::Grpc && !content_type.is_some_and(crate::a2a_grpc::is_grpc_content_type) {
+            let e = ErrorObject::new(code::A2A_CONTENT_TYPE_NOT_SUPPORTED, "Content-Type must be application/grpc");
+            return State::Reply(reply.jsonrpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, &e));
+        }
+        if let Some(ct) = content_type
             && !bodiless
             && !is_json_content_type(ct)
         {
@@ -561,13 +570,13 @@ impl<'r> Exchange<'r> {
         let invalid = if endpoint == Endpoint::A2a { StatusCode::OK } else { StatusCode::BAD_REQUEST };
         let body = if bodiless { Some(&b""[..]) } else { self.req.body };
         let Some(body) = body else { return State::Body };
-        let parsed = if self.rest {
-            match self.rest_call(body) {
+        let parsed = match self.binding {
+            Binding::Rest => match self.rest_call(body) {
                 Ok(m) => Ok(m),
                 Err(r) => return State::Reply(*r),
-            }
-        } else {
-            jsonrpc::parse(body, &config.limits)
+            },
+            Binding::Grpc => Ok(crate::a2a_grpc::request(self.req.path_and_query)),
+            Binding::JsonRpc => jsonrpc::parse(body, &config.limits),
         };
         let message = match parsed {
             Ok(m) => m,
@@ -583,6 +592,22 @@ impl<'r> Exchange<'r> {
                 Ok(rev) => Dialect::Mcp(rev),
                 Err(e) => return bad_request(e),
             },
+            // gRPC exists in 1.0 only (0.3's is another service); no version header means 1.0.
+            Endpoint::A2a if self.binding == Binding::Grpc => {
+                match super::header_str(self.req.headers, header::A2A_VERSION).map(str::trim) {
+                    None | Some("") => Dialect::A2a(A2aVersion::V1_0),
+                    v @ Some(_) => match A2aVersion::from_header(v) {
+                        Ok(A2aVersion::V1_0) => Dialect::A2a(A2aVersion::V1_0),
+                        Ok(A2aVersion::V0_3) | Err(_) => {
+                            let e = ErrorObject::new(
+                                code::A2A_VERSION_NOT_SUPPORTED,
+                                "A2A version not supported over gRPC; supported: 1.0",
+                            );
+                            return bad_request(e);
+                        }
+                    },
+                }
+            }
             Endpoint::A2a => match self.a2a_version() {
                 Ok(v) => Dialect::A2a(v),
                 Err(e) => return bad_request(e),
@@ -612,7 +637,9 @@ impl<'r> Exchange<'r> {
             let e = AuthError::InsufficientScope { required: required.to_owned() };
             return State::Reply(self.auth_reply(&e, id.as_ref()));
         }
+        // A gRPC call's parameters are in protobuf, which the origin reads.
         if let (Some(op), Dialect::A2a(version)) = (route.a2a, dialect)
+            && self.binding != Binding::Grpc
             && let Err(e) = catalogue::check_a2a_params(op, version, message.params())
         {
             return State::Reply(reply.jsonrpc_error(invalid, id.as_ref(), &e));
@@ -813,6 +840,29 @@ impl Call {
             writes: route.writes,
             tool: route.tool.map(str::to_owned),
             a2a: route.a2a,
+        }
+    }
+}
+
+/// How a request is read and its refusals written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Binding {
+    /// MCP, and A2A's JSON-RPC binding.
+    JsonRpc,
+    /// A2A's HTTP+JSON binding ([`crate::a2a_rest`]).
+    Rest,
+    /// A2A's gRPC binding ([`crate::a2a_grpc`]), at the origin only.
+    Grpc,
+}
+
+impl Binding {
+    fn of(last_hop: bool, path: &str) -> Self {
+        if crate::a2a_rest::is_rest_path(path) {
+            Binding::Rest
+        } else if last_hop && crate::a2a_grpc::is_grpc_path(path) {
+            Binding::Grpc
+        } else {
+            Binding::JsonRpc
         }
     }
 }

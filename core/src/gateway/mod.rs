@@ -197,6 +197,8 @@ impl Gateway {
             // Clients join the card's interface URL and `/`.
             "/a2a" | "/a2a/" => Endpoint::A2a,
             p if crate::a2a_rest::is_rest_path(p) => Endpoint::A2a,
+            // gRPC needs HTTP/2 trailers, which the edge runtimes do not pass: the origin only.
+            p if self.last_hop && crate::a2a_grpc::is_grpc_path(p) => Endpoint::A2a,
             p if p == METADATA_PATH || p.starts_with(concat!("/.well-known/oauth-protected-resource", "/")) => {
                 let r = if read_only {
                     reply.metadata(&config.resource_metadata())

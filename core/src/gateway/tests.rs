@@ -483,3 +483,48 @@ fn every_refusal_body_is_a_jsonrpc_error() {
     );
     assert_eq!(r.headers.get(http::header::ALLOW).unwrap(), "POST");
 }
+
+#[test]
+fn grpc_is_the_origin_s_alone_and_refused_in_grpc_s_shape() {
+    let path = "/lf.a2a.v1.A2AService/GetTask";
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "tasks:run")).unwrap();
+    let mut h = headers(&token);
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    let request = |h| HttpRequest { method: &Method::POST, path_and_query: path, headers: h, body: None };
+    // An edge serves no gRPC.
+    let mut edge = gateway();
+    let Step::Reply(r) = edge.begin(request(&h), ctx()).poll() else { panic!("the edge forwarded gRPC") };
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The origin admits a call without reading its (protobuf) body, as the operation its path names.
+    let mut gw = gateway().last_hop();
+    let mut ex = gw.begin(request(&h), ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    assert!(matches!(ex.poll(), Step::Forward(_)));
+    assert_eq!(ex.into_admitted().a2a, Some(crate::catalogue::A2aOperation::GetTask));
+
+    // Without a token: a trailers-only UNAUTHENTICATED, the challenge kept.
+    let mut anonymous = h.clone();
+    anonymous.remove(http::header::AUTHORIZATION);
+    let Step::Reply(r) = gw.begin(request(&anonymous), ctx()).poll() else { panic!("admitted without a token") };
+    assert_eq!((r.status, r.headers["grpc-status"].to_str().unwrap()), (StatusCode::OK, "16"));
+    assert!(r.headers.contains_key(http::header::WWW_AUTHENTICATE) && r.body.is_empty());
+
+    // An unknown method is UNIMPLEMENTED; a version other than 1.0 is refused.
+    let mut ex = gw.begin(
+        HttpRequest { method: &Method::POST, path_and_query: "/lf.a2a.v1.A2AService/Nope", headers: &h, body: None },
+        ctx(),
+    );
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    let Step::Reply(r) = ex.poll() else { panic!("an unknown method was forwarded") };
+    assert_eq!(r.headers["grpc-status"], "12");
+    let mut old = h.clone();
+    old.insert("a2a-version", HeaderValue::from_static("0.3"));
+    let mut ex = gw.begin(request(&old), ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    let Step::Reply(r) = ex.poll() else { panic!("0.3 over gRPC was forwarded") };
+    assert_eq!(r.headers["grpc-status"], "12");
+}

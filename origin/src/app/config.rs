@@ -126,6 +126,10 @@ pub struct A2aConfig {
     /// With the fixtures on, every other message meets the agent the 0.3 kit was written against
     /// (its reference SUT) instead of the real skills: tests/a2a_tck/run only.
     pub tck_reference_agent: bool,
+    /// Where clients reach this origin's gRPC binding (`host:port`), listed on the 1.0 card.
+    /// Unset: served but not listed (behind an edge the public URL is the edge's, which serves
+    /// no gRPC).
+    pub grpc_url: Option<String>,
     /// Let push notifications go to loopback addresses and over plain http (private,
     /// link-local and metadata addresses stay refused; elsewhere only https). Tests only.
     pub push_allow_loopback: bool,
@@ -152,6 +156,7 @@ impl Default for A2aConfig {
             test_workflows: false,
             tck_fixtures: false,
             tck_reference_agent: false,
+            grpc_url: None,
             push_allow_loopback: false,
             max_active_tasks_per_tenant: 100,
         }
@@ -348,6 +353,9 @@ impl Config {
         }
         if let Some(v) = var("AGENTPLANE_A2A_TEST_WORKFLOWS") {
             self.a2a.test_workflows = flag("AGENTPLANE_A2A_TEST_WORKFLOWS", v)?;
+        }
+        if let Some(v) = var("AGENTPLANE_A2A_GRPC_URL") {
+            self.a2a.grpc_url = Some(v).filter(|v| !v.trim().is_empty());
         }
         if let Some(v) = var("AGENTPLANE_A2A_TCK_FIXTURES") {
             self.a2a.tck_fixtures = flag("AGENTPLANE_A2A_TCK_FIXTURES", v)?;

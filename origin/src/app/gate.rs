@@ -352,8 +352,14 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     request.extensions_mut().insert(admitted);
     let started = std::time::Instant::now();
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    // An SSE stream, or a gRPC answer (a streaming call's events, or one status): the permit
+    // lives as long as the body.
+    let is_grpc = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     if let Some(permit) = stream_permit
-        && gateway::is_event_stream(response.headers())
+        && (gateway::is_event_stream(response.headers()) || is_grpc)
     {
         let (head, body) = response.into_parts();
         response = Response::from_parts(head, permit.hold_with(body));

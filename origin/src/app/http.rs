@@ -54,7 +54,9 @@ pub fn app(
         // Clients join the card's interface URL and `/`.
         .route("/a2a/", post(crate::protocol::a2a::handle).with_state(a2a.clone()))
         // A2A's HTTP+JSON binding; the gate reads each request as the call it stands for.
-        .route("/a2a/v1/{*operation}", axum::routing::any(crate::protocol::a2a::rest::handle).with_state(a2a))
+        .route("/a2a/v1/{*operation}", axum::routing::any(crate::protocol::a2a::rest::handle).with_state(a2a.clone()))
+        // A2A's gRPC binding (HTTP/2); the gate authenticates and limits each call by its path.
+        .route("/lf.a2a.v1.A2AService/{method}", post(crate::protocol::a2a::grpc::handle).with_state(a2a))
         .nest_service("/mcp", crate::protocol::mcp::service(mcp, sessions, allowed_hosts, cancel))
         .layer(axum::middleware::from_fn(super::rpc_errors::as_jsonrpc));
     Router::new()

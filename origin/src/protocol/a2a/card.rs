@@ -34,9 +34,21 @@ pub const JWKS_PATH: &str = "/.well-known/agent-card-jwks.json";
 
 impl Cards {
     /// Both shapes for an origin reachable at `public_url`, each signed with `key`.
-    pub fn new(public_url: &str, streaming: bool, push_notifications: bool, key: &LocalKey) -> Self {
+    /// `grpc_url`: where the origin's gRPC binding is reached (1.0 only, never through an edge),
+    /// listed on the 1.0 card when set.
+    pub fn new(
+        public_url: &str,
+        grpc_url: Option<&str>,
+        streaming: bool,
+        push_notifications: bool,
+        key: &LocalKey,
+    ) -> Self {
         let jku = format!("{}{JWKS_PATH}", public_url.trim_end_matches('/'));
-        let v1_doc = document(public_url, streaming, push_notifications, A2aVersion::V1_0);
+        let mut v1_doc = document(public_url, streaming, push_notifications, A2aVersion::V1_0);
+        if let (Some(url), Some(interfaces)) = (grpc_url, v1_doc["supportedInterfaces"].as_array_mut()) {
+            let at = interfaces.len().min(2);
+            interfaces.insert(at, json!({"url": url, "protocolBinding": "GRPC", "protocolVersion": "1.0"}));
+        }
         let v03_doc = document(public_url, streaming, push_notifications, A2aVersion::V0_3);
         let v1 = Card::new(&signed(&v1_doc, key, &jku));
         let v03 = Card::new(&signed(&v03_doc, key, &jku));
@@ -282,7 +294,7 @@ mod tests {
 
     #[test]
     fn the_version_header_or_query_picks_the_shape() {
-        let cards = Cards::new("https://a.example", true, true, &test_key("pick"));
+        let cards = Cards::new("https://a.example", None, true, true, &test_key("pick"));
         let body = |headers: &HeaderMap, query| {
             let r = cards.respond(headers, query);
             assert_eq!(r.headers()[header::VARY], "A2A-Version");

@@ -18,6 +18,7 @@ pub mod answer;
 pub mod card;
 mod error;
 pub mod executor;
+pub mod grpc;
 pub mod proto03;
 pub mod push;
 pub mod rest;
@@ -106,7 +107,7 @@ pub fn start(
         };
         executor::spawn(ctx.clone(), hub.clone(), pusher.clone(), settings, shutdown.clone());
     }
-    let card = card::Cards::new(&config.public_url(), true, true, card_key);
+    let card = card::Cards::new(&config.public_url(), config.a2a.grpc_url.as_deref(), true, true, card_key);
     let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
     let tiers = config.gateway.tiers.clone();
     let max_active_tasks_per_tenant = config.a2a.max_active_tasks_per_tenant;
@@ -254,6 +255,9 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Result<Res
                 .into_response())
         }
         Ok(Outcome::Stream(r)) => Ok(r),
+        Ok(Outcome::Events(_)) => {
+            Err(AppError::rpc(Some(&message.id), ErrorObject::new(code::INTERNAL_ERROR, "Internal error")))
+        }
         Err(e) => Err(refusal(&e, version, &message.method, Some(&message.id))),
     }
 }

@@ -46,6 +46,7 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Response {
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
         Ok(Outcome::Stream(r)) => r,
+        Ok(Outcome::Events(_)) => error_response(AppError::Internal),
         Err(e) => error_response(refusal(&e, engine, &message.method, None)),
     }
 }

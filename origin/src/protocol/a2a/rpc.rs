@@ -26,10 +26,12 @@ const CANCEL_WAIT: Duration = Duration::from_secs(10);
 /// follow-ups): a conversation that long belongs in a new task, and the row stays small.
 const MAX_TASK_MESSAGES: usize = 64;
 
-/// What a method answers: a JSON-RPC result, or an SSE stream of results.
+/// What a method answers: a result, an SSE stream of results, or (gRPC) the stream's results
+/// themselves with their sequence numbers.
 pub(super) enum Outcome {
     Result(Value),
     Stream(Response),
+    Events(tokio::sync::mpsc::Receiver<(i64, Value)>),
 }
 
 /// One call, with who made it.
@@ -120,7 +122,7 @@ impl Call<'_> {
     }
 
     fn stream(&self, task: TaskRow, artifacts: Vec<wire::Artifact>, start: Start) -> Outcome {
-        Outcome::Stream(stream::sse(StreamRequest {
+        let request = StreamRequest {
             db: self.a2a.db.clone(),
             hub: self.a2a.hub.clone(),
             shutdown: self.a2a.shutdown.clone(),
@@ -130,7 +132,11 @@ impl Call<'_> {
             task,
             artifacts,
             start,
-        }))
+        };
+        match self.framing {
+            stream::Framing::Grpc => Outcome::Events(stream::events(request)),
+            _ => Outcome::Stream(stream::sse(request)),
+        }
     }
 
     pub(super) async fn send(&self, params: &Value, streaming: bool) -> Result<Outcome, A2aError> {

@@ -162,6 +162,8 @@ pub enum Framing {
     JsonRpc(Id),
     /// HTTP+JSON: the `StreamResponse` itself, passed through a rewrite (0.3's protobuf JSON).
     Rest(fn(Value) -> Value),
+    /// gRPC: no SSE at all; the caller takes the events themselves ([`events`]).
+    Grpc,
 }
 
 impl Framing {
@@ -169,6 +171,7 @@ impl Framing {
         let body = match self {
             Framing::JsonRpc(id) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
             Framing::Rest(rewrite) => rewrite(result),
+            Framing::Grpc => result,
         };
         SseEvent::default().id(seq.to_string()).data(body.to_string())
     }
@@ -178,8 +181,20 @@ impl Framing {
 /// ends after the event that settles the task.
 pub fn sse(req: StreamRequest) -> Response {
     let heartbeat = req.hub.timing.heartbeat;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(16);
-    let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+    let framing = req.framing.clone();
+    let rx = events(req);
+    let events = futures::stream::unfold(rx, move |mut rx| {
+        let framing = framing.clone();
+        async move { rx.recv().await.map(|(seq, result)| (Ok::<_, Infallible>(framing.frame(seq, result)), rx)) }
+    });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat)).into_response()
+}
+
+/// The stream's `StreamResponse`s with their sequence numbers, as they are read from the log;
+/// the channel closes after the event that settles the task. Dropping the receiver stops the
+/// follower.
+pub fn events(req: StreamRequest) -> tokio::sync::mpsc::Receiver<(i64, Value)> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<(i64, Value)>(16);
     tokio::spawn(async move {
         let row = req.task;
         let (after, ended) = match req.start {
@@ -187,7 +202,7 @@ pub fn sse(req: StreamRequest) -> Response {
             Start::Snapshot => {
                 let snapshot = task_value(req.version, &row, &req.artifacts, None);
                 let result = wire::stream_response(req.version, "task", snapshot);
-                if tx.send(Ok(req.framing.frame(row.last_seq, result))).await.is_err() {
+                if tx.send((row.last_seq, result)).await.is_err() {
                     return;
                 }
                 // A subscriber to a task waiting for input waits with it: the stream goes on
@@ -223,13 +238,13 @@ pub fn sse(req: StreamRequest) -> Response {
                         return;
                     }
                 };
-                if tx.send(Ok(req.framing.frame(e.seq, result))).await.is_err() || end {
+                if tx.send((e.seq, result)).await.is_err() || end {
                     return;
                 }
             }
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat)).into_response()
+    rx
 }
 
 /// Waits until the task settles (terminal or waiting for input) or `wait` passes; returns its
