@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Exit codes: 0 success, 1 runtime failure, 2 usage
 //! or configuration error.
 
+mod backup;
 #[cfg(feature = "dev-tools")]
 mod eval;
 pub mod ingest;
@@ -47,6 +48,11 @@ enum Command {
     /// Load-test hybrid_search over MCP (optionally loading a BEIR corpus first).
     #[cfg(feature = "dev-tools")]
     Load(load::Args),
+    /// Write the embedded database to one archive (pg_dump custom format), consistent while
+    /// serving.
+    Backup(backup::Args),
+    /// Restore an archive made by `backup` into a data dir with no database yet.
+    Restore(backup::Args),
     /// Development tokens signed with the local dev key.
     #[command(subcommand)]
     Token(token::Command),
@@ -72,6 +78,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(config, args).await,
             Command::Migrate => migrate::run(config).await,
+            Command::Backup(args) => backup::backup(config, args).await,
+            Command::Restore(args) => backup::restore(config, args).await,
             #[cfg(feature = "dev-tools")]
             Command::Load(args) => load::run(args).await,
             #[cfg(feature = "dev-tools")]

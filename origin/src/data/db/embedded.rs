@@ -165,6 +165,11 @@ impl EmbeddedPostgres {
         )
     }
 
+    /// For the install's client tools (`pg_dump`, `pg_restore`), which take it from `PGPASSWORD`.
+    pub fn admin_password(&self) -> &str {
+        &self.credentials.admin_password
+    }
+
     pub fn app_password(&self) -> &str {
         &self.credentials.app_password
     }
