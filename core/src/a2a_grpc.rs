@@ -7,10 +7,9 @@
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use serde_json::Value;
 
 use crate::gateway::Reply;
-use crate::jsonrpc::{ErrorObject, Message, Request};
+use crate::jsonrpc::{Message, Request};
 
 /// The path prefix of the service's methods.
 pub const PREFIX: &str = "/lf.a2a.v1.A2AService/";
@@ -59,14 +58,10 @@ const MESSAGE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%');
 /// A reply made for a JSON-RPC call as gRPC's trailers-only response; the challenge and
 /// `Retry-After` headers stay.
 pub fn reply(r: Reply) -> Reply {
-    let error: Option<ErrorObject> = serde_json::from_slice::<Value>(&r.body)
-        .ok()
-        .and_then(|v| v.get("error").cloned())
-        .and_then(|e| serde_json::from_value(e).ok());
-    let (code, message) = match &error {
-        Some(e) => (status_code(e.code, r.status), e.message.clone()),
+    let (code, message) = match crate::jsonrpc::outcome_of(&r.body) {
+        Some(Err(e)) => (status_code(e.code, r.status), e.message),
         // A successful answer made by the gateway (none today) has nothing to say in gRPC.
-        None => (13, "internal error: no gRPC answer".to_owned()),
+        Some(Ok(_)) | None => (13, "internal error: no gRPC answer".to_owned()),
     };
     let mut headers = HeaderMap::new();
     for (name, value) in &r.headers {
@@ -85,6 +80,7 @@ pub fn reply(r: Reply) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsonrpc::ErrorObject;
 
     #[test]
     fn paths_and_codes() {

@@ -252,29 +252,14 @@ pub fn error_reply(status: StatusCode, error: &ErrorObject) -> (StatusCode, Vec<
     (status, serde_json::to_vec(&body).unwrap_or_default())
 }
 
-/// A JSON-RPC response body in the binding's form: the bare result, or the error as
-/// [`error_reply`] gives it. `None` when the body is no JSON-RPC response.
-pub fn from_jsonrpc(status: StatusCode, body: &[u8]) -> Option<(StatusCode, Vec<u8>)> {
-    let limits = Limits { max_body_bytes: usize::MAX, max_depth: 256 };
-    match jsonrpc::parse(body, &limits).ok()? {
-        Message::Response(r) => match r.outcome {
-            Ok(result) => Some((status, serde_json::to_vec(&result).unwrap_or_default())),
-            Err(e) => Some(error_reply(status, &e)),
-        },
-        _ => None,
-    }
-}
-
-/// A JSON-RPC error body whose call had no id (the gateway's refusals) in the binding's form.
-fn from_jsonrpc_error(status: StatusCode, body: &[u8]) -> Option<(StatusCode, Vec<u8>)> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let e: ErrorObject = serde_json::from_value(v.get("error")?.clone()).ok()?;
-    Some(error_reply(status, &e))
-}
-
-/// [`from_jsonrpc`] for any JSON-RPC body, including errors that answer no call.
+/// A JSON-RPC response body (any id, the gateway's id-less refusals included) in the binding's
+/// form: the bare result, or the error as [`error_reply`] gives it. `None` when the body is no
+/// JSON-RPC response.
 pub fn convert(status: StatusCode, body: &[u8]) -> Option<(StatusCode, Vec<u8>)> {
-    from_jsonrpc(status, body).or_else(|| from_jsonrpc_error(status, body))
+    match jsonrpc::outcome_of(body)? {
+        Ok(result) => Some((status, serde_json::to_vec(&result).unwrap_or_default())),
+        Err(e) => Some(error_reply(status, &e)),
+    }
 }
 
 #[cfg(test)]
@@ -342,9 +327,9 @@ mod tests {
     #[test]
     fn jsonrpc_answers_become_the_bindings() {
         let ok = br#"{"jsonrpc":"2.0","id":0,"result":{"task":{"id":"t"}}}"#;
-        assert_eq!(from_jsonrpc(StatusCode::OK, ok).unwrap(), (StatusCode::OK, br#"{"task":{"id":"t"}}"#.to_vec()));
+        assert_eq!(convert(StatusCode::OK, ok).unwrap(), (StatusCode::OK, br#"{"task":{"id":"t"}}"#.to_vec()));
         let not_found = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32001,"message":"Task not found","data":[{"reason":"TASK_NOT_FOUND"}]}}"#;
-        let (status, body) = from_jsonrpc(StatusCode::OK, not_found).unwrap();
+        let (status, body) = convert(StatusCode::OK, not_found).unwrap();
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["error"]["status"], "NOT_FOUND");

@@ -202,6 +202,17 @@ pub fn error_bytes(id: Option<&Id>, error: &ErrorObject) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
+/// The result or error a response body carries, whatever its id (the gateway answers some
+/// refusals with a null one); `None` for a body that is neither.
+pub fn outcome_of(body: &[u8]) -> Option<Result<Value, ErrorObject>> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let fields = v.as_object_mut()?;
+    if let Some(result) = fields.remove("result") {
+        return Some(Ok(result));
+    }
+    serde_json::from_value(fields.remove("error")?).ok().map(Err)
+}
+
 /// Bounds on what the parser accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
