@@ -17,8 +17,19 @@ use crate::jsonrpc::{self, ErrorObject, Id, Limits, Message, Request, code};
 /// Where the HTTP+JSON routes live.
 pub const PREFIX: &str = "/a2a/v1";
 
-/// The methods allowed anywhere under [`PREFIX`].
-pub const ALLOWED: &str = "GET, POST, DELETE";
+/// The methods some route under [`PREFIX`] takes.
+const ANY_ROUTE: [Method; 3] = [Method::GET, Method::POST, Method::DELETE];
+
+/// The methods `path` (with or without [`PREFIX`]) takes, for a 405's `Allow`: read off the route
+/// table itself, so the two never disagree. A path that is no route gets every method some
+/// route takes.
+pub fn allowed(path: &str) -> String {
+    let rest = path.strip_prefix(PREFIX).unwrap_or(path);
+    let takes = |m: &Method| !matches!(operation(m, rest), Err(RestError::MethodNotAllowed | RestError::NotFound));
+    let methods: Vec<&str> = ANY_ROUTE.iter().filter(|m| takes(m)).map(Method::as_str).collect();
+    let methods = if methods.is_empty() { ANY_ROUTE.iter().map(Method::as_str).collect() } else { methods };
+    methods.join(", ")
+}
 
 /// Whether `path` (without its query) is one of the binding's.
 pub fn is_rest_path(path: &str) -> bool {

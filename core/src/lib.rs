@@ -25,6 +25,7 @@ pub mod catalogue;
 mod digest;
 pub mod gateway;
 pub mod jsonrpc;
+pub mod otlp;
 pub mod ratelimit;
 #[cfg(feature = "test-vectors")]
 pub mod testkit;

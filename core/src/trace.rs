@@ -68,6 +68,12 @@ impl std::fmt::Display for TraceParent {
     }
 }
 
+/// The trace context an MCP request carries in `params._meta` (SEP-414's `traceparent`), if
+/// valid; a malformed one is ignored, never an error.
+pub fn from_meta(params: Option<&serde_json::Value>) -> Option<TraceParent> {
+    TraceParent::parse(params?.get("_meta")?.get("traceparent")?.as_str()?)
+}
+
 /// A client-supplied request id is kept when it is short and plain, so a caller can correlate
 /// its own logs; otherwise the trace id stands in.
 pub fn request_id(incoming: Option<&str>, trace: &TraceParent) -> String {

@@ -28,6 +28,7 @@ pub struct EdgeGateway {
     gateway: Gateway,
     origins: Origins,
     refresh: Refresh,
+    otlp_traces_url: Option<String>,
 }
 
 impl EdgeGateway {
@@ -42,7 +43,12 @@ impl EdgeGateway {
                 Refresh::Fetched { url, period_ms, due_ms: fetched_at.as_unix_millis().saturating_add(period_ms) }
             }
         };
-        Ok(Self { gateway: Gateway::new(settings.gateway, keys)?, origins: settings.origins, refresh })
+        Ok(Self {
+            gateway: Gateway::new(settings.gateway, keys)?,
+            origins: settings.origins,
+            refresh,
+            otlp_traces_url: settings.otlp_traces_url,
+        })
     }
 
     /// The URL to fetch keys from now, if they are due. Asking moves the due time on by the retry
@@ -67,6 +73,11 @@ impl EdgeGateway {
             *due_ms = now.as_unix_millis().saturating_add(*period_ms);
         }
         Ok(())
+    }
+
+    /// Where this edge sends its spans (OTLP/HTTP JSON, [`crate::otlp::export_json`]), if anywhere.
+    pub fn otlp_traces_url(&self) -> Option<&str> {
+        self.otlp_traces_url.as_deref()
     }
 
     pub fn gateway(&mut self) -> &mut Gateway {

@@ -84,6 +84,8 @@ pub struct ResponseHead {
 #[derive(Debug, Clone)]
 pub struct Admitted {
     pub request_id: String,
+    /// The caller's trace context (header, else MCP `_meta`): the parent of the handler's span.
+    pub caller_trace: Option<TraceParent>,
     /// The verified caller; `None` on public paths.
     pub principal: Option<Principal>,
     /// The JSON-RPC message; `None` for MCP's GET stream, session DELETE and public paths.
@@ -221,6 +223,10 @@ pub struct Exchange<'r> {
     req: HttpRequest<'r>,
     now: Timestamp,
     request_id: String,
+    request_id_is_trace: bool,
+    /// The caller's trace context: its `traceparent` header, else (MCP) `params._meta`.
+    caller_trace: Option<TraceParent>,
+    /// Ours: the caller's trace (or a new one) and this hop's span id.
     traceparent: TraceParent,
     endpoint: Option<Endpoint>,
     /// How the request is read and answered.
@@ -235,23 +241,30 @@ pub struct Exchange<'r> {
     state: State,
 }
 
+/// A request target without its query.
+fn path_of(path_and_query: &str) -> &str {
+    path_and_query.split_once('?').map_or(path_and_query, |(p, _)| p)
+}
+
 impl<'r> Exchange<'r> {
     pub(super) fn new(
         shared: Arc<Shared>,
         last_hop: bool,
         req: HttpRequest<'r>,
         now: Timestamp,
-        (traceparent, request_id): (TraceParent, String),
+        ids: super::Ids,
     ) -> Self {
         Self {
             shared,
             last_hop,
             req,
             now,
-            request_id,
-            traceparent,
+            request_id: ids.request_id,
+            request_id_is_trace: ids.request_id_is_trace,
+            caller_trace: ids.caller,
+            traceparent: ids.next_hop,
             endpoint: None,
-            binding: Binding::of(last_hop, req.path_and_query.split_once('?').map_or(req.path_and_query, |(p, _)| p)),
+            binding: Binding::of(last_hop, path_of(req.path_and_query)),
             caller: None,
             message: None,
             call: None,
@@ -472,6 +485,39 @@ impl<'r> Exchange<'r> {
         &self.traceparent
     }
 
+    /// This hop's span, ended at `end` with `status`: what an edge exports (`crate::otlp`). Its
+    /// id is the one the forwarded `traceparent` names, so the next hop's spans are its children.
+    pub fn span(&self, end: Timestamp, status: StatusCode) -> crate::otlp::SpanRecord {
+        let path = path_of(self.req.path_and_query);
+        let method = self.call.as_ref().and_then(|c| c.method.as_deref());
+        let mut attributes = vec![
+            ("http.request.method", self.req.method.as_str().to_owned()),
+            ("url.path", path.to_owned()),
+            ("http.response.status_code", status.as_u16().to_string()),
+            ("agentplane.request_id", self.request_id.clone()),
+        ];
+        if let Some(m) = method {
+            attributes.push(("rpc.method", m.to_owned()));
+        }
+        if self.cache_status != CacheStatus::Bypass {
+            attributes.push(("agentplane.cache", self.cache_status.as_str().to_owned()));
+        }
+        crate::otlp::SpanRecord {
+            span: self.traceparent,
+            parent: self.caller_trace.map(|t| t.parent_id),
+            name: format!("edge {}", method.unwrap_or(path)),
+            start: self.now,
+            end,
+            attributes,
+            status: status.as_u16(),
+        }
+    }
+
+    /// The caller's trace context (its span is our span's parent), if it sent one.
+    pub fn caller_trace(&self) -> Option<&TraceParent> {
+        self.caller_trace.as_ref()
+    }
+
     /// The verified caller, once the token has been checked.
     pub fn principal(&self) -> Option<&Principal> {
         self.caller.as_ref().map(|c| &c.principal)
@@ -516,6 +562,7 @@ impl<'r> Exchange<'r> {
         let call = self.call;
         Admitted {
             request_id: self.request_id,
+            caller_trace: self.caller_trace,
             principal: self.caller.map(|c| c.principal),
             message: self.message,
             dialect: call.as_ref().map(|c| c.dialect),
@@ -575,7 +622,7 @@ impl<'r> Exchange<'r> {
                 Ok(m) => Ok(m),
                 Err(r) => return State::Reply(*r),
             },
-            Binding::Grpc => Ok(crate::a2a_grpc::request(self.req.path_and_query)),
+            Binding::Grpc => Ok(crate::a2a_grpc::request(path_of(self.req.path_and_query))),
             Binding::JsonRpc => jsonrpc::parse(body, &config.limits),
         };
         let message = match parsed {
@@ -646,8 +693,23 @@ impl<'r> Exchange<'r> {
         }
         let call = Call::of(&route, id);
         self.call = Some(call);
+        if self.caller_trace.is_none()
+            && let Some(meta) = crate::trace::from_meta(message.params())
+        {
+            self.join_trace(meta);
+        }
         self.message = Some(message);
         State::Admitted
+    }
+
+    /// Joins the trace a request's `_meta` names (SEP-414) when no header named one: our span
+    /// stays, its trace (and a request id drawn from it) become the caller's.
+    fn join_trace(&mut self, caller: TraceParent) {
+        self.traceparent = TraceParent { trace_id: caller.trace_id, flags: caller.flags, ..self.traceparent };
+        if self.request_id_is_trace {
+            self.request_id = self.traceparent.trace_id_hex();
+        }
+        self.caller_trace = Some(caller);
     }
 
     /// The `A2A-Version` a request asks for, by header or query parameter.
@@ -670,8 +732,10 @@ impl<'r> Exchange<'r> {
         crate::a2a_rest::request(self.req.method, path, query, body, version, &self.shared.config.limits).map_err(|e| {
             let (status, error) = e.to_error();
             let mut r = reply.jsonrpc_error(status, None, &error);
-            if status == StatusCode::METHOD_NOT_ALLOWED {
-                r.headers.insert(http::header::ALLOW, HeaderValue::from_static(crate::a2a_rest::ALLOWED));
+            if status == StatusCode::METHOD_NOT_ALLOWED
+                && let Ok(allow) = HeaderValue::from_str(&crate::a2a_rest::allowed(path))
+            {
+                r.headers.insert(http::header::ALLOW, allow);
             }
             Box::new(r)
         })

@@ -178,7 +178,7 @@ impl Gateway {
     /// The 413 for a body longer than [`Gateway::max_body_bytes`], for adapters that find out
     /// while reading it (so `begin` never sees the body).
     pub fn payload_too_large(&self, headers: &HeaderMap, ctx: RequestContext) -> Reply {
-        let (_, request_id) = ids(headers, &ctx);
+        let Ids { request_id, .. } = ids(headers, &ctx);
         let reply = reply::ReplyBuilder { request_id: &request_id, metadata_url: &self.shared.metadata_url };
         reply.payload_too_large(self.shared.config.limits.max_body_bytes)
     }
@@ -224,12 +224,12 @@ impl Gateway {
         }
         let get_or_delete = req.method == Method::GET || req.method == Method::DELETE;
         let (allowed, not_post_ok) = match endpoint {
-            Endpoint::Mcp => ("POST, GET, DELETE", get_or_delete),
-            Endpoint::A2a if crate::a2a_rest::is_rest_path(path) => (crate::a2a_rest::ALLOWED, get_or_delete),
-            Endpoint::A2a => ("POST", false),
+            Endpoint::Mcp => ("POST, GET, DELETE".into(), get_or_delete),
+            Endpoint::A2a if crate::a2a_rest::is_rest_path(path) => (crate::a2a_rest::allowed(path), get_or_delete),
+            Endpoint::A2a => ("POST".into(), false),
         };
         if req.method != Method::POST && !not_post_ok {
-            let r = reply.method_not_allowed(allowed);
+            let r = reply.method_not_allowed(&allowed);
             return exchange.reply_with(r);
         }
         match authenticate_request(&mut self.auth, req.headers, ctx.now) {
@@ -243,12 +243,22 @@ impl Gateway {
     }
 }
 
-/// The next-hop `traceparent` and the request id of a request.
-fn ids(headers: &HeaderMap, ctx: &RequestContext) -> (TraceParent, String) {
-    let incoming_trace = header_str(headers, header::TRACEPARENT).and_then(TraceParent::parse);
-    let traceparent = TraceParent::next_hop(incoming_trace.as_ref(), &ctx.entropy);
-    let request_id = trace::request_id(header_str(headers, header::REQUEST_ID), &traceparent);
-    (traceparent, request_id)
+/// A request's trace identity: the caller's `traceparent`, the next hop's (our span), and the
+/// request id.
+pub(crate) struct Ids {
+    pub caller: Option<TraceParent>,
+    pub next_hop: TraceParent,
+    pub request_id: String,
+    /// Whether the request id is the trace id (the client sent none usable).
+    pub request_id_is_trace: bool,
+}
+
+fn ids(headers: &HeaderMap, ctx: &RequestContext) -> Ids {
+    let caller = header_str(headers, header::TRACEPARENT).and_then(TraceParent::parse);
+    let next_hop = TraceParent::next_hop(caller.as_ref(), &ctx.entropy);
+    let request_id = trace::request_id(header_str(headers, header::REQUEST_ID), &next_hop);
+    let request_id_is_trace = request_id == next_hop.trace_id_hex();
+    Ids { caller, next_hop, request_id, request_id_is_trace }
 }
 
 #[allow(clippy::result_large_err)]

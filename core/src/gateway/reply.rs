@@ -95,10 +95,12 @@ impl ReplyBuilder<'_> {
         self.jsonrpc_error(StatusCode::NOT_FOUND, None, &e)
     }
 
-    pub(crate) fn method_not_allowed(&self, allow: &'static str) -> Reply {
+    pub(crate) fn method_not_allowed(&self, allow: &str) -> Reply {
         let e = ErrorObject::new(code::INVALID_REQUEST, format!("Method not allowed here; allowed: {allow}"));
         let mut r = self.jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, None, &e);
-        r.headers.insert(ALLOW, HeaderValue::from_static(allow));
+        if let Ok(v) = HeaderValue::from_str(allow) {
+            r.headers.insert(ALLOW, v);
+        }
         r
     }
 

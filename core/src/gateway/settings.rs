@@ -37,6 +37,9 @@ pub mod var {
     pub const MEMO_CAPACITY: &str = "memo_capacity";
     /// The largest answer kept in the edge cache, in bytes.
     pub const MAX_CACHE_ENTRY_BYTES: &str = "max_cache_entry_bytes";
+    /// An OTLP/HTTP collector's base URL (as `OTEL_EXPORTER_OTLP_ENDPOINT`): each request's edge
+    /// span is sent to `<it>/v1/traces`. Unset: spans are not sent, `traceparent` still goes on.
+    pub const OTLP_ENDPOINT: &str = "otlp_endpoint";
 
     /// Every name, for runtimes that must read variables before parsing (Spin reads them
     /// asynchronously).
@@ -55,6 +58,7 @@ pub mod var {
         MAX_DEPTH,
         MEMO_CAPACITY,
         MAX_CACHE_ENTRY_BYTES,
+        OTLP_ENDPOINT,
     ];
 }
 
@@ -74,6 +78,8 @@ pub struct EdgeSettings {
     /// The origins' base URLs: one, or several replicas the edge spreads requests over.
     pub origins: Origins,
     pub keys: KeySource,
+    /// Where edge spans go (`<endpoint>/v1/traces`), if anywhere.
+    pub otlp_traces_url: Option<String>,
 }
 
 /// A variable that is missing or unusable. Configuration errors, reported on the first request.
@@ -145,7 +151,14 @@ impl EdgeSettings {
             }
             (None, None) => return Err(SettingsError::NoKeys),
         };
-        Ok(Self { gateway, origins, keys })
+        let otlp_traces_url = match get(var::OTLP_ENDPOINT) {
+            None => None,
+            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                Some(format!("{}/v1/traces", e.trim_end_matches('/')))
+            }
+            Some(e) => return Err(invalid(var::OTLP_ENDPOINT, format!("{e:?} is not an http(s) URL"))),
+        };
+        Ok(Self { gateway, origins, keys, otlp_traces_url })
     }
 }
 
@@ -167,6 +180,17 @@ mod tests {
         ("resource", "http://127.0.0.1:8787"),
         ("jwks_url", "http://127.0.0.1:8080/.well-known/jwks.json"),
     ];
+
+    #[test]
+    fn an_otlp_endpoint_names_where_spans_go() {
+        assert_eq!(read(&BASE).unwrap().otlp_traces_url, None);
+        let mut vars = BASE.to_vec();
+        vars.push(("otlp_endpoint", "http://127.0.0.1:4318/"));
+        assert_eq!(read(&vars).unwrap().otlp_traces_url.as_deref(), Some("http://127.0.0.1:4318/v1/traces"));
+        vars.pop();
+        vars.push(("otlp_endpoint", "collector:4318"));
+        assert!(matches!(read(&vars), Err(SettingsError::Invalid { name: "otlp_endpoint", .. })));
+    }
 
     #[test]
     fn reads_a_minimal_deployment() {

@@ -482,6 +482,24 @@ fn every_refusal_body_is_a_jsonrpc_error() {
         (StatusCode::METHOD_NOT_ALLOWED, Some(i64::from(code::INVALID_REQUEST)))
     );
     assert_eq!(r.headers.get(http::header::ALLOW).unwrap(), "POST");
+    // An HTTP+JSON route's `Allow` names what that route takes.
+    for (path, allow) in [
+        ("/a2a/v1/message:send", "POST"),
+        ("/a2a/v1/tasks", "GET"),
+        ("/a2a/v1/tasks/t:subscribe", "GET, POST"),
+        ("/a2a/v1/tasks/t/pushNotificationConfigs/c", "GET, DELETE"),
+    ] {
+        let Step::Reply(r) =
+            gw.begin(HttpRequest { method: &Method::PUT, path_and_query: path, headers: &h, body: None }, ctx()).poll()
+        else {
+            panic!("served")
+        };
+        assert_eq!(
+            (r.status, r.headers.get(http::header::ALLOW).unwrap().to_str().unwrap()),
+            (StatusCode::METHOD_NOT_ALLOWED, allow),
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -499,6 +517,18 @@ fn grpc_is_the_origin_s_alone_and_refused_in_grpc_s_shape() {
     // The origin admits a call without reading its (protobuf) body, as the operation its path names.
     let mut gw = gateway().last_hop();
     let mut ex = gw.begin(request(&h), ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    assert!(matches!(ex.poll(), Step::Forward(_)));
+    assert_eq!(ex.into_admitted().a2a, Some(crate::catalogue::A2aOperation::GetTask));
+    // The method is the path's last segment, whatever query follows it.
+    let with_query = HttpRequest {
+        method: &Method::POST,
+        path_and_query: "/lf.a2a.v1.A2AService/GetTask?x=1",
+        headers: &h,
+        body: None,
+    };
+    let mut ex = gw.begin(with_query, ctx());
     let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
     ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
     assert!(matches!(ex.poll(), Step::Forward(_)));
@@ -527,4 +557,39 @@ fn grpc_is_the_origin_s_alone_and_refused_in_grpc_s_shape() {
     ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
     let Step::Reply(r) = ex.poll() else { panic!("0.3 over gRPC was forwarded") };
     assert_eq!(r.headers["grpc-status"], "12");
+}
+
+#[test]
+fn an_mcp_request_joins_the_trace_its_meta_names_unless_a_header_names_one() {
+    const META: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"hybrid_search","arguments":{{"query":"q"}},"_meta":{{"traceparent":"{META}"}}}}}}"#
+    );
+    let forwarded = |gw: &mut Gateway, h: &HeaderMap| {
+        let req =
+            HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: h, body: Some(body.as_bytes()) };
+        let mut ex = gw.begin(req, ctx());
+        let Step::Admit(check) = past_signature(gw, &mut ex) else { panic!("no admission asked for") };
+        ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+        if let Step::LookupCache(_) = ex.poll() {
+            ex.handle_cache(None);
+        }
+        let Step::Forward(fwd) = ex.poll() else { panic!("not forwarded") };
+        let sent = TraceParent::parse(fwd.headers["traceparent"].to_str().unwrap()).unwrap();
+        let request_id = fwd.headers[header::REQUEST_ID].to_str().unwrap().to_owned();
+        (sent, request_id, ex.caller_trace().copied())
+    };
+    let meta = TraceParent::parse(META).unwrap();
+    let (sent, request_id, caller) = forwarded(&mut gw, &headers(&token));
+    assert_eq!((sent.trace_id, caller), (meta.trace_id, Some(meta)), "the trace of _meta, under a span of ours");
+    assert_ne!(sent.parent_id, meta.parent_id);
+    assert_eq!(request_id, sent.trace_id_hex(), "the request id follows the trace it joined");
+    // A header wins: behind an edge, its span is the parent, whatever the client put in _meta.
+    let edge = TraceParent::parse("00-11111111111111111111111111111111-2222222222222222-01").unwrap();
+    let mut h = headers(&token);
+    h.insert("traceparent", HeaderValue::from_str(&edge.to_string()).unwrap());
+    let (sent, _, caller) = forwarded(&mut gw, &h);
+    assert_eq!((sent.trace_id, caller), (edge.trace_id, Some(edge)));
 }
