@@ -77,6 +77,10 @@ impl EmbeddedPostgres {
         let data = root.join("data");
         let user = unprivileged_user()?;
         std::fs::create_dir_all(&root).map_err(|e| io("create data dir", e))?;
+        // Processes (or tests) starting on one data dir at once: one initialises and starts the
+        // server, the others wait and attach, instead of reading half-written credentials or
+        // racing initdb.
+        let _starting = start_lock(&root).await?;
         let creds_path = root.join("credentials.json");
         if !data.join("PG_VERSION").exists() {
             initdb(&bin, &root, &data, user.as_ref()).await?;
@@ -198,6 +202,21 @@ impl EmbeddedPostgres {
         }
         let _ = std::fs::remove_file(self.root.join("owner.pid"));
     }
+}
+
+/// An exclusive lock on `<root>/start.lock`, held while the caller starts or attaches.
+async fn start_lock(root: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, EmbeddedError> {
+    let path = root.join("start.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io("start.lock", e))?;
+    tokio::task::spawn_blocking(move || nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive))
+        .await
+        .map_err(|e| io("start.lock", e))?
+        .map_err(|(_, errno)| io("start.lock", errno))
 }
 
 async fn tcp_open(port: u16) -> bool {
