@@ -111,8 +111,16 @@ async fn a_backup_taken_while_serving_restores_every_row_into_a_fresh_data_dir()
     assert!(out.status.success(), "backup: {}", String::from_utf8_lossy(&out.stderr));
     drop(origin);
 
-    // Restored into a fresh data dir; a second restore there is refused, nothing overwritten.
+    // A damaged archive fails to restore and leaves nothing behind, so the good one then
+    // restores into the same data dir.
     let restored = fresh_data_dir("backup-restored");
+    let damaged = archive.with_extension("damaged");
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let out = agentplane(&restored).args(["restore", damaged.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success(), "a damaged archive restored");
+
+    // Restored; a second restore there is refused, nothing overwritten.
     let out = agentplane(&restored).args(["restore", archive.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
     let again = agentplane(&restored).args(["restore", archive.to_str().unwrap()]).output().unwrap();

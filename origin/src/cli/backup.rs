@@ -51,6 +51,15 @@ async fn run_tool(config: &Config, server: &EmbeddedPostgres, tool: &str, args: 
     Ok(())
 }
 
+async fn drop_database(server: &EmbeddedPostgres) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&server.admin_url("postgres")).await?;
+    // The name is our constant, not input; identifiers cannot be bound parameters.
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", embedded::DATABASE)).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
 async fn database_exists(server: &EmbeddedPostgres) -> anyhow::Result<bool> {
     use sqlx::Connection as _;
     let mut conn = sqlx::PgConnection::connect(&server.admin_url("postgres")).await?;
@@ -96,13 +105,22 @@ pub async fn restore(config: Config, args: Args) -> anyhow::Result<()> {
         // --clean then replaces what they made with the archive's objects, rows included.
         crate::data::db::provision_embedded(&server, config.lexical_backend).await?;
         let path = args.path.to_str().context("the archive path is not UTF-8")?;
-        run_tool(
+        let restored = run_tool(
             &config,
             &server,
             "pg_restore",
             &["--clean", "--if-exists", "--single-transaction", "--exit-on-error", path],
         )
-        .await
+        .await;
+        if restored.is_err() {
+            // The archive was rolled back, but the empty database the migrations made would
+            // refuse the next attempt ("already holds a database"): remove it, so a corrected
+            // archive can be restored into the same data dir.
+            if let Err(e) = drop_database(&server).await {
+                tracing::warn!(error = %e, "removing the database of a failed restore failed");
+            }
+        }
+        restored
     }
     .await;
     server.stop().await;
