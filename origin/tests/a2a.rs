@@ -1274,6 +1274,7 @@ async fn the_http_json_binding_runs_the_same_engine_in_both_versions() {
     assert_eq!(nowhere.json::<Value>().await.unwrap()["error"]["status"], "NOT_FOUND");
     let wrong = call(http::Method::DELETE, "/message:send", "1.0").send().await.unwrap();
     assert_eq!(wrong.status(), 405);
+    assert_eq!(wrong.headers()["allow"], "POST", "the methods of that route");
     let anonymous = a.http.get(format!("{rest}/tasks/{id}")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
     assert!(anonymous.headers().contains_key("www-authenticate"));
@@ -1310,4 +1311,22 @@ async fn the_http_json_binding_runs_the_same_engine_in_both_versions() {
     assert!(old["task"]["history"][0]["content"].is_array(), "{old}");
     let card: Value = call(http::Method::GET, "/card", "0.3").send().await.unwrap().json().await.unwrap();
     assert_eq!(card["protocolVersion"], "0.3.0", "{card}");
+}
+
+/// A reply makes a waiting task runnable, and the executors hear of it at once: they do not wait
+/// for their next poll (here a minute, longer than the blocking send waits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_reply_to_a_waiting_task_wakes_the_executors() {
+    let mut config = support::test_config();
+    config.a2a.poll_ms = 60_000;
+    config.a2a.blocking_wait_secs = 20;
+    let o = support::start(config);
+    let token = o.token(Uuid::new_v4(), ALL_SCOPES);
+    let vague = json!({"messageId": Uuid::new_v4().to_string(), "role": "ROLE_USER", "parts": [{"text": "help"}]});
+    let asked: Value = o.a2a(&token, "SendMessage", json!({"message": vague})).await.json().await.unwrap();
+    assert_eq!(asked["result"]["task"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{asked}");
+    let reply = json!({"messageId": Uuid::new_v4().to_string(), "role": "ROLE_USER",
+                       "taskId": asked["result"]["task"]["id"], "parts": [{"text": "what is a lease?"}]});
+    let done: Value = o.a2a(&token, "SendMessage", json!({"message": reply})).await.json().await.unwrap();
+    assert_eq!(done["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
 }

@@ -244,3 +244,40 @@ async fn a_tenant_cannot_queue_without_bound() {
         o.a2a(&hog, "CancelTask", json!({"id": t["id"]})).await;
     }
 }
+
+/// A task waiting for input holds no executor, so it is outside the cap; the reply that makes it
+/// runnable again must fit under the cap like a new task would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_that_revives_a_waiting_task_counts_against_the_task_cap() {
+    let mut config = support::test_config();
+    config.a2a.max_active_tasks_per_tenant = 1;
+    let o = support::start(config);
+    let token = o.token(Uuid::new_v4(), ALL_SCOPES);
+    let vague = json!({"messageId": Uuid::new_v4().to_string(), "role": "ROLE_USER", "parts": [{"text": "help"}]});
+    let asked: Value = o.a2a(&token, "SendMessage", json!({"message": vague})).await.json().await.unwrap();
+    assert_eq!(asked["result"]["task"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{asked}");
+    let waiting = asked["result"]["task"]["id"].clone();
+    let busy = o
+        .a2a(
+            &token,
+            "SendMessage",
+            json!({"message": sleeping_probe(5_000), "configuration": {"returnImmediately": true}}),
+        )
+        .await;
+    assert_eq!(busy.status().as_u16(), 200);
+    let busy: Value = busy.json().await.unwrap();
+
+    let reply = json!({"messageId": Uuid::new_v4().to_string(), "role": "ROLE_USER", "taskId": waiting,
+                       "parts": [{"text": "what is a lease?"}]});
+    let refused = o.a2a(&token, "SendMessage", json!({"message": reply})).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"].as_i64(), Some(-32012), "{body}");
+    let still: Value = o.a2a(&token, "GetTask", json!({"id": waiting})).await.json().await.unwrap();
+    assert_eq!(
+        still["result"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
+        "the refused reply changed the task: {still}"
+    );
+    o.a2a(&token, "CancelTask", json!({"id": busy["result"]["task"]["id"]})).await;
+    o.a2a(&token, "CancelTask", json!({"id": waiting})).await;
+}

@@ -16,10 +16,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use agentplane_core::a2a_rest;
 use agentplane_core::auth::Principal;
 use agentplane_core::gateway::{self, Gateway, HttpRequest, RequestContext, Step, TenantState};
 use agentplane_core::time::Timestamp;
+use agentplane_core::{a2a_grpc, a2a_rest};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -29,7 +29,8 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::health::{self, DatabaseHealth};
-use super::streams::StreamSlots;
+use super::metrics::Refusal;
+use super::streams::{StreamKind, StreamSlots};
 use super::{AppError, AppState};
 use crate::protocol::mcp::sessions::{Check, Sessions};
 
@@ -56,6 +57,10 @@ const LAST_EVENT_ID_HEADER: &str = "last-event-id";
 /// The request id the gate assigned, for handlers and logs.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The request's span, for handlers whose work runs outside it.
+#[derive(Debug, Clone)]
+pub struct RequestSpan(pub tracing::Span);
 
 impl Gate {
     pub fn new(gateway: Gateway, streams: Arc<StreamSlots>, sessions: Arc<Sessions>) -> Self {
@@ -85,6 +90,11 @@ impl Gate {
 }
 
 impl Gate {
+    /// The open streams of this process.
+    pub fn streams(&self) -> &StreamSlots {
+        &self.streams
+    }
+
     /// Installs a refreshed key set (memoised tokens are forgotten).
     pub fn replace_keys(
         &self,
@@ -106,7 +116,26 @@ fn opens_stream(parts: &http::request::Parts, admitted: &agentplane_core::gatewa
 
 /// A refusal of the gate's own, in the form of the request's binding.
 fn refuse(path: &str, e: AppError) -> Response {
-    if a2a_rest::is_rest_path(path) { crate::protocol::a2a::rest::error_response(e) } else { e.into_response() }
+    if a2a_rest::is_rest_path(path) {
+        return crate::protocol::a2a::rest::error_response(e);
+    }
+    match e {
+        // gRPC's trailers-only form: the status in `grpc-status` (UNAVAILABLE, RESOURCE_EXHAUSTED),
+        // `Retry-After` kept, under HTTP 200 as gRPC clients expect.
+        AppError::RetryLater { status, id, error, retry_after_secs } if a2a_grpc::is_grpc_path(path) => {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after_secs));
+            let body = agentplane_core::jsonrpc::error_bytes(id.as_ref(), &error);
+            AppError::Core(a2a_grpc::reply(gateway::Reply { status, headers, body })).into_response()
+        }
+        e => e.into_response(),
+    }
+}
+
+/// Whether `path` is one of the protocols' (not a card, key or health path): what a database
+/// outage refuses at once.
+fn is_protocol_path(path: &str) -> bool {
+    matches!(path, "/mcp" | "/a2a" | "/a2a/") || a2a_rest::is_rest_path(path) || a2a_grpc::is_grpc_path(path)
 }
 
 /// The answer to every `/mcp` and `/a2a` request while the database does not answer: nothing was
@@ -256,8 +285,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
     if let Some(health) = &gate.database
         && !health.up()
-        && (matches!(request.uri().path(), "/mcp" | "/a2a" | "/a2a/") || a2a_rest::is_rest_path(request.uri().path()))
+        && is_protocol_path(request.uri().path())
     {
+        state.metrics.refused(Refusal::Unavailable, String::new());
         return refuse(request.uri().path(), database_unavailable());
     }
     let (parts, body) = request.into_parts();
@@ -301,6 +331,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             }
             Step::Forward(_) => break,
             Step::Reply(reply) => {
+                state.metrics.refused(Refusal::of_status(reply.status), state.metrics.tier(exchange.principal()));
                 let mut response = AppError::Core(reply).into_response();
                 if let Some(body) = unread.take() {
                     refuse_unread(body, &parts.headers, &mut response);
@@ -317,26 +348,50 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let admitted = exchange.into_admitted();
     let request_id = admitted.request_id.clone();
     let principal = admitted.principal.clone();
-    let session = match check_session(gate, &parts, principal.as_ref()).await {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let closing_session = parts.method == http::Method::DELETE;
-    let stream_permit = match (&principal, opens_stream(&parts, &admitted)) {
-        (Some(p), true) => match gate.streams.try_acquire(p.tenant) {
-            Some(permit) => Some(permit),
-            None => return refuse(parts.uri.path(), too_many_streams(&admitted, gate.streams.max_per_tenant())),
-        },
-        _ => None,
-    };
+    let tier = state.metrics.tier(principal.as_ref());
     let span = tracing::info_span!(
         "request",
+        otel.name = admitted.method.as_deref().unwrap_or(parts.uri.path()),
+        otel.kind = "server",
         request_id = %request_id,
         tenant = principal.as_ref().map(|p| p.tenant.to_string()).unwrap_or_default(),
         subject = principal.as_ref().map(|p| p.subject.as_str()).unwrap_or_default(),
         method = admitted.method.as_deref().unwrap_or_default(),
         tool = admitted.tool.as_deref().unwrap_or_default(),
     );
+    if let Some(caller) = &admitted.caller_trace {
+        super::telemetry::continue_trace(&span, caller);
+    }
+    // The gate's checks that need I/O: the MCP session and a stream slot.
+    let gate_span = tracing::info_span!(parent: &span, "gate");
+    let session =
+        match tracing::Instrument::instrument(check_session(gate, &parts, principal.as_ref()), gate_span.clone()).await
+        {
+            Ok(session) => session,
+            Err(refusal) => {
+                let reason = if matches!(refusal, AppError::RetryLater { .. }) {
+                    Refusal::Unavailable
+                } else {
+                    Refusal::Invalid
+                };
+                state.metrics.refused(reason, tier);
+                return refusal.into_response();
+            }
+        };
+    let closing_session = parts.method == http::Method::DELETE;
+    let stream_permit = match (&principal, opens_stream(&parts, &admitted)) {
+        (Some(p), true) => {
+            let kind = if admitted.a2a.is_some() { StreamKind::A2a } else { StreamKind::Mcp };
+            match gate.streams.try_acquire(p.tenant, kind) {
+                Some(permit) => Some(permit),
+                None => {
+                    state.metrics.refused(Refusal::TooManyStreams, tier);
+                    return refuse(parts.uri.path(), too_many_streams(&admitted, gate.streams.max_per_tenant()));
+                }
+            }
+        }
+        _ => None,
+    };
     let body = match (read.into_inner(), unread) {
         (Some(bytes), _) => Body::from(bytes),
         (None, Some(body)) => body,
@@ -348,6 +403,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         request.extensions_mut().insert(p);
     }
     request.extensions_mut().insert(RequestId(request_id.clone()));
+    // Handlers whose work runs on tasks of their own (rmcp's) parent their spans on it.
+    request.extensions_mut().insert(RequestSpan(span.clone()));
     // What the gate decided travels with the request: handlers neither parse nor route again.
     request.extensions_mut().insert(admitted);
     let started = std::time::Instant::now();
@@ -377,4 +434,20 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         );
     });
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grpc_call_is_refused_in_grpc_s_form() {
+        let r = refuse("/lf.a2a.v1.A2AService/GetTask", database_unavailable());
+        assert_eq!(r.status(), http::StatusCode::OK);
+        assert_eq!(r.headers()["grpc-status"], "14", "UNAVAILABLE");
+        assert_eq!(r.headers()[http::header::RETRY_AFTER], health::RETRY_AFTER_SECS.to_string().as_str());
+        assert!(is_protocol_path("/lf.a2a.v1.A2AService/SendMessage") && !is_protocol_path("/health"));
+        let r = refuse("/mcp", database_unavailable());
+        assert_eq!(r.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

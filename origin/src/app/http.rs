@@ -31,6 +31,8 @@ pub struct AppState {
     pub readiness: Arc<DatabaseHealth>,
     /// The bearer credential of `/ready/details` (`operator_token`); `None` turns it off.
     pub operator_token: Option<Arc<str>>,
+    /// The budgets, whose standings `/metrics` reports.
+    pub budgets: crate::models::budget::BudgetConfig,
 }
 
 /// The embedding provider and its back-fill, as `/ready/details` reports them.
@@ -58,7 +60,9 @@ pub fn app(
         // A2A's gRPC binding (HTTP/2); the gate authenticates and limits each call by its path.
         .route("/lf.a2a.v1.A2AService/{method}", post(crate::protocol::a2a::grpc::handle).with_state(a2a))
         .nest_service("/mcp", crate::protocol::mcp::service(mcp, sessions, allowed_hosts, cancel))
-        .layer(axum::middleware::from_fn(super::rpc_errors::as_jsonrpc));
+        .layer(axum::middleware::from_fn(super::rpc_errors::as_jsonrpc))
+        // Outside the rewrite above, so it reads the answer the client gets.
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::app::metrics::observe_rpc));
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -73,7 +77,7 @@ pub fn app(
         // Outside the gate, for operators at the origin itself (no edge passes them on):
         // metrics are scraped without a token; the readiness details check the operator's.
         .route("/ready/details", get(ready_details).with_state(state.clone()))
-        .route("/metrics", get(crate::app::metrics::serve).with_state(state.metrics.clone()))
+        .route("/metrics", get(crate::app::metrics::serve).with_state(state.clone()))
         .layer(axum::middleware::from_fn_with_state(state.metrics, crate::app::metrics::count))
 }
 

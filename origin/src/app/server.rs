@@ -48,6 +48,7 @@ pub fn router(
 ) -> anyhow::Result<Router> {
     let gateway_config = config.gateway();
     let tools = gateway_config.tools.clone();
+    let metrics = Arc::new(crate::app::metrics::Metrics::new(&gateway_config.tiers, embedder.as_ref()));
     let gateway = Gateway::new(gateway_config, keys.trusted).context("gateway configuration")?;
     #[cfg(not(feature = "dev-tools"))]
     anyhow::ensure!(
@@ -59,7 +60,6 @@ pub fn router(
         "the A2A compatibility kit's fixtures only run on a loopback address"
     );
     let health = crate::app::health::DatabaseHealth::watch(db.clone(), cancel.child_token());
-    let metrics = Arc::<crate::app::metrics::Metrics>::default();
     let sessions = Arc::new(
         crate::protocol::mcp::sessions::Sessions::new(db.clone(), config.mcp.session_cache_entries)
             .with_metrics(metrics.clone()),
@@ -99,6 +99,7 @@ pub fn router(
         metrics: metrics.clone(),
         readiness: health,
         operator_token: config.operator_token.as_deref().map(Arc::from),
+        budgets: config.budgets.clone(),
     };
     // Every origin process runs A2A executors: tasks survive any one process.
     // One LISTEN connection for every channel the process follows.
@@ -110,6 +111,7 @@ pub fn router(
         embedder.clone(),
         &card_key,
         &mut listener,
+        metrics.clone(),
         cancel.child_token(),
     );
     let hubs = crate::protocol::mcp::Hubs::register(&mut listener, timing);

@@ -41,7 +41,7 @@ pub struct Args {
 const DRAIN: Duration = Duration::from_secs(10);
 
 pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
-    telemetry::init();
+    let _telemetry = telemetry::init();
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

@@ -3,10 +3,13 @@
 //! a paid model call reserves its most possible cost first, so concurrent tasks of a tenant
 //! cannot all pass on one total.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
+use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
 
 /// `[budgets]` in the configuration. Amounts are millionths of a currency unit per UTC day;
 /// a tier not listed, and a `per_user_micros` of 0, have no limit.
@@ -15,6 +18,9 @@ use sqlx::{Postgres, Transaction};
 pub struct BudgetConfig {
     pub tiers: BTreeMap<String, u64>,
     pub per_user_micros: u64,
+    /// What the checks of this process saw, for `/metrics`; shared by the config's clones.
+    #[serde(skip)]
+    pub standings: Arc<Standings>,
 }
 
 /// Which limit was reached.
@@ -52,10 +58,12 @@ impl BudgetConfig {
         tier: &str,
         subject: &str,
     ) -> Result<Result<(), Exceeded>, sqlx::Error> {
-        if let Some(&limit) = self.tiers.get(tier)
-            && committed_today(tx, None).await? >= limit
-        {
-            return Ok(Err(Exceeded::Tenant { tier: tier.to_owned(), limit }));
+        if let Some(&limit) = self.tiers.get(tier) {
+            let (tenant, spent) = tenant_committed_today(tx).await?;
+            self.standings.record(tenant, tier, spent, limit, Utc::now().date_naive());
+            if spent >= limit {
+                return Ok(Err(Exceeded::Tenant { tier: tier.to_owned(), limit }));
+            }
         }
         if self.per_user_micros > 0 && committed_today(tx, Some(subject)).await? >= self.per_user_micros {
             return Ok(Err(Exceeded::User { limit: self.per_user_micros }));
@@ -107,17 +115,86 @@ impl BudgetConfig {
 }
 
 /// The ledger's cost since the start of the UTC day plus the open reservations, for the
-/// transaction's tenant (row-level security scopes both) or one subject in it.
+/// transaction's tenant (row-level security scopes both) or one subject in it; and the tenant.
+const COMMITTED_TODAY: &str = "SELECT app_current_tenant(), \
+       ((SELECT coalesce(sum(cost_micros), 0) FROM usage_ledger \
+          WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
+            AND ($1::text IS NULL OR subject = $1)) \
+      + (SELECT coalesce(sum(micros), 0) FROM budget_reservations \
+          WHERE expires_at > now() AND ($1::text IS NULL OR subject = $1)))::bigint";
+
 async fn committed_today(tx: &mut Transaction<'static, Postgres>, subject: Option<&str>) -> Result<u64, sqlx::Error> {
-    let micros: i64 = sqlx::query_scalar(
-        "SELECT ((SELECT coalesce(sum(cost_micros), 0) FROM usage_ledger \
-                   WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
-                     AND ($1::text IS NULL OR subject = $1)) \
-               + (SELECT coalesce(sum(micros), 0) FROM budget_reservations \
-                   WHERE expires_at > now() AND ($1::text IS NULL OR subject = $1)))::bigint",
-    )
-    .bind(subject)
-    .fetch_one(&mut **tx)
-    .await?;
+    let (_, micros): (Uuid, i64) = sqlx::query_as(COMMITTED_TODAY).bind(subject).fetch_one(&mut **tx).await?;
     Ok(u64::try_from(micros).unwrap_or(0))
+}
+
+async fn tenant_committed_today(tx: &mut Transaction<'static, Postgres>) -> Result<(Uuid, u64), sqlx::Error> {
+    let (tenant, micros): (Uuid, i64) = sqlx::query_as(COMMITTED_TODAY).bind(None::<&str>).fetch_one(&mut **tx).await?;
+    Ok((tenant, u64::try_from(micros).unwrap_or(0)))
+}
+
+/// The most tenants [`Standings`] keeps: past it, new tenants are not recorded until the day
+/// turns (the figures then undercount, and say so in a log line, rather than grow without bound).
+const MAX_STANDINGS: usize = 100_000;
+
+/// How far each tenant seen today is into its tier's budget, as last checked in this process.
+/// A fleet's view is the maximum over its replicas (each sees the tenants it served).
+#[derive(Debug, Default)]
+pub struct Standings {
+    seen: Mutex<HashMap<Uuid, Standing>>,
+}
+
+#[derive(Debug, Clone)]
+struct Standing {
+    tier: String,
+    ratio: f64,
+    day: NaiveDate,
+}
+
+/// One tier's tenants by how much of their budget they have spent today.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TierStanding {
+    /// The highest spent/limit among them.
+    pub max_ratio: f64,
+    /// Under 50 %, 50-80 %, 80-100 %, and spent.
+    pub bands: [u64; 4],
+}
+
+/// The band names of [`TierStanding::bands`], in order.
+pub const BANDS: [&str; 4] = ["under_50", "50_to_80", "80_to_100", "exhausted"];
+
+impl Standings {
+    fn record(&self, tenant: Uuid, tier: &str, spent: u64, limit: u64, day: NaiveDate) {
+        let ratio = if limit == 0 { 1.0 } else { spent as f64 / limit as f64 };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_STANDINGS && !seen.contains_key(&tenant) {
+            seen.retain(|_, s| s.day == day);
+            if seen.len() >= MAX_STANDINGS {
+                tracing::warn!(max = MAX_STANDINGS, "budget standings are full; a tenant is left out of /metrics");
+                return;
+            }
+        }
+        seen.insert(tenant, Standing { tier: tier.to_owned(), ratio, day });
+    }
+
+    /// Today's standings per tier, for every tier with a limit (an empty one as zeros); earlier
+    /// days are forgotten.
+    pub fn by_tier(&self, config: &BudgetConfig, today: NaiveDate) -> BTreeMap<String, TierStanding> {
+        let mut out: BTreeMap<String, TierStanding> =
+            config.tiers.keys().map(|t| (t.clone(), TierStanding::default())).collect();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|_, s| s.day == today);
+        for s in seen.values() {
+            let Some(t) = out.get_mut(&s.tier) else { continue };
+            t.max_ratio = t.max_ratio.max(s.ratio);
+            let band = match s.ratio {
+                r if r >= 1.0 => 3,
+                r if r >= 0.8 => 2,
+                r if r >= 0.5 => 1,
+                _ => 0,
+            };
+            t.bands[band] += 1;
+        }
+        out
+    }
 }

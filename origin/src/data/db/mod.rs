@@ -7,6 +7,7 @@ pub mod maintenance;
 mod tenant;
 
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -128,6 +129,7 @@ impl Database {
     pub async fn tenant_tx(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool
             .begin_with(format!("BEGIN; SELECT set_config('app.tenant_id', '{}', true)", tenant.as_uuid().hyphenated()))
+            .instrument(crate::app::telemetry::sql_span("BEGIN (tenant)"))
             .await
     }
 
@@ -142,6 +144,7 @@ impl Database {
                 "BEGIN; SELECT set_config('app.tenant_id', '{}', true), set_config('plan_cache_mode', 'force_custom_plan', true)",
                 tenant.as_uuid().hyphenated()
             ))
+            .instrument(crate::app::telemetry::sql_span("BEGIN (tenant, search)"))
             .await
     }
 

@@ -7,6 +7,9 @@
 
 pub mod fusion;
 
+use tracing::Instrument as _;
+
+use crate::app::telemetry::sql_span;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -232,6 +235,7 @@ async fn candidates(
         .bind(filtered.then_some(&filter))
         .bind(vector.map(|v| pgvector::Vector::from(v.to_vec())))
         .fetch_all(&mut **tx)
+        .instrument(sql_span("search top-N (lexical and vector)"))
         .await?;
     let (mut lexical, mut dense) = (Vec::new(), Vec::new());
     for (side, id, score) in rows {
@@ -256,6 +260,7 @@ async fn hydrate(
         sqlx::query_as("SELECT id, external_id, title, content, metadata FROM documents WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_all(&mut **tx)
+            .instrument(sql_span("hydrate documents"))
             .await?;
     let mut by_id: std::collections::HashMap<Uuid, (Option<String>, String, String, Value)> =
         rows.into_iter().map(|(id, e, t, c, m)| (id, (e, t, c, m))).collect();

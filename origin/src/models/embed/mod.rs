@@ -10,6 +10,11 @@ pub mod query;
 pub mod remote;
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 pub use local::LocalModel;
 pub use remote::{RemoteConfig, RemoteEmbedder};
@@ -39,6 +44,16 @@ pub struct Embedder {
     queries: Arc<query::QueryCache>,
     /// The local model's query workers (none for a remote provider).
     batcher: Option<batcher::QueryBatcher>,
+    latency: Latency,
+}
+
+/// How long embedding calls take, by provider and outcome; `/metrics` registers it.
+pub type Latency = Family<LatencyLabels, Histogram>;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    provider: &'static str,
+    outcome: &'static str,
 }
 
 impl Embedder {
@@ -54,7 +69,20 @@ impl Embedder {
             }
             Engine::Remote(_) => None,
         };
-        Self { engine, queries: Arc::new(query::QueryCache::new(query_cache_entries)), batcher }
+        // 1 ms to about 30 s: a short query on the local model to a remote batch that times out.
+        let latency = Latency::new_with_constructor(|| Histogram::new(exponential_buckets(1e-3, 2.0, 16)));
+        Self { engine, queries: Arc::new(query::QueryCache::new(query_cache_entries)), batcher, latency }
+    }
+
+    /// Every call's latency (a batch is one call; a query from the cache is none).
+    pub fn latency(&self) -> &Latency {
+        &self.latency
+    }
+
+    fn observe<T>(&self, started: Instant, result: &Result<T, EmbedError>) {
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        let labels = LatencyLabels { provider: self.provider(), outcome };
+        self.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     }
 
     pub fn model(&self) -> &str {
@@ -94,6 +122,15 @@ impl Embedder {
     /// Embeds `texts` in batches; returns one vector per text, in order, and what the call used.
     /// Local inference runs off the async threads, since it is CPU-bound.
     pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Usage), EmbedError> {
+        let started = Instant::now();
+        let span =
+            tracing::info_span!("embedding", otel.kind = "client", provider = self.provider(), texts = texts.len());
+        let result = tracing::Instrument::instrument(self.embed_uncounted(texts), span).await;
+        self.observe(started, &result);
+        result
+    }
+
+    async fn embed_uncounted(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Usage), EmbedError> {
         let (vectors, tokens) = match &self.engine {
             Engine::Local(m) => {
                 let m = m.clone();
@@ -124,7 +161,12 @@ impl Embedder {
         }
         let (v, usage) = match &self.batcher {
             Some(b) => {
-                let (v, tokens) = b.embed(text.to_owned()).await?;
+                let started = Instant::now();
+                let span =
+                    tracing::info_span!("embedding", otel.kind = "client", provider = self.provider(), texts = 1);
+                let result = tracing::Instrument::instrument(b.embed(text.to_owned()), span).await;
+                self.observe(started, &result);
+                let (v, tokens) = result?;
                 (v, self.usage(tokens))
             }
             None => self.embed_one(text.to_owned()).await?,

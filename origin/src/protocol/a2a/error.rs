@@ -67,6 +67,16 @@ impl A2aError {
         }
     }
 
+    /// The refusal a cap or budget made, for `/metrics`; `None` for every other failure.
+    pub fn refusal(&self) -> Option<crate::app::metrics::Refusal> {
+        use crate::app::metrics::Refusal;
+        match self {
+            A2aError::BudgetExceeded(_) => Some(Refusal::BudgetExhausted),
+            A2aError::TooManyTasks { .. } => Some(Refusal::TooManyTasks),
+            _ => None,
+        }
+    }
+
     /// The `google.rpc.ErrorInfo` reason 1.0 attaches to its own errors.
     fn reason(&self) -> Option<&'static str> {
         Some(match self {

@@ -40,27 +40,27 @@ pub struct Settings {
     pub backoff_max: Duration,
 }
 
-/// Runs the claim loop until `shutdown`.
+/// Runs the claim loop until `shutdown`; `runnable` is the hub of [`store::RUNNABLE_CHANNEL`].
 pub fn spawn(
     ctx: Arc<RunContext>,
-    hub: Arc<Hub>,
+    runnable: Arc<Hub>,
     pusher: Arc<Pusher>,
     settings: Settings,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(claim_loop(ctx, hub, pusher, settings, shutdown))
+    tokio::spawn(claim_loop(ctx, runnable, pusher, settings, shutdown))
 }
 
 async fn claim_loop(
     ctx: Arc<RunContext>,
-    hub: Arc<Hub>,
+    runnable: Arc<Hub>,
     pusher: Arc<Pusher>,
     settings: Settings,
     shutdown: CancellationToken,
 ) {
     let owner = Uuid::new_v4();
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let mut wake = hub.subscribe();
+    let mut wake = runnable.subscribe();
     tracing::info!(%owner, concurrency = settings.concurrency, "A2A executor started");
     while !shutdown.is_cancelled() {
         let free = slots.available_permits();
@@ -85,21 +85,17 @@ async fn claim_loop(
                 Err(e) => tracing::warn!(error = %e, "claiming A2A tasks failed"),
             }
         }
-        // Sleep until the poll interval passes or a task is created (its first event, seq 1).
+        // Sleep until the poll interval passes or a task becomes runnable (created, or replied to).
         let deadline = tokio::time::sleep(settings.poll);
         tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = &mut deadline => break,
-                r = wake.recv() => match r {
-                    Ok((_, 1)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        (&mut deadline).await;
-                        break;
-                    }
-                },
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = &mut deadline => {}
+            r = wake.recv() => {
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+                    // No listener: polling alone.
+                    (&mut deadline).await;
+                }
             }
         }
     }

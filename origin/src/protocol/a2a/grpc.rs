@@ -94,6 +94,8 @@ struct GrpcCall {
     a2a: Arc<A2a>,
     principal: Principal,
     op: A2aOperation,
+    /// The service's method, for the log.
+    method: String,
     output: MessageDescriptor,
 }
 
@@ -170,7 +172,7 @@ impl GrpcCall {
     async fn run(&self, request: DynamicMessage) -> Result<Outcome, Status> {
         let params = to_json(&request)?;
         let call = self.a2a.call(A2aVersion::V1_0, &self.principal, stream::Framing::Grpc, None);
-        dispatch(&call, self.op, &params).await.map_err(|e| refusal(&e, self.output.name()))
+        dispatch(&call, self.op, &params).await.map_err(|e| refusal(&e, &self.method))
     }
 }
 
@@ -235,7 +237,7 @@ pub async fn handle(State(a2a): State<Arc<A2a>>, request: Request) -> Response {
     else {
         return status_response(Status::unimplemented(format!("{SERVICE}/{method} is not served")));
     };
-    let call = GrpcCall { a2a, principal, op, output: method.output() };
+    let call = GrpcCall { a2a, principal, op, method: method.name().to_owned(), output: method.output() };
     let mut grpc = tonic::server::Grpc::new(DynamicCodec { input: method.input() });
     let response = if method.is_server_streaming() {
         grpc.server_streaming(call, request).await

@@ -66,6 +66,8 @@ pub struct A2a {
     blocking_wait: Duration,
     /// Submitted and working tasks one tenant may have (`a2a.max_active_tasks_per_tenant`).
     max_active_tasks_per_tenant: usize,
+    /// Where the task cap's and the budget's refusals are counted.
+    metrics: Arc<crate::app::metrics::Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -77,6 +79,7 @@ pub fn start(
     embedder: Option<Embedder>,
     card_key: &crate::app::local_key::LocalKey,
     listener: &mut Listener,
+    metrics: Arc<crate::app::metrics::Metrics>,
     shutdown: CancellationToken,
 ) -> Arc<A2a> {
     let hub = listener.hub(store::EVENTS_CHANNEL, Timing::of(config));
@@ -105,13 +108,14 @@ pub fn start(
             backoff: Duration::from_millis(c.backoff_ms),
             backoff_max: Duration::from_millis(c.backoff_max_ms.max(c.backoff_ms)),
         };
-        executor::spawn(ctx.clone(), hub.clone(), pusher.clone(), settings, shutdown.clone());
+        let runnable = listener.hub(store::RUNNABLE_CHANNEL, Timing::of(config));
+        executor::spawn(ctx.clone(), runnable, pusher.clone(), settings, shutdown.clone());
     }
     let card = card::Cards::new(&config.public_url(), config.a2a.grpc_url.as_deref(), true, true, card_key);
     let blocking_wait = Duration::from_secs(config.a2a.blocking_wait_secs);
     let tiers = config.gateway.tiers.clone();
     let max_active_tasks_per_tenant = config.a2a.max_active_tasks_per_tenant;
-    Arc::new(A2a { db, hub, pusher, ctx, card, tiers, blocking_wait, max_active_tasks_per_tenant, shutdown })
+    Arc::new(A2a { db, hub, pusher, ctx, card, tiers, blocking_wait, max_active_tasks_per_tenant, metrics, shutdown })
 }
 
 impl A2a {
@@ -295,6 +299,16 @@ fn last_event_id(request: &Request) -> Option<i64> {
 
 /// Runs one operation: the one engine behind every binding.
 async fn dispatch(call: &Call<'_>, op: A2aOperation, params: &Value) -> Result<Outcome, A2aError> {
+    let result = dispatch_uncounted(call, op, params).await;
+    if let Err(e) = &result
+        && let Some(reason) = e.refusal()
+    {
+        call.a2a.metrics.refused(reason, call.tier.clone());
+    }
+    result
+}
+
+async fn dispatch_uncounted(call: &Call<'_>, op: A2aOperation, params: &Value) -> Result<Outcome, A2aError> {
     match op {
         A2aOperation::SendMessage => call.send(params, false).await,
         A2aOperation::SendStreamingMessage => call.send(params, true).await,

@@ -285,6 +285,11 @@ impl Call<'_> {
                 "task {id} has taken its {MAX_TASK_MESSAGES} messages; send a new message without taskId"
             )));
         }
+        if row.state == TaskState::InputRequired {
+            // The reply makes the task runnable again: it takes an executor like a new task would,
+            // so it answers to the same budget and cap.
+            self.within_budget_and_cap(&mut tx).await?;
+        }
         let row = store::continue_task(&mut tx, &row, message).await?;
         if let Some(mut p) = push {
             p.task_id = id;
@@ -295,6 +300,17 @@ impl Call<'_> {
         tx.commit().await?;
         self.a2a.pusher.notify(self.tenant, id);
         Ok(row)
+    }
+
+    /// Refuses work that would put the caller over its budget or its tenant over the active-task
+    /// cap; the cap's count holds the tenant's task lock to the end of `tx`, so it holds exactly.
+    async fn within_budget_and_cap(&self, tx: &mut store::Tx) -> Result<(), A2aError> {
+        self.a2a.ctx.budgets.check(tx, &self.tier, &self.subject).await??;
+        let limit = self.a2a.max_active_tasks_per_tenant;
+        if store::count_active_tasks(tx).await? >= limit {
+            return Err(A2aError::TooManyTasks { limit });
+        }
+        Ok(())
     }
 
     /// Creates a task of `workflow` for `message`, within the caller's budget and its tenant's task
@@ -308,11 +324,7 @@ impl Call<'_> {
         let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
         let mut tx = self.a2a.db.tenant_tx(self.tenant).await?;
         // Over budget or over the tenant's task cap: refused before any work, and no task is created.
-        self.a2a.ctx.budgets.check(&mut tx, &self.tier, &self.subject).await??;
-        let limit = self.a2a.max_active_tasks_per_tenant;
-        if store::count_active_tasks(&mut tx).await? >= limit {
-            return Err(A2aError::TooManyTasks { limit });
-        }
+        self.within_budget_and_cap(&mut tx).await?;
         let row = store::create_task(
             &mut tx,
             store::NewTask {

@@ -17,6 +17,16 @@ pub type Tx = Transaction<'static, Postgres>;
 /// The NOTIFY channel of new events; the payload is `task_id:seq`.
 pub const EVENTS_CHANNEL: &str = "a2a_events";
 
+/// The NOTIFY channel executors wait on: a task became runnable (it was created, or the reply
+/// to its question came); the payload is `task_id:0`.
+pub const RUNNABLE_CHANNEL: &str = "a2a_runnable";
+
+/// Tells executors (on commit) that `task` can run.
+async fn announce_runnable(tx: &mut Tx, task: Uuid) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(RUNNABLE_CHANNEL).bind(format!("{task}:0")).execute(&mut **tx).await?;
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]
@@ -98,7 +108,12 @@ pub struct NewTask<'a> {
     pub input: &'a Message,
 }
 
-/// Creates a task in the transaction's tenant and logs its first event (the submitted task).
+/// Across tenants, through `a2a_queue_stats()` (counts only): the runnable tasks no executor
+/// holds, and how long the longest-waiting has waited, in seconds.
+pub async fn queue_stats(pool: &sqlx::PgPool) -> Result<(i64, f64), StoreError> {
+    Ok(sqlx::query_as("SELECT depth, oldest_wait_seconds FROM a2a_queue_stats()").fetch_one(pool).await?)
+}
+
 /// The transaction's tenant's tasks that are submitted or working. Takes the tenant's task lock
 /// first (held to the end of the transaction), so that concurrent sends count each other's new
 /// tasks and a cap checked with this holds exactly.
@@ -112,6 +127,7 @@ pub async fn count_active_tasks(tx: &mut Tx) -> Result<usize, StoreError> {
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// Creates a task in the transaction's tenant and logs its first event (the submitted task).
 pub async fn create_task(tx: &mut Tx, new: NewTask<'_>) -> Result<TaskRow, StoreError> {
     crate::data::db::ensure_tenant(tx).await?;
     let id = Uuid::new_v4();
@@ -130,6 +146,7 @@ pub async fn create_task(tx: &mut Tx, new: NewTask<'_>) -> Result<TaskRow, Store
     .execute(&mut **tx)
     .await?;
     append_event(tx, id, EventKind::Task, json!({ "state": TaskState::Submitted })).await?;
+    announce_runnable(tx, id).await?;
     get_task(tx, id).await?.ok_or_else(|| StoreError::Corrupt("task vanished after insert".into()))
 }
 
@@ -158,6 +175,7 @@ pub async fn continue_task(tx: &mut Tx, task: &TaskRow, message: &Message) -> Re
     .await?;
     if waiting {
         set_state(tx, task.id, TaskState::Submitted, None).await?;
+        announce_runnable(tx, task.id).await?;
     }
     get_task(tx, task.id).await?.ok_or_else(|| StoreError::Corrupt("task vanished while continued".into()))
 }

@@ -300,6 +300,42 @@ fn db_error(e: &sqlx::Error) -> McpError {
     McpError::internal_error("database error", None)
 }
 
+impl Server {
+    /// A tool call, uncounted (`call_tool` counts it).
+    async fn run_tool(
+        &self,
+        req: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+        principal: &Principal,
+    ) -> Result<CallToolResponse, McpError> {
+        let args = req.arguments.clone().unwrap_or_default();
+        let name = req.name.as_ref();
+        let offered = self.state.definitions.iter().any(|t| t.name == name);
+        if offered && tasks::NAMES.contains(&name) {
+            if !may_call(&self.state.tools, principal, name) {
+                return Err(lacks_scope(name));
+            }
+            return tasks::call(&self.state.a2a, principal, name, &args, &ctx).await.or_else(argument_error);
+        }
+        if tools::NAMES.contains(&name) {
+            // The gate refused missing scopes already; this keeps the handler safe on its own.
+            if !may_call(&self.state.tools, principal, name) {
+                return Err(lacks_scope(name));
+            }
+            match tools::call(&self.state, principal, name, &args).await {
+                Ok(Some(result)) => return Ok(result.into()),
+                Ok(None) => {}
+                Err(e) => return argument_error(e),
+            }
+        }
+        #[cfg(feature = "dev-tools")]
+        if self.state.fixtures && self.state.definitions.iter().any(|t| t.name == name) {
+            return Ok(fixtures::call(name, &args, &ctx).await?.into());
+        }
+        Err(unknown_tool(name))
+    }
+}
+
 impl ServerHandler for Server {
     // Logging is deprecated in 2026-07-28 but the session-era revisions (and their conformance
     // scenarios) still use it.
@@ -345,31 +381,30 @@ impl ServerHandler for Server {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let principal = principal(&ctx)?;
-        let args = req.arguments.clone().unwrap_or_default();
-        let name = req.name.as_ref();
-        let offered = self.state.definitions.iter().any(|t| t.name == name);
-        if offered && tasks::NAMES.contains(&name) {
-            if !may_call(&self.state.tools, &principal, name) {
-                return Err(lacks_scope(name));
+        let offered = self.state.definitions.iter().any(|t| t.name == req.name);
+        // A name no tool has is the client's to choose, so it is never a label.
+        let tool = if offered { req.name.to_string() } else { "other".to_owned() };
+        let started = std::time::Instant::now();
+        // rmcp runs this on a task of its own: the gate's request span is the parent.
+        let request = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::app::gate::RequestSpan>())
+            .map(|s| s.0.clone());
+        let span = match &request {
+            Some(parent) => {
+                tracing::info_span!(parent: parent, "tool", otel.name = format!("tool {tool}"), tool = %tool)
             }
-            return tasks::call(&self.state.a2a, &principal, name, &args, &ctx).await.or_else(argument_error);
-        }
-        if tools::NAMES.contains(&name) {
-            // The gate refused missing scopes already; this keeps the handler safe on its own.
-            if !may_call(&self.state.tools, &principal, name) {
-                return Err(lacks_scope(name));
-            }
-            match tools::call(&self.state, &principal, name, &args).await {
-                Ok(Some(result)) => return Ok(result.into()),
-                Ok(None) => {}
-                Err(e) => return argument_error(e),
-            }
-        }
-        #[cfg(feature = "dev-tools")]
-        if self.state.fixtures && self.state.definitions.iter().any(|t| t.name == name) {
-            return Ok(fixtures::call(name, &args, &ctx).await?.into());
-        }
-        Err(unknown_tool(name))
+            None => tracing::info_span!("tool", otel.name = format!("tool {tool}"), tool = %tool),
+        };
+        let result = tracing::Instrument::instrument(self.run_tool(req, ctx, &principal), span).await;
+        let ok = match &result {
+            Ok(CallToolResponse::Complete(r)) => r.is_error != Some(true),
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        self.state.metrics.observe_tool(&tool, &principal, ok, started.elapsed());
+        result
     }
 
     async fn list_resources(
