@@ -91,6 +91,11 @@ pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, Ed
     })
 }
 
+/// Where this edge sends its spans, if anywhere (`AGENTPLANE_OTLP_ENDPOINT`).
+pub(crate) fn otlp_traces_url() -> Option<String> {
+    ISOLATE.with_borrow(|i| i.as_ref().and_then(|i| i.otlp_traces_url().map(str::to_owned)))
+}
+
 /// The origins, as this isolate last found them.
 pub(crate) fn origins() -> Result<Origins, EdgeError> {
     ISOLATE.with_borrow(|i| match i {

@@ -92,11 +92,45 @@ pub(crate) async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result
                 tenant::call(env, t, &TenantOp::Bump).await?;
             }
             Step::StoreCache(entry) => ctx.wait_until(cache::store(entry)),
-            Step::Respond(head) => return respond(head, origin, buffered, env),
-            Step::Reply(reply) => return Ok(convert::reply(reply)?),
+            Step::Respond(head) => {
+                export_span(&exchange, head.status, ctx);
+                return respond(head, origin, buffered, env);
+            }
+            Step::Reply(reply) => {
+                export_span(&exchange, reply.status, ctx);
+                return Ok(convert::reply(reply)?);
+            }
         }
     }
 }
+
+/// Sends this request's edge span to the collector, if one is configured, after the response
+/// (`waitUntil`): the client never waits for it, and a collector that fails costs a log line.
+/// A streamed answer's span ends at its head.
+fn export_span(exchange: &agentplane_core::gateway::Exchange<'_>, status: StatusCode, ctx: &Context) {
+    let Some(url) = isolate::otlp_traces_url() else { return };
+    let end = Timestamp::from_unix_millis(Date::now().as_millis());
+    let body = agentplane_core::otlp::export_json(SERVICE_NAME, &[exchange.span(end, status)]);
+    ctx.wait_until(async move {
+        let sent = async {
+            let headers = worker::Headers::new();
+            headers.set("content-type", "application/json")?;
+            let mut init = RequestInit::new();
+            init.with_method(worker::Method::Post)
+                .with_headers(headers)
+                .with_body(Some(Uint8Array::from(&body[..]).into()));
+            Fetch::Request(Request::new_with_init(&url, &init)?).send().await
+        };
+        match sent.await {
+            Ok(r) if r.status_code() < 300 => {}
+            Ok(r) => console_warn!("agentplane edge: the trace collector answered {}", r.status_code()),
+            Err(e) => console_warn!("agentplane edge: the trace collector is unreachable: {e}"),
+        }
+    });
+}
+
+/// The `service.name` of the edges' spans.
+const SERVICE_NAME: &str = "agentplane-edge";
 
 /// Reads the request body, or `None` when it is longer than `limit`: reading stops there, so an
 /// oversized body is never buffered whole.

@@ -83,6 +83,11 @@ pub(crate) fn with_gateway<T>(f: impl FnOnce(&mut Gateway) -> T) -> Result<T, Ed
     })
 }
 
+/// Where this edge sends its spans, if anywhere (the `otlp_endpoint` variable).
+pub(crate) fn otlp_traces_url() -> Option<String> {
+    INSTANCE.with_borrow(|i| i.as_ref().and_then(|i| i.otlp_traces_url().map(str::to_owned)))
+}
+
 /// The origins' base URLs.
 pub(crate) fn origins() -> Result<Origins, EdgeError> {
     INSTANCE.with_borrow(|i| match i {

@@ -198,24 +198,76 @@ async fn drive(req: Request) -> Result<Response<BoxBody>, EdgeError> {
             Step::BumpGeneration(t) => kv.bump(t)?,
             Step::StoreCache(entry) => kv.put_cached(entry, now).await,
             Step::Respond(head) => {
+                let span = span_export(&exchange, head.status);
                 // Everything not buffered above, SSE included, streams through frame by frame.
-                let mut body = origin_body.unwrap_or_else(|| box_body(Full::new(bytes::Bytes::new())));
-                if let Some(t) = head.bump_after_body {
-                    // A write's stream ends only after the generation is bumped again: it may
-                    // have committed after its head. A failed bump leaves entries to their TTL.
-                    body = box_body(body.with_trailers(async move {
-                        if let Err(e) = Kv::default().bump(t) {
+                let body = origin_body.unwrap_or_else(|| box_body(Full::new(bytes::Bytes::new())));
+                // After the body: a write's stream ends only once the generation is bumped again
+                // (it may have committed after its head; a failed bump leaves entries to their
+                // TTL), and the span goes to the collector.
+                let bump = head.bump_after_body;
+                let body = if bump.is_some() || span.is_some() {
+                    box_body(body.with_trailers(async move {
+                        if let Some(t) = bump
+                            && let Err(e) = Kv::default().bump(t)
+                        {
                             eprintln!("agentplane edge: generation bump after a write: {e}");
                         }
+                        if let Some(span) = span {
+                            span.send().await;
+                        }
                         None
-                    }));
-                }
+                    }))
+                } else {
+                    body
+                };
                 let mut response = Response::new(body);
                 *response.status_mut() = head.status;
                 *response.headers_mut() = head.headers;
                 return Ok(response);
             }
-            Step::Reply(r) => return Ok(reply(r)),
+            Step::Reply(r) => {
+                let Some(span) = span_export(&exchange, r.status) else { return Ok(reply(r)) };
+                let mut response = reply(r);
+                let body = std::mem::replace(response.body_mut(), box_body(Full::new(bytes::Bytes::new())));
+                *response.body_mut() = box_body(body.with_trailers(async move {
+                    span.send().await;
+                    None
+                }));
+                return Ok(response);
+            }
+        }
+    }
+}
+
+/// This request's edge span, ready for the collector, if one is configured.
+struct SpanExport {
+    url: String,
+    body: Vec<u8>,
+}
+
+fn span_export(exchange: &agentplane_core::gateway::Exchange<'_>, status: http::StatusCode) -> Option<SpanExport> {
+    let url = instance::otlp_traces_url()?;
+    let body = agentplane_core::otlp::export_json("agentplane-edge", &[exchange.span(now(), status)]);
+    Some(SpanExport { url, body })
+}
+
+impl SpanExport {
+    /// Sends the span once the client has the body (from the body's trailers): the client never
+    /// waits for the collector, and a collector that fails costs a log line. The collector's host
+    /// must be in `allowed_outbound_hosts`.
+    async fn send(self) {
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(&self.url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(bytes::Bytes::from(self.body)));
+        match request {
+            Ok(request) => match send(request).await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => eprintln!("agentplane edge: the trace collector answered {}", r.status()),
+                Err(e) => eprintln!("agentplane edge: the trace collector is unreachable: {e:?}"),
+            },
+            Err(e) => eprintln!("agentplane edge: the trace collector's URL: {e}"),
         }
     }
 }
