@@ -6,6 +6,8 @@ every span; GET /spans answers them all as one JSON array of
 """
 
 import json
+import os
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,4 +59,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # Started in the background by a script, this process inherits SIGINT ignored; the scripts
+    # stop their servers with SIGINT, so take it back (and SIGTERM) and exit at once.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: os._exit(0))
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
