@@ -271,8 +271,18 @@ impl TaskRun {
                     checkpoint: checkpoint.clone(),
                     attempt,
                 };
+                // Its own trace: a step runs on whichever replica claimed the task, long after
+                // the request that created it.
+                let span = tracing::info_span!(
+                    "a2a.step",
+                    otel.name = format!("a2a.step {}", spec.name),
+                    task = %self.task,
+                    step = spec.name,
+                    attempt
+                );
+                let step = tracing::Instrument::instrument((spec.run)(input), span);
                 let outcome = tokio::select! {
-                    r = tokio::time::timeout(timeout, (spec.run)(input)) => r,
+                    r = tokio::time::timeout(timeout, step) => r,
                     () = lost.cancelled() => return Ok(Ended::LostLease),
                 };
                 let (error, permanent) = match outcome {
