@@ -238,7 +238,18 @@ pub struct Exchange<'r> {
     generation: Option<u64>,
     cache_key: Option<CacheKey>,
     cache_status: CacheStatus,
+    /// What the span reports: a signature checked (not a remembered verdict), the origin's answer.
+    signature_checked: bool,
+    origin: OriginOutcome,
     state: State,
+}
+
+/// Whether and how the origin answered, for the span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OriginOutcome {
+    NotAsked,
+    Answered(StatusCode),
+    Unreachable,
 }
 
 /// A request target without its query.
@@ -272,6 +283,8 @@ impl<'r> Exchange<'r> {
             generation: None,
             cache_key: None,
             cache_status: CacheStatus::Bypass,
+            signature_checked: false,
+            origin: OriginOutcome::NotAsked,
             state: State::Done,
         }
     }
@@ -387,6 +400,7 @@ impl<'r> Exchange<'r> {
     pub fn handle_signature(&mut self, gateway: &mut Gateway, signature_ok: bool) {
         let State::Signature(_) = self.state else { return };
         let State::Signature(token) = std::mem::replace(&mut self.state, State::Done) else { return };
+        self.signature_checked = true;
         match gateway.auth.settle(*token, signature_ok, self.now) {
             Ok((principal, digest)) => self.set_caller(principal, digest),
             Err(e) => self.state = State::Reply(self.auth_reply(&AuthError::from(e), None)),
@@ -450,6 +464,7 @@ impl<'r> Exchange<'r> {
     /// The origin's status and headers after [`Step::Forward`].
     pub fn handle_origin_head(&mut self, status: StatusCode, mut headers: HeaderMap) {
         let State::Forward = self.state else { return };
+        self.origin = OriginOutcome::Answered(status);
         let declared_len = super::content_length(&headers);
         for name in ORIGIN_HOP_HEADERS {
             headers.remove(*name);
@@ -470,6 +485,7 @@ impl<'r> Exchange<'r> {
     /// id echoed, so the client can match the failure to its call.
     pub fn handle_origin_failed(&mut self) {
         let (State::Forward | State::OriginBody(_)) = self.state else { return };
+        self.origin = OriginOutcome::Unreachable;
         let id = self.call.as_ref().and_then(|c| c.id.as_ref());
         let e = ErrorObject::new(code::ORIGIN_UNAVAILABLE, "Origin unavailable");
         let mut r = self.builder().jsonrpc_error(StatusCode::BAD_GATEWAY, id, &e);
@@ -499,9 +515,27 @@ impl<'r> Exchange<'r> {
         if let Some(m) = method {
             attributes.push(("rpc.method", m.to_owned()));
         }
-        if self.cache_status != CacheStatus::Bypass {
-            attributes.push(("agentplane.cache", self.cache_status.as_str().to_owned()));
-        }
+        // What the edge did on the way: the token (a signature checked, or a verdict it
+        // remembered), the limiter, the cache, the origin.
+        let auth = match (&self.caller, self.signature_checked) {
+            (None, _) => "none",
+            (Some(_), true) => "signature",
+            (Some(_), false) => "memo",
+        };
+        let limit = match self.decision {
+            None => "none",
+            Some(d) if d.allowed => "admitted",
+            Some(_) => "refused",
+        };
+        let origin = match self.origin {
+            OriginOutcome::NotAsked => "not asked".to_owned(),
+            OriginOutcome::Answered(s) => s.as_u16().to_string(),
+            OriginOutcome::Unreachable => "unreachable".to_owned(),
+        };
+        attributes.push(("agentplane.auth", auth.to_owned()));
+        attributes.push(("agentplane.limit", limit.to_owned()));
+        attributes.push(("agentplane.cache", self.cache_status.as_str().to_owned()));
+        attributes.push(("agentplane.origin", origin));
         crate::otlp::SpanRecord {
             span: self.traceparent,
             parent: self.caller_trace.map(|t| t.parent_id),

@@ -67,6 +67,7 @@ fn a_search_walks_the_whole_pipeline() {
     let Step::Forward(fwd) = ex.poll() else { panic!("not forwarded") };
     assert_eq!((fwd.method, fwd.path_and_query.as_str()), (Method::POST, "/mcp"));
     assert_eq!(fwd.headers.get("traceparent").unwrap().to_str().unwrap().len(), 55);
+    let fwd_traceparent = fwd.headers["traceparent"].to_str().unwrap().to_owned();
     let mut origin_headers = HeaderMap::new();
     origin_headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     origin_headers.insert(http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
@@ -79,6 +80,15 @@ fn a_search_walks_the_whole_pipeline() {
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(head.headers.get(header::CACHE).unwrap(), "miss");
     assert!(head.headers.get(http::header::CONNECTION).is_none());
+    // The edge's span says what happened on the way, under the id it forwarded.
+    let span = ex.span(ctx().now, StatusCode::OK);
+    assert_eq!(span.span.to_string(), fwd_traceparent);
+    let attr = |k: &str| span.attributes.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
+    assert_eq!(
+        [attr("agentplane.auth"), attr("agentplane.limit"), attr("agentplane.cache"), attr("agentplane.origin")],
+        [Some("signature"), Some("admitted"), Some("miss"), Some("200")]
+    );
+    assert_eq!((span.name.as_str(), attr("rpc.method")), ("edge tools/call", Some("tools/call")));
 }
 
 /// A shell that begins without the body (the origin) is asked for it only once the caller is
