@@ -33,26 +33,41 @@ def flatten(request):
 
 
 class Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 with a length on every answer: exporters keep their connections.
+    protocol_version = "HTTP/1.1"
+
+    def body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                chunk = self.rfile.read(size)
+                self.rfile.readline()
+                if size == 0:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+    def answer(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.body()
         if self.path != "/v1/traces" or not self.headers.get("Content-Type", "").startswith("application/json"):
-            self.send_response(415 if self.path == "/v1/traces" else 404)
-            self.end_headers()
+            self.answer(415 if self.path == "/v1/traces" else 404)
             return
         with LOCK:
             SPANS.extend(flatten(json.loads(body)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{}")
+        self.answer(200, b"{}")
 
     def do_GET(self):
         with LOCK:
             body = json.dumps(SPANS).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(200, body)
 
     def log_message(self, *args):
         pass

@@ -260,6 +260,8 @@ impl SpanExport {
             .method(http::Method::POST)
             .uri(&self.url)
             .header(http::header::CONTENT_TYPE, "application/json")
+            // A length, not chunks: not every collector reads a chunked body.
+            .header(http::header::CONTENT_LENGTH, self.body.len())
             .body(Full::new(bytes::Bytes::from(self.body)));
         match request {
             Ok(request) => match send(request).await {
