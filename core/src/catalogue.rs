@@ -135,12 +135,17 @@ impl Dialect {
     }
 }
 
+/// The console's session endpoint; the rest of `/console` is its public pages and assets.
+pub const CONSOLE_SESSION_PATH: &str = "/console/session";
+
 /// Origin endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Endpoint {
     Mcp,
     A2a,
+    /// The console's session (`/console/session`): who the cookie's token is, sign-in, sign-out.
+    Console,
 }
 
 impl Endpoint {
@@ -148,6 +153,7 @@ impl Endpoint {
         match self {
             Endpoint::Mcp => "/mcp",
             Endpoint::A2a => "/a2a",
+            Endpoint::Console => CONSOLE_SESSION_PATH,
         }
     }
 }

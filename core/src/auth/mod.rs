@@ -8,6 +8,7 @@
 //! out an [`UnverifiedToken`]; [`Authenticator::settle`] takes the caller's verdict on it.
 
 mod challenge;
+pub mod console;
 mod keys;
 mod memo;
 mod verify;

@@ -624,6 +624,10 @@ impl<'r> Exchange<'r> {
             // MCP's GET stream and session DELETE carry no JSON-RPC body; the origin owns them.
             return State::Admitted;
         }
+        if endpoint == Endpoint::Console {
+            // Who the session is, or signing in: the token and the limit are all there is to check.
+            return State::Admitted;
+        }
         let reply = self.builder();
         // A REST read or delete has no body to look at; a gRPC call's is protobuf, the origin's.
         let bodiless = match self.binding {
@@ -693,6 +697,7 @@ impl<'r> Exchange<'r> {
                 Ok(v) => Dialect::A2a(v),
                 Err(e) => return bad_request(e),
             },
+            Endpoint::Console => return State::Admitted,
         };
         if let Dialect::Mcp(Some(rev)) = dialect
             && rev.is_stateless()

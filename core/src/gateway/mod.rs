@@ -207,6 +207,34 @@ impl Gateway {
                 };
                 return exchange.reply_with(r);
             }
+            crate::catalogue::CONSOLE_SESSION_PATH => match *req.method {
+                // Signing out only clears the cookie, so it works with an expired token too.
+                Method::DELETE => return exchange.passthrough(),
+                Method::GET | Method::POST => Endpoint::Console,
+                _ => {
+                    let r = reply.method_not_allowed("GET, POST, DELETE");
+                    return exchange.reply_with(r);
+                }
+            },
+            // The operator's page reads `/ready/details` and the metrics, which live at the
+            // origin only; an edge does not pass it on.
+            p if is_console_operator_path(p) => {
+                if self.last_hop {
+                    // The origin's handlers check the operator's credential themselves.
+                    return exchange.passthrough();
+                }
+                let r = reply.not_found(path);
+                return exchange.reply_with(r);
+            }
+            // The console's pages and assets: public, like the agent card; everything they show
+            // comes from calls that pass the checks below.
+            p if is_console_path(p) => {
+                if !read_only {
+                    let r = reply.method_not_allowed("GET, HEAD");
+                    return exchange.reply_with(r);
+                }
+                return exchange.passthrough();
+            }
             p if config.public_paths.iter().any(|pp| pp == p) => {
                 if !read_only {
                     let r = reply.method_not_allowed("GET, HEAD");
@@ -227,6 +255,7 @@ impl Gateway {
             Endpoint::Mcp => ("POST, GET, DELETE".into(), get_or_delete),
             Endpoint::A2a if crate::a2a_rest::is_rest_path(path) => (crate::a2a_rest::allowed(path), get_or_delete),
             Endpoint::A2a => ("POST".into(), false),
+            Endpoint::Console => ("GET, POST, DELETE".into(), true),
         };
         if req.method != Method::POST && !not_post_ok {
             let r = reply.method_not_allowed(&allowed);
@@ -264,7 +293,10 @@ fn ids(headers: &HeaderMap, ctx: &RequestContext) -> Ids {
 #[allow(clippy::result_large_err)]
 fn check_origin(config: &GatewayConfig, headers: &HeaderMap, reply: &reply::ReplyBuilder<'_>) -> Result<(), Reply> {
     let Some(origin) = headers.get(http::header::ORIGIN) else { return Ok(()) };
-    let ok = origin.to_str().is_ok_and(|o| config.allowed_origins.iter().any(|a| a == o));
+    // The server's own public origin (its console's pages) is always allowed.
+    let ok = origin
+        .to_str()
+        .is_ok_and(|o| config.allowed_origins.iter().any(|a| a == o) || own_origin(&config.resource) == Some(o));
     if ok {
         Ok(())
     } else {
@@ -273,6 +305,11 @@ fn check_origin(config: &GatewayConfig, headers: &HeaderMap, reply: &reply::Repl
 }
 
 fn authenticate_request(auth: &mut Authenticator, headers: &HeaderMap, now: Timestamp) -> Result<Lookup, AuthError> {
+    if !headers.contains_key(http::header::AUTHORIZATION)
+        && let Some(token) = crate::auth::console::session_token(headers)
+    {
+        return Ok(auth.lookup(token, now)?);
+    }
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(if headers.contains_key(http::header::AUTHORIZATION) {
@@ -284,6 +321,23 @@ fn authenticate_request(auth: &mut Authenticator, headers: &HeaderMap, now: Time
     let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
     let token = bearer_token(value)?;
     Ok(auth.lookup(token, now)?)
+}
+
+/// `scheme://authority` of a URL, as browsers write it in `Origin`.
+fn own_origin(resource: &str) -> Option<&str> {
+    let (scheme, rest) = resource.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    (!scheme.is_empty() && !authority.is_empty()).then(|| &resource[..scheme.len() + 3 + authority.len()])
+}
+
+/// The console's pages and assets: `/console` and everything under it.
+fn is_console_path(path: &str) -> bool {
+    path == "/console" || path.starts_with("/console/")
+}
+
+/// The operator's part of the console, served at the origin only.
+pub fn is_console_operator_path(path: &str) -> bool {
+    path == "/console/operator" || path.starts_with("/console/operator/")
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -603,3 +603,100 @@ fn an_mcp_request_joins_the_trace_its_meta_names_unless_a_header_names_one() {
     let (sent, _, caller) = forwarded(&mut gw, &h);
     assert_eq!((sent.trace_id, caller), (edge.trace_id, Some(edge)));
 }
+
+fn console_headers(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(http::header::COOKIE, HeaderValue::from_str(&format!("agentplane_session={token}")).unwrap());
+    h.insert(crate::auth::console::CONSOLE_HEADER, HeaderValue::from_static("1"));
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h
+}
+
+#[test]
+fn the_console_s_cookie_authenticates_only_with_its_header_and_passes_the_same_checks() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "search:read")).unwrap();
+    let body = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hybrid_search","arguments":{"query":"q"}}}"#;
+    let h = console_headers(&token);
+    let mut ex =
+        gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(body) }, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("the cookie was not taken") };
+    // The limiter is the tenant's, as for a bearer header.
+    let mut tenant = TenantState::default();
+    let spent = std::iter::repeat_with(|| tenant.admit(ctx().now, &check.quota)).find(|d| !d.allowed).unwrap();
+    ex.handle_admission(spent, 0);
+    let Step::Reply(r) = ex.poll() else { panic!("over quota, yet forwarded") };
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(check.tenant, ex.principal().unwrap().tenant);
+
+    // The same cookie without the console's header (a cross-site form) is no credential.
+    let mut forged = h.clone();
+    forged.remove(crate::auth::console::CONSOLE_HEADER);
+    let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &forged, body: Some(body) };
+    let Step::Reply(r) = gw.begin(req, ctx()).poll() else { panic!("a bare cookie authenticated") };
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Scopes still apply: a search-only session cannot write.
+    let write = br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"delete_document","arguments":{"id":"00000000-0000-0000-0000-000000000000"}}}"#;
+    let mut ex =
+        gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(write) }, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    let Step::Reply(r) = ex.poll() else { panic!("a write passed a read-only session") };
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn console_routes_pages_are_public_the_session_is_checked_the_operator_s_is_the_origin_s() {
+    let mut gw = gateway();
+    let none = HeaderMap::new();
+    let get = |path| HttpRequest { method: &Method::GET, path_and_query: path, headers: &none, body: None };
+    for path in ["/console", "/console/", "/console/console.js"] {
+        assert!(matches!(gw.begin(get(path), ctx()).poll(), Step::Forward(_)), "{path}");
+    }
+    let Step::Reply(r) = gw.begin(HttpRequest { method: &Method::POST, ..get("/console") }, ctx()).poll() else {
+        panic!("a POST to a page was forwarded")
+    };
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    // Who the session is needs the session.
+    let Step::Reply(r) = gw.begin(get("/console/session"), ctx()).poll() else { panic!("anonymous whoami") };
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Signing out needs nothing.
+    let delete = HttpRequest { method: &Method::DELETE, ..get("/console/session") };
+    assert!(matches!(gw.begin(delete, ctx()).poll(), Step::Forward(_)));
+    // The operator's page is not passed on by an edge, and is left to the origin's handler.
+    let Step::Reply(r) = gw.begin(get("/console/operator/details"), ctx()).poll() else { panic!("edge forwarded") };
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let mut origin = gateway().last_hop();
+    assert!(matches!(origin.begin(get("/console/operator/details"), ctx()).poll(), Step::Forward(_)));
+
+    // Signing in: the pasted token in `Authorization`, checked and limited like any call.
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "")).unwrap();
+    let h = headers(&token);
+    let post = HttpRequest { method: &Method::POST, path_and_query: "/console/session", headers: &h, body: None };
+    let mut ex = gw.begin(post, ctx());
+    let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("sign-in skipped the limiter") };
+    ex.handle_admission(TenantState::default().admit(ctx().now, &check.quota), 0);
+    assert!(matches!(ex.poll(), Step::Forward(_)));
+    let bad = headers("not-a-token");
+    let post = HttpRequest { method: &Method::POST, path_and_query: "/console/session", headers: &bad, body: None };
+    let Step::Reply(r) = gw.begin(post, ctx()).poll() else { panic!("a bad token signed in") };
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn the_server_s_own_origin_is_allowed_and_others_are_not() {
+    let mut gw = gateway();
+    let token = testkit::mint("rsa-1", &testkit::claims(NOW_MS / 1000, "")).unwrap();
+    let own = RESOURCE.split('/').take(3).collect::<Vec<_>>().join("/");
+    for (origin, allowed) in [(own.as_str(), true), ("https://evil.example", false)] {
+        let mut h = headers(&token);
+        h.insert(http::header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+        let mut ex = gw.begin(list_request(&h), ctx());
+        let step = past_signature(&mut gw, &mut ex);
+        assert_eq!(!matches!(step, Step::Reply(_)), allowed, "{origin}");
+    }
+    assert_eq!(own_origin("https://a.example:8443/base/path?q"), Some("https://a.example:8443"));
+    assert_eq!(own_origin("http://127.0.0.1:8787"), Some("http://127.0.0.1:8787"));
+    assert_eq!(own_origin("not a url"), None);
+}
