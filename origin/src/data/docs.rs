@@ -100,13 +100,18 @@ pub async fn list(
     tx: &mut Transaction<'static, Postgres>,
     after: Option<Uuid>,
     limit: u32,
+    title_contains: Option<&str>,
 ) -> Result<(Vec<Summary>, Option<Uuid>), DocError> {
+    // The filter is a substring, not a pattern: LIKE's wildcards in it match themselves.
+    let pattern =
+        title_contains.map(|t| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
     let rows: Vec<(Uuid, String, Value, bool, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT id, title, metadata, embedding IS NOT NULL, updated_at FROM documents \
-         WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+         WHERE ($1::uuid IS NULL OR id > $1) AND ($3::text IS NULL OR title ILIKE $3) ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(i64::from(limit) + 1)
+    .bind(pattern)
     .fetch_all(&mut **tx)
     .await?;
     let more = rows.len() > limit as usize;
@@ -127,6 +132,14 @@ pub async fn list(
 
 pub async fn count(tx: &mut Transaction<'static, Postgres>) -> Result<i64, DocError> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM documents").fetch_one(&mut **tx).await?)
+}
+
+/// The tenant's documents, and how many of them still wait for an embedding (the back-fill's
+/// backlog as this tenant sees it).
+pub async fn counts(tx: &mut Transaction<'static, Postgres>) -> Result<(i64, i64), DocError> {
+    Ok(sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE embedding IS NULL) FROM documents")
+        .fetch_one(&mut **tx)
+        .await?)
 }
 
 /// Creates or replaces a document. Ids are the tenant's own (the key is `(tenant_id, id)`):

@@ -23,6 +23,20 @@ pub struct BudgetConfig {
     pub standings: Arc<Standings>,
 }
 
+/// One limit and today's spending against it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BudgetStanding {
+    /// `tenant` (the tier's daily budget) or `user` (`per_user_micros`).
+    pub scope: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    pub limit_micros: u64,
+    /// The day's ledger plus open reservations.
+    pub spent_micros: u64,
+    /// When the UTC day, and with it the budget, turns.
+    pub renews_at: Option<chrono::DateTime<Utc>>,
+}
+
 /// Which limit was reached.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Exceeded {
@@ -69,6 +83,39 @@ impl BudgetConfig {
             return Ok(Err(Exceeded::User { limit: self.per_user_micros }));
         }
         Ok(Ok(()))
+    }
+
+    /// Each limit that applies to the transaction's tenant in `tier` and to `subject`, with what
+    /// today's ledger and open reservations have taken of it: what the console draws as bars.
+    pub async fn standings(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        tier: &str,
+        subject: &str,
+    ) -> Result<Vec<BudgetStanding>, sqlx::Error> {
+        let renews_at = (Utc::now().date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        let mut out = Vec::new();
+        if let Some(&limit) = self.tiers.get(tier) {
+            let (_, spent) = tenant_committed_today(tx).await?;
+            out.push(BudgetStanding {
+                scope: "tenant",
+                tier: Some(tier.to_owned()),
+                limit_micros: limit,
+                spent_micros: spent,
+                renews_at,
+            });
+        }
+        if self.per_user_micros > 0 {
+            let spent = committed_today(tx, Some(subject)).await?;
+            out.push(BudgetStanding {
+                scope: "user",
+                tier: None,
+                limit_micros: self.per_user_micros,
+                spent_micros: spent,
+                renews_at,
+            });
+        }
+        Ok(out)
     }
 
     /// Holds `micros` (what a paid call may cost) for `subject` until `ttl` passes or

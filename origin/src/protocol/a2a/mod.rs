@@ -148,6 +148,13 @@ impl A2a {
         self.call(A2aVersion::V1_0, principal, stream::Framing::JsonRpc(Id::from(0)), None)
     }
 
+    /// The budgets, and the tier `principal`'s spending counts in (unknown or absent tiers count
+    /// as the default, as for rate limits).
+    pub fn budgets_for(&self, principal: &Principal) -> (&crate::models::budget::BudgetConfig, String) {
+        let call = self.engine_call(principal);
+        (&self.ctx.budgets, call.tier)
+    }
+
     /// Whether the test-only workflows (`probe`) are offered.
     pub fn test_workflows(&self) -> bool {
         self.ctx.test_workflows

@@ -420,7 +420,7 @@ impl ServerHandler for Server {
             None => None,
         };
         let mut tx = self.state.db.tenant_tx(TenantId::of(&principal)).await.map_err(|e| db_error(&e))?;
-        let (page, next) = docs::list(&mut tx, after, 100).await.map_err(|e| match e {
+        let (page, next) = docs::list(&mut tx, after, 100, None).await.map_err(|e| match e {
             DocError::Sql(e) => db_error(&e),
             DocError::NotFound => McpError::internal_error("unexpected", None),
         })?;

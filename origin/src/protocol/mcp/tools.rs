@@ -125,7 +125,8 @@ pub fn definitions() -> Vec<Tool> {
                 "type": "object",
                 "properties": {
                     "cursor": {"type": "string", "description": "Opaque; from a previous page's next_cursor."},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    "title_contains": {"type": "string", "maxLength": 200, "description": "Only documents whose title contains this text (any case)."}
                 },
                 "additionalProperties": false
             })),
@@ -138,7 +139,9 @@ pub fn definitions() -> Vec<Tool> {
                     "id": {"type": "string"}, "title": {"type": "string"}, "metadata": {"type": "object"},
                     "has_embedding": {"type": "boolean"}, "updated_at": {"type": "string"}},
                     "required": ["id", "title", "metadata", "has_embedding", "updated_at"]}},
-                "next_cursor": {"type": ["string", "null"]}
+                "next_cursor": {"type": ["string", "null"]},
+                "total": {"type": ["integer", "null"], "description": "All of this tenant's documents; on the first page only."},
+                "embedding_backlog": {"type": ["integer", "null"], "description": "How many of them wait for an embedding; on the first page only."}
             },
             "required": ["documents", "next_cursor"]
         })))
@@ -185,7 +188,7 @@ pub fn definitions() -> Vec<Tool> {
         .with_annotations(ToolAnnotations::new().read_only(false).destructive(true).idempotent(true).open_world(false)),
         Tool::new(
             USAGE,
-            "This tenant's model spend (embeddings, chat) by UTC day and model: calls, tokens and cost in millionths of a currency unit.",
+            "This tenant's model spend (embeddings, chat) by UTC day and model: calls, tokens and cost in millionths of a currency unit; and each daily budget that applies, with what today has taken of it.",
             object(json!({
                 "type": "object",
                 "properties": {"days": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30, "description": "How many UTC days back, today included."}},
@@ -201,9 +204,14 @@ pub fn definitions() -> Vec<Tool> {
                     "provider": {"type": "string"}, "model": {"type": "string"}, "calls": {"type": "integer"},
                     "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}, "cost_micros": {"type": "integer"}},
                     "required": ["day", "kind", "provider", "model", "calls", "input_tokens", "output_tokens", "cost_micros"]}},
-                "total_cost_micros": {"type": "integer"}
+                "total_cost_micros": {"type": "integer"},
+                "budgets": {"type": "array", "description": "Each daily limit that applies: the tenant's (by tier) and this user's.", "items": {"type": "object", "properties": {
+                    "scope": {"type": "string", "enum": ["tenant", "user"]}, "tier": {"type": "string"},
+                    "limit_micros": {"type": "integer"}, "spent_micros": {"type": "integer"},
+                    "renews_at": {"type": ["string", "null"], "format": "date-time"}},
+                    "required": ["scope", "limit_micros", "spent_micros", "renews_at"]}}
             },
-            "required": ["days", "total_cost_micros"]
+            "required": ["days", "total_cost_micros", "budgets"]
         })))
         .with_annotations(ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(false)),
     ]
@@ -292,8 +300,10 @@ pub async fn call(
         USAGE => {
             let a = Args::new(args, &["days"])?;
             let days = a.integer("days", 1, 366, 30)?;
+            let (budgets, tier) = state.a2a.budgets_for(principal);
             run(db, tenant, |mut tx| async move {
                 let rows = crate::models::usage::spend_by_day(&mut tx, i64::from(days)).await?;
+                let budgets = budgets.standings(&mut tx, &tier, subject).await?;
                 tx.commit().await?;
                 let total: i64 = rows.iter().map(|r| r.cost_micros).sum();
                 let text = rows
@@ -301,19 +311,27 @@ pub async fn call(
                     .map(|r| format!("{} {} {}: {} calls, {} micros", r.day, r.kind, r.model, r.calls, r.cost_micros))
                     .collect::<Vec<_>>()
                     .join("\n");
-                let value = json!({ "days": rows, "total_cost_micros": total });
+                let value = json!({ "days": rows, "total_cost_micros": total, "budgets": budgets });
                 Ok(structured(if text.is_empty() { "no model calls".into() } else { text }, value))
             })
             .await
         }
         LIST_DOCUMENTS => {
-            let a = Args::new(args, &["cursor", "limit"])?;
+            let a = Args::new(args, &["cursor", "limit", "title_contains"])?;
             let after = a.string("cursor", 200)?.map(decode_cursor).transpose()?;
             let limit = a.integer("limit", 1, 100, 20)?;
+            let title = a.string("title_contains", 200)?.filter(|t| !t.is_empty()).map(str::to_owned);
             run(db, tenant, |mut tx| async move {
-                let (page, next) = docs::list(&mut tx, after, limit).await?;
+                let (page, next) = docs::list(&mut tx, after, limit, title.as_deref()).await?;
+                // Counted with the first page only: a client paging on has them already.
+                let counts = if after.is_none() { Some(docs::counts(&mut tx).await?) } else { None };
                 let text = page.iter().map(|d| format!("{} {}", d.id, d.title)).collect::<Vec<_>>().join("\n");
-                let value = json!({ "documents": page, "next_cursor": next.map(encode_cursor) });
+                let value = json!({
+                    "documents": page,
+                    "next_cursor": next.map(encode_cursor),
+                    "total": counts.map(|c| c.0),
+                    "embedding_backlog": counts.map(|c| c.1),
+                });
                 Ok(structured(if text.is_empty() { "no documents".into() } else { text }, value))
             })
             .await
