@@ -33,6 +33,8 @@ pub struct AppState {
     pub operator_token: Option<Arc<str>>,
     /// The budgets, whose standings `/metrics` reports.
     pub budgets: crate::models::budget::BudgetConfig,
+    /// The rate-limit tiers, as the operator's page lists them.
+    pub tiers: agentplane_core::ratelimit::Tiers,
 }
 
 /// The embedding provider and its back-fill, as `/ready/details` reports them.
@@ -72,6 +74,8 @@ pub fn app(
         // The 0.2 name of the card, still fetched by older clients.
         .route("/.well-known/agent.json", card)
         .merge(protocols)
+        // The console's pages, and its session: behind the gate like every other route.
+        .merge(super::console::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::guard))
         .with_state(state.clone())
         // Outside the gate, for operators at the origin itself (no edge passes them on):
@@ -100,18 +104,33 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
 /// For operators (`Authorization: Bearer <operator_token>`): readiness with the lexical backend,
 /// index segments, the embedding provider, its circuit and the back-fill's backlog.
 async fn ready_details(State(state): State<AppState>, headers: http::HeaderMap) -> Result<Json<Value>, AppError> {
-    let Some(expected) = &state.operator_token else {
-        return Err(AppError::NotFound("no operator_token is configured"));
-    };
     let given = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    // Digests, so the comparison's time says nothing about the token.
-    if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes()) {
-        return Err(AppError::OperatorUnauthorized);
+    state.check_operator(given)?;
+    Ok(Json(readiness_details(&state).await))
+}
+
+impl AppState {
+    /// Whether `given` is the operator's credential: 404 when none is configured (the operator
+    /// endpoints are off), 401 when it is not this one.
+    #[allow(clippy::result_large_err)] // the error is the response, built once per refusal
+    pub fn check_operator(&self, given: &str) -> Result<(), AppError> {
+        let Some(expected) = &self.operator_token else {
+            return Err(AppError::NotFound("no operator_token is configured"));
+        };
+        // Digests, so the comparison's time says nothing about the token.
+        if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes()) {
+            return Err(AppError::OperatorUnauthorized);
+        }
+        Ok(())
     }
+}
+
+/// What `/ready/details` and the console's operator page show.
+pub async fn readiness_details(state: &AppState) -> Value {
     let (readiness, migrations) = check_readiness(&state.db).await;
     let segments = match state.db.lexical() {
         crate::data::db::LexicalBackend::PgSearchBm25 => {
@@ -129,14 +148,14 @@ async fn ready_details(State(state): State<AppState>, headers: http::HeaderMap) 
         }),
         None => Value::Null,
     };
-    Ok(Json(json!({
+    json!({
         "status": readiness.as_str(),
         "database": if readiness == Readiness::Unavailable { "unreachable" } else { "ok" },
         "migrations": migrations,
         "lexical_backend": state.db.lexical().name(),
         "lexical_index_segments": segments,
         "embedding": embedding,
-    })))
+    })
 }
 
 async fn card_jwks(State(state): State<AppState>) -> Response {

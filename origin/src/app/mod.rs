@@ -2,6 +2,7 @@
 //! logs, and assembling them into a server.
 
 pub mod config;
+mod console;
 mod error;
 pub mod gate;
 pub mod health;

@@ -100,6 +100,7 @@ pub fn router(
         readiness: health,
         operator_token: config.operator_token.as_deref().map(Arc::from),
         budgets: config.budgets.clone(),
+        tiers: config.gateway.tiers.clone(),
     };
     // Every origin process runs A2A executors: tasks survive any one process.
     // One LISTEN connection for every channel the process follows.

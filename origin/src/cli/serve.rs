@@ -52,6 +52,10 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
         config.a2a.tck_reference_agent |= args.a2a_tck_reference_agent;
     }
     config.seed_demo |= args.demo;
+    if config.seed_demo && config.budgets.tiers.is_empty() {
+        // So the demo's console has budgets to draw; a configured `[budgets]` is left alone.
+        config.budgets.tiers = demo::budgets();
+    }
     // Bind before starting the database, so a busy port fails fast and leaves nothing running.
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => {
@@ -147,6 +151,7 @@ fn print_demo_banner(config: &Config, addr: SocketAddr, docs: usize) -> anyhow::
          -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n  \
          -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: hybrid_search' \\\n  \
          -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"hybrid_search\",\"arguments\":{{\"query\":\"how are tenants kept apart\",\"limit\":3}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}}}}}}}'\n\n\
+         console: http://{addr}/console (paste the token)\n\
          more tokens: cargo run -q -p agentplane-origin -- token mint --tenant {tenant} --scopes 'search:read'\n\
          stop with Ctrl-C\n",
         tenant = demo::DEMO_TENANT,

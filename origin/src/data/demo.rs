@@ -10,6 +10,11 @@ use crate::models::embed::Embedder;
 
 pub const DEMO_TENANT: Uuid = Uuid::from_u128(0xd3d0_0000_0000_4000_8000_0000_0000_0001);
 
+/// The demo's daily budgets per tier, in millionths of a currency unit, when none are configured.
+pub fn budgets() -> std::collections::BTreeMap<String, u64> {
+    [("free", 100_000), ("pro", 1_000_000), ("enterprise", 10_000_000)].map(|(t, m)| (t.to_owned(), m)).into()
+}
+
 const DOCS: &[(&str, &str, &str)] = &[
     (
         "Row-level security",

@@ -11,6 +11,7 @@
 
 mod labels;
 mod sampled;
+pub mod tenants;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct Metrics {
     search_phases: Family<PhaseLabels, Histogram>,
     session_lookups: Family<LookupLabels, Histogram>,
     sampled: sampled::Gauges,
+    /// Calls per tenant, for the operator's page (never a label here).
+    pub tenants: tenants::TenantActivity,
 }
 
 impl Default for Metrics {
@@ -137,6 +140,7 @@ impl Metrics {
             search_phases,
             session_lookups,
             sampled,
+            tenants: tenants::TenantActivity::default(),
         }
     }
 
@@ -223,10 +227,14 @@ pub async fn observe_rpc(State(metrics): State<Arc<Metrics>>, request: Request, 
     let endpoint = endpoint(request.uri().path());
     let method = admitted.method.clone().unwrap_or_else(|| request.method().as_str().to_owned());
     let tier = metrics.tier(admitted.principal.as_ref());
+    let tenant = admitted.principal.as_ref().map(|p| p.tenant);
     let started = Instant::now();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let (response, outcome) = outcome(response).await;
+    if let Some(tenant) = tenant {
+        metrics.tenants.record(tenant, outcome != Outcome::Ok);
+    }
     metrics.observe_rpc(endpoint, method, tier, outcome, elapsed);
     response
 }
