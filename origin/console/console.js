@@ -622,7 +622,7 @@ function drawUsage(days) {
   const bw = (W - left - 4) / dayList.length;
   const y = (v) => H - bottom - (v / max) * (H - bottom - top);
   const nodes = [svg("line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, stroke: "currentColor", "stroke-opacity": ".3" })];
-  for (const frac of [0.5, 1]) {
+  for (const frac of [0, 0.5, 1]) {
     nodes.push(svg("text", { x: left - 4, y: y(max * frac) + 4, "text-anchor": "end" }));
     nodes[nodes.length - 1].textContent = what === "cost" ? (max * frac).toFixed(2) : Math.round(max * frac).toLocaleString();
   }
@@ -709,11 +709,16 @@ async function operatorDetails() {
 function renderOperator(d) {
   const rd = d.readiness;
   $("#op-status").textContent = rd.status;
-  $("#op-lexical").textContent = `${rd.lexical_backend}${rd.lexical_index_segments ? ` · ${JSON.stringify(rd.lexical_index_segments)}` : ""}`;
+  const segments = rd.lexical_index_segments;
+  $("#op-lexical").textContent = `${rd.lexical_backend}${segments ? ` · ${segments} index segment${segments === 1 ? "" : "s"}` : ""}`;
   const e = rd.embedding;
   $("#op-embedding").textContent = e ? `${e.provider} · ${e.model} · ${e.dimensions} dimensions` : "none (lexical search only)";
-  $("#op-circuit").textContent = e ? JSON.stringify(e.circuit) : "–";
-  $("#op-backfill").textContent = e?.backfill ? JSON.stringify(e.backfill) : "–";
+  const c = e?.circuit;
+  $("#op-circuit").textContent = !e ? "–" : !c ? "none (the local model has no circuit)"
+    : typeof c === "string" ? c.replace(/_/g, " ") : JSON.stringify(c);
+  const b = e?.backfill;
+  $("#op-backfill").textContent = !b ? "–"
+    : `${b.pending} waiting · ${b.embedded_since_start} embedded since start${b.last_error ? ` · last error: ${b.last_error}` : ""}`;
   const tiers = d.tiers.tiers || {};
   $("#op-tiers tbody").replaceChildren(...Object.entries(tiers).map(([name, q]) => el("tr", {},
     el("td", {}, name + (name === d.tiers.default_tier ? " (default)" : "")),
