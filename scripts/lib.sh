@@ -18,6 +18,8 @@
 # - with_node22: run a command with Node 22 first on PATH;
 # - install_*: the idempotent installs that scripts/setup and scripts/setup-edge are made of. Each
 #   checks what is there first, so a run that finds everything in place makes no network requests.
+#   install_chromium and install_console_venv are tests/console/run's (CHROMIUM_BIN,
+#   CHROMEDRIVER_BIN, CONSOLE_PYTHON).
 
 AGENTPLANE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The demo corpus's tenant (`agentplane serve --demo`, origin/src/demo.rs).
@@ -406,4 +408,98 @@ install_a2a_sdk() {
       "$venv/bin/pip" install --quiet "$pkg"
     fi
   done
+}
+
+# Headless Chromium and its WebDriver for tests/console/run: Debian's chromium and chromium-driver
+# with whatever of their dependencies this machine lacks, unpacked (tests/deploy/debs.sh, not
+# installed) into .tools/chromium. Two wrappers run them on the unpacked libraries:
+# CHROMIUM_BIN (adds --no-sandbox as root, where Chromium refuses to start without it) and
+# CHROMEDRIVER_BIN. The package list is worked out at install time from what
+# `apt-get install -s` would add, so a fresh machine gets all it lacks and this one only the 26 or
+# so packages it has not. The stamp (INSTALLED) names the packages and Chromium's version;
+# remove .tools/chromium to fetch Debian's current build.
+CHROMIUM_DIR=$AGENTPLANE_ROOT/.tools/chromium
+CHROMIUM_BIN=$CHROMIUM_DIR/chromium
+CHROMEDRIVER_BIN=$CHROMIUM_DIR/chromedriver
+install_chromium() {
+  local dir=$CHROMIUM_DIR pkgs=() p bytes libdirs version
+  if [ -f "$dir/INSTALLED" ] && [ -x "$CHROMIUM_BIN" ] && [ -x "$CHROMEDRIVER_BIN" ]; then
+    return 0
+  fi
+  command -v apt-get >/dev/null || die "install_chromium: needs apt-get (Debian's chromium)"
+  if ! apt-cache show chromium chromium-driver >/dev/null 2>&1; then
+    log "apt-get update (no package lists for chromium)"
+    apt-get update -qq
+  fi
+  # Chromium itself always (a system-wide chromium does not count: the wrappers run the unpacked
+  # one, and its driver must be the same version), then what the machine lacks. Never libc6: a
+  # newer C library beside the system's dynamic loader would break every program run under it.
+  pkgs=(chromium chromium-common chromium-driver)
+  while read -r p; do
+    case " ${pkgs[*]} " in *" $p "*) continue ;; esac
+    [ "$p" = libc6 ] && continue
+    pkgs+=("$p")
+  done < <(apt-get install -s --no-install-recommends chromium chromium-driver 2>/dev/null | awk '$1 == "Inst" { print $2 }')
+  bytes=$(apt-cache show --no-all-versions "${pkgs[@]}" 2>/dev/null | awk '$1 == "Size:" { s += $2 } END { print s + 0 }')
+  log "unpacking Debian's chromium and chromium-driver into ${dir#"$AGENTPLANE_ROOT"/} (${#pkgs[@]} packages, $((bytes / 1048576)) MB)"
+  rm -rf "$dir"
+  # shellcheck source=tests/deploy/debs.sh
+  source "$AGENTPLANE_ROOT/tests/deploy/debs.sh"
+  unpack_debs "$dir" "${pkgs[@]}"
+  [ -x "$dir/usr/lib/chromium/chromium" ] || die "install_chromium: no usr/lib/chromium/chromium in the packages"
+  [ -x "$dir/usr/bin/chromedriver" ] || die "install_chromium: no usr/bin/chromedriver in the packages"
+  # Every folder of the tree that holds a shared library (not GTK's plugin folders), as paths
+  # relative to the wrappers.
+  # shellcheck disable=SC2016 # $here is the wrapper's
+  libdirs=$(cd "$dir" && find . -name 'lib*.so*' \( -type f -o -type l \) -printf '%h\n' | sed 's|^\./||' \
+    | grep -v '/gtk-[0-9.]*/' | LC_ALL=C sort -u | sed 's|^|$here/|' | paste -sd: -)
+  # Fonts: the machine's; on one without fontconfig, the fonts unpacked with it.
+  cat >"$dir/fonts.conf" <<XML
+<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<fontconfig>
+  <dir>/usr/share/fonts</dir>
+  <dir>$dir/usr/share/fonts</dir>
+  <cachedir>$dir/fontconfig-cache</cachedir>
+</fontconfig>
+XML
+  local name target
+  for name in chromium chromedriver; do
+    target=usr/lib/chromium/chromium
+    [ "$name" = chromedriver ] && target=usr/bin/chromedriver
+    # shellcheck disable=SC2016 # the wrapper's own expansions
+    {
+      echo '#!/bin/sh'
+      echo "# Debian's $name unpacked by install_chromium (scripts/lib.sh), on the libraries beside it."
+      echo 'here=$(cd "$(dirname "$0")" && pwd)'
+      echo "export LD_LIBRARY_PATH=\"$libdirs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\""
+      echo '[ -e /etc/fonts/fonts.conf ] || export FONTCONFIG_FILE="$here/fonts.conf"'
+      # Chromium refuses to run as root without --no-sandbox.
+      if [ "$name" = chromium ]; then echo '[ "$(id -u)" != 0 ] || set -- --no-sandbox "$@"'; fi
+      echo "exec \"\$here/$target\" \"\$@\""
+    } >"$dir/$name"
+    chmod +x "$dir/$name"
+  done
+  version=$("$CHROMIUM_BIN" --version 2>&1) || die "install_chromium: $CHROMIUM_BIN does not run: $version"
+  "$CHROMEDRIVER_BIN" --version >/dev/null 2>&1 || die "install_chromium: $CHROMEDRIVER_BIN does not run"
+  printf '%s\n%s\n' "$version" "${pkgs[*]}" >"$dir/INSTALLED"
+}
+
+# Selenium (pinned, from PyPI; 4.52 needs a certifi newer than the registry has) in
+# .tools/console-venv, for tests/console/console_test.py; its interpreter in CONSOLE_PYTHON. The
+# suite names both browser binaries, so Selenium Manager (in the wheel) is never run and never
+# downloads a browser or a driver.
+SELENIUM_PKG=selenium==4.51.0
+CONSOLE_VENV=$AGENTPLANE_ROOT/.tools/console-venv
+CONSOLE_PYTHON=$CONSOLE_VENV/bin/python
+install_console_venv() {
+  if [ "$(cat "$CONSOLE_VENV/VERSION" 2>/dev/null)" = "$SELENIUM_PKG" ] \
+    && "$CONSOLE_PYTHON" -c 'import selenium.webdriver' 2>/dev/null; then
+    return 0
+  fi
+  log "installing $SELENIUM_PKG into ${CONSOLE_VENV#"$AGENTPLANE_ROOT"/}"
+  rm -rf "$CONSOLE_VENV"
+  python3 -m venv "$CONSOLE_VENV"
+  "$CONSOLE_VENV/bin/pip" install --quiet --disable-pip-version-check "$SELENIUM_PKG"
+  echo "$SELENIUM_PKG" >"$CONSOLE_VENV/VERSION"
 }
