@@ -181,7 +181,13 @@ impl Tiers {
 
     /// The quota for a tier name, falling back to the default tier for unknown or absent names.
     pub fn quota(&self, tier: Option<&str>) -> Option<&Quota> {
-        tier.and_then(|t| self.tiers.get(t)).or_else(|| self.tiers.get(&self.default_tier))
+        self.tiers.get(self.name(tier))
+    }
+
+    /// The tier a token's `tier` claim counts in: the claim if it names a configured tier, else
+    /// the default.
+    pub fn name<'a>(&'a self, tier: Option<&'a str>) -> &'a str {
+        tier.filter(|t| self.tiers.contains_key(*t)).unwrap_or(&self.default_tier)
     }
 }
 
@@ -256,6 +262,7 @@ mod tests {
         assert_eq!(tiers.quota(Some("pro")).unwrap().count(), 100);
         assert_eq!(tiers.quota(Some("platinum")).unwrap().count(), 10);
         assert_eq!(tiers.quota(None).unwrap().count(), 10);
+        assert_eq!([tiers.name(Some("pro")), tiers.name(Some("platinum")), tiers.name(None)], ["pro", "free", "free"]);
         let bad = Tiers { default_tier: "gold".into(), ..Tiers::default() };
         assert_eq!(bad.validate(), Err(TiersError("gold".into())));
     }

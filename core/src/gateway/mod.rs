@@ -336,7 +336,7 @@ fn is_console_path(path: &str) -> bool {
 }
 
 /// The operator's part of the console, served at the origin only.
-pub fn is_console_operator_path(path: &str) -> bool {
+fn is_console_operator_path(path: &str) -> bool {
     path == "/console/operator" || path.starts_with("/console/operator/")
 }
 

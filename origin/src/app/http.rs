@@ -104,12 +104,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
 /// For operators (`Authorization: Bearer <operator_token>`): readiness with the lexical backend,
 /// index segments, the embedding provider, its circuit and the back-fill's backlog.
 async fn ready_details(State(state): State<AppState>, headers: http::HeaderMap) -> Result<Json<Value>, AppError> {
-    let given = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    state.check_operator(given)?;
+    state.check_operator(bearer(&headers).unwrap_or_default())?;
     Ok(Json(readiness_details(&state).await))
 }
 
@@ -127,6 +122,13 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// The token of a request's `Authorization: Bearer` header, for handlers that check a credential
+/// themselves (the operator's); the gate reads callers' tokens in the core.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    agentplane_core::auth::bearer_token(value).ok()
 }
 
 /// What `/ready/details` and the console's operator page show.

@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 
 struct Asset {
@@ -31,17 +33,13 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     .into_iter()
     .map(|(name, content_type, bytes)| {
         let digest = Sha256::digest(bytes);
-        let etag = format!("\"{}\"", hex(&digest[..12]));
-        // A hex string in quotes is always a valid header value.
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..12]));
+        // Base64url in quotes is always a valid header value.
         let etag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
         Asset { name, content_type, bytes, etag }
     })
     .collect()
 });
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The page itself, whatever follows `/console` (the client's pages are `#/...`).
 pub async fn page(headers: HeaderMap) -> Response {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::session::{is_https, set_cookie};
 use crate::app::AppError;
-use crate::app::http::AppState;
+use crate::app::http::{AppState, bearer};
 
 const OPERATOR_COOKIE: &str = "agentplane_operator";
 const OPERATOR_PATH: &str = "/console/operator";
@@ -20,10 +20,6 @@ const OPERATOR_PATH: &str = "/console/operator";
 const OPERATOR_SESSION_SECS: u64 = 8 * 3600;
 /// How many tenants the page lists.
 const TOP_TENANTS: usize = 50;
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok().and_then(|v| agentplane_core::auth::bearer_token(v).ok())
-}
 
 /// `POST /console/operator/session` with `Authorization: Bearer <operator_token>`.
 pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {

@@ -23,12 +23,9 @@ pub async fn whoami(principal: Option<Extension<Principal>>) -> Result<Json<Valu
 /// becomes the session's cookie, for as long as the token is valid.
 pub async fn sign_in(principal: Option<Extension<Principal>>, headers: HeaderMap) -> Result<Response, AppError> {
     let Some(Extension(p)) = principal else { return Err(AppError::Internal) };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| agentplane_core::auth::bearer_token(v).ok())
-        // A session comes from a pasted token only, not from another session's cookie.
-        .ok_or(AppError::NotFound("sign in with Authorization: Bearer <token>"))?;
+    // A session comes from a pasted token only, not from another session's cookie.
+    let token =
+        crate::app::http::bearer(&headers).ok_or(AppError::NotFound("sign in with Authorization: Bearer <token>"))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let max_age = p.expires_at.saturating_sub(now);
     let cookie = set_cookie(SESSION_COOKIE, token, "/", max_age, is_https(&headers))?;

@@ -133,11 +133,7 @@ impl A2a {
             subject: principal.subject.clone(),
             task_admin: principal.scopes.contains(rpc::TASK_ADMIN_SCOPE),
             // Unknown or absent tiers count as the default tier, as for rate limits.
-            tier: principal
-                .tier
-                .clone()
-                .filter(|t| self.tiers.tiers.contains_key(t))
-                .unwrap_or_else(|| self.tiers.default_tier.clone()),
+            tier: self.tiers.name(principal.tier.as_deref()).to_owned(),
             framing,
             last_event_id,
         }
@@ -150,9 +146,8 @@ impl A2a {
 
     /// The budgets, and the tier `principal`'s spending counts in (unknown or absent tiers count
     /// as the default, as for rate limits).
-    pub fn budgets_for(&self, principal: &Principal) -> (&crate::models::budget::BudgetConfig, String) {
-        let call = self.engine_call(principal);
-        (&self.ctx.budgets, call.tier)
+    pub fn budgets_for<'a>(&'a self, principal: &'a Principal) -> (&'a crate::models::budget::BudgetConfig, &'a str) {
+        (&self.ctx.budgets, self.tiers.name(principal.tier.as_deref()))
     }
 
     /// Whether the test-only workflows (`probe`) are offered.

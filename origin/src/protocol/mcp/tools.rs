@@ -303,7 +303,7 @@ pub async fn call(
             let (budgets, tier) = state.a2a.budgets_for(principal);
             run(db, tenant, |mut tx| async move {
                 let rows = crate::models::usage::spend_by_day(&mut tx, i64::from(days)).await?;
-                let budgets = budgets.standings(&mut tx, &tier, subject).await?;
+                let budgets = budgets.standings(&mut tx, tier, subject).await?;
                 tx.commit().await?;
                 let total: i64 = rows.iter().map(|r| r.cost_micros).sum();
                 let text = rows
