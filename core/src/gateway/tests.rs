@@ -37,6 +37,12 @@ fn configuration_errors_are_reported() {
     assert!(matches!(Gateway::new(config, keys), Err(GatewayError::Tiers(_))));
 }
 
+/// The limiter's answer to a tenant that has spent its whole burst.
+fn over_quota(check: &RateLimitCheck) -> crate::ratelimit::RateDecision {
+    let mut tenant = TenantState::default();
+    std::iter::repeat_with(|| tenant.admit(ctx().now, &check.quota)).find(|d| !d.allowed).unwrap()
+}
+
 /// Polls until the exchange asks for something other than a signature (checked by the core).
 fn past_signature<'e>(gw: &mut Gateway, ex: &'e mut Exchange<'_>) -> Step<'e> {
     if let Step::VerifySignature(check) = ex.poll() {
@@ -101,9 +107,7 @@ fn a_deferred_body_is_read_only_after_admission() {
     let req = HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: None };
     let mut ex = gw.begin(req, ctx());
     let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("no admission asked for") };
-    let mut tenant = TenantState::default();
-    let spent = std::iter::repeat_with(|| tenant.admit(ctx().now, &check.quota)).find(|d| !d.allowed).unwrap();
-    ex.handle_admission(spent, 0);
+    ex.handle_admission(over_quota(&check), 0);
     let Step::Reply(r) = ex.poll() else { panic!("an over-quota caller was asked for its body") };
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 
@@ -622,9 +626,7 @@ fn the_console_s_cookie_authenticates_only_with_its_header_and_passes_the_same_c
         gw.begin(HttpRequest { method: &Method::POST, path_and_query: "/mcp", headers: &h, body: Some(body) }, ctx());
     let Step::Admit(check) = past_signature(&mut gw, &mut ex) else { panic!("the cookie was not taken") };
     // The limiter is the tenant's, as for a bearer header.
-    let mut tenant = TenantState::default();
-    let spent = std::iter::repeat_with(|| tenant.admit(ctx().now, &check.quota)).find(|d| !d.allowed).unwrap();
-    ex.handle_admission(spent, 0);
+    ex.handle_admission(over_quota(&check), 0);
     let Step::Reply(r) = ex.poll() else { panic!("over quota, yet forwarded") };
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(check.tenant, ex.principal().unwrap().tenant);
