@@ -71,11 +71,16 @@ async fn search(port: u16, token: &str, traceparent: Option<&str>, meta: Value) 
     body
 }
 
-/// The spans of `trace` (hex), once its SQL spans have arrived.
+/// Every span the test asserts on. Each is exported when it ends, children before parents, so
+/// the batch with the SQL spans can leave before the request's span has closed: wait for all.
+const EXPECTED: [&str; 5] =
+    ["tools/call", "gate", "tool hybrid_search", "search top-N (lexical and vector)", "BEGIN (tenant, search)"];
+
+/// The spans of `trace` (hex), once every span in [`EXPECTED`] has arrived.
 async fn trace_of(spans: &Received, trace: &str) -> Vec<Span> {
     for _ in 0..100 {
         let of_trace: Vec<Span> = spans.lock().unwrap().iter().filter(|s| hex(&s.trace_id) == trace).cloned().collect();
-        if of_trace.iter().any(|s| s.name.starts_with("search top-N")) {
+        if EXPECTED.iter().all(|name| of_trace.iter().any(|s| s.name == *name)) {
             return of_trace;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
